@@ -1,0 +1,58 @@
+/**
+ * The one error class of flowcast. Engine, server and client SDK all throw it, each with a
+ * string code a program can branch on; it lives at the root so that none of them has to import
+ * another to share it.
+ */
+export type FlowcastErrorCode =
+  | 'timeout'
+  | 'execution_failed'
+  | 'execution_cancelled'
+  | 'invalid_input'
+  | 'invalid_result'
+  | 'contract_violation'
+  | 'invalid_state'
+  | 'not_found'
+  | 'interrupt_not_found'
+  | 'interrupt_not_waiting'
+  | 'already_started'
+  | 'bad_request'
+  | 'bad_frame'
+  | 'unknown_type'
+  | 'already_subscribed'
+  | 'not_subscribed'
+  | 'invalid_since'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'too_many_subscriptions'
+  | 'too_many_executions'
+  | 'too_many_connections'
+  | 'payload_too_large'
+  | 'broker_unavailable'
+  | 'connection_closed'
+  | 'queue_full'
+  | 'protocol_error'
+  | 'internal'
+
+/** An error with a stable string code and, where one caused it, the original error as `cause`. */
+export class FlowcastError extends Error {
+  override readonly name = 'FlowcastError'
+  readonly code: FlowcastErrorCode
+  readonly details?: unknown
+
+  constructor(code: FlowcastErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    if (options?.details !== undefined) this.details = options.details
+  }
+
+  /** The JSON shape used on the wire and in HTTP error bodies. */
+  toJSON(): { code: FlowcastErrorCode; message: string } {
+    return { code: this.code, message: this.message }
+  }
+}
+
+/** True when `err` is a FlowcastError, optionally of the given code. */
+export function isFlowcastError(err: unknown, code?: FlowcastErrorCode): err is FlowcastError {
+  return err instanceof FlowcastError && (code === undefined || err.code === code)
+}
