@@ -14,7 +14,14 @@ if (tsc.status !== 0) {
 }
 
 const out = join(mkdtempSync(join(tmpdir(), 'flowcast-test-')), 'report.json')
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)]
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${out}`,
+  ...process.argv.slice(2),
+]
 const run = spawnSync('npx', args, { stdio: 'inherit' })
 
 let passed = 0
