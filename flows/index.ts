@@ -24,6 +24,7 @@ export {
   type CollectMode,
   ForEachChain,
   MatchBlock,
+  type MatchMode,
   Process,
   type SubFlowOptions,
   type Target,

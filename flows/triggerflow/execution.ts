@@ -7,6 +7,7 @@ import { nanoid } from 'nanoid'
 import { FlowcastError } from '../../errors.ts'
 import { checkContract } from './contract.ts'
 import type { TriggerFlow } from './flow.ts'
+import { HALT } from './process.ts'
 import type { PauseOptions } from './runtime-data.ts'
 import { StateStore } from './state.ts'
 import {
@@ -93,6 +94,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
   readonly #parent: ParentLink | undefined
   readonly #root: Execution<any, any, any>
   readonly #interrupts: Map<string, PendingInterrupt>
+  /** Ids of interrupts already answered, so a second answer is told "not waiting", not "unknown". */
+  readonly #answered: Set<string>
   readonly #statusListeners = new Set<StatusListener>()
   #status: ExecutionStatus = 'created'
   #input: unknown
@@ -116,6 +119,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     this.#parent = parent
     this.#root = parent ? parent.parent.#root : this
     this.#interrupts = this.#root === this ? new Map() : this.#root.#interrupts
+    this.#answered = this.#root === this ? new Set() : this.#root.#answered
     this.#log = new RuntimeStreamLog<S>(options.streamRetention)
     this.#result = new Promise<R>((resolve, reject) => {
       this.#settle = { resolve, reject }
@@ -139,8 +143,18 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
   start(input?: I): Promise<void> {
     if (this.#started)
       return Promise.reject(new FlowcastError('already_started', `execution ${this.id} has already started`))
-    this.#started = this.#begin(input)
-    return this.#started
+    // Cancelled before it ran: starting now would bring a finished execution back to life.
+    if (this.#status !== 'created')
+      return Promise.reject(
+        new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot start`),
+      )
+    const started = this.#begin(input)
+    this.#started = started
+    // An input the contract refuses never ran anything: leave the execution startable again.
+    started.catch(() => {
+      if (this.#started === started) this.#started = undefined
+    })
+    return started
   }
 
   /** True once `start` (or a stream read) has started it. */
@@ -221,7 +235,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     input?: I,
     options: StreamReadOptions = {},
   ): AsyncGenerator<StreamEnvelope<S> | StreamGap, void, undefined> {
-    if (!this.#started) await this.start(input as I)
+    if (!this.#started && this.#status === 'created') await this.start(input as I)
     const timeout = options.timeout === undefined ? DEFAULT_STREAM_TIMEOUT_MS : options.timeout
     let cursor = options.since ?? 0
     for (;;) {
@@ -253,6 +267,9 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
   /** Answers a waiting interrupt: puts the `resume` item into the stream and lets the flow go on. */
   async continueWith(interruptId: string, value?: unknown): Promise<void> {
     const pending = this.#interrupts.get(interruptId)
+    if (!pending && this.#answered.has(interruptId)) {
+      throw new FlowcastError('interrupt_not_waiting', `interrupt "${interruptId}" was already answered`)
+    }
     if (!pending) {
       throw new FlowcastError(
         'interrupt_not_found',
@@ -266,11 +283,17 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
       )
     }
     this.#interrupts.delete(interruptId)
+    this.#answered.add(interruptId)
     const { owner: _o, resolve, ...info } = pending
-    pending.owner.put({ type: 'interrupt', action: 'resume', interrupt: info, value } as S, true)
-    pending.owner.#refreshWaiting()
-    resolve(value)
-    if (pending.resumeEvent) await pending.owner.#fire(`event:${pending.resumeEvent}`, value)
+    const owner = pending.owner
+    owner.put({ type: 'interrupt', action: 'resume', interrupt: info, value } as S, true)
+    owner.#refreshWaiting()
+    // Tracked so that the completion check runs afterwards: a flow whose pauseFor nobody awaited
+    // and that has no resumeEvent has no other work left to notice that it is done.
+    await owner.track(async () => {
+      resolve(value)
+      if (pending.resumeEvent) await owner.#fire(`event:${pending.resumeEvent}`, value)
+    })
   }
 
   /** Cancels the execution: aborts `data.signal`, status cancelled, stream closed. */
@@ -366,6 +389,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
 
   /** @internal Runs a child flow to its result, bridging its stream unless told not to. */
   async runChild(child: TriggerFlow<any>, input: unknown, bridgeStream: boolean): Promise<unknown> {
+    // An aborted signal never fires 'abort' again: a child started now would outlive its parent.
+    if (this.signal.aborted) throw this.signal.reason
     const exec = child.createExecution({}, { parent: this, bridgeStream })
     this.#children.add(exec)
     const onAbort = () => exec.cancel('parent cancelled')
@@ -442,7 +467,9 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     this.#setStatus('running')
     const main = this.flow.main
     this.track(async () => {
-      this.#chainValue = await main.run(this, this.#input)
+      const last = await main.run(this, this.#input)
+      // A main chain that ended at an unfilled collect has no value of its own.
+      this.#chainValue = last === HALT ? undefined : last
     })
   }
 

@@ -7,6 +7,10 @@ import { Execution, type ExecutionOptions, type ParentLink } from './execution.t
 import {
   type Chunk,
   type ChunkHandler,
+  type CollectMode,
+  type ForEachChain,
+  type MatchBlock,
+  type MatchMode,
   Process,
   type SubFlowOptions,
   type Target,
@@ -77,6 +81,31 @@ export class TriggerFlow<C extends FlowContract = FlowContract> {
   /** Appends a child flow to the START chain. */
   toSubFlow(child: TriggerFlow<any>, options?: SubFlowOptions): Process {
     return this.main.toSubFlow(child, options)
+  }
+
+  /** Runs `target` beside the START chain; see Process.sideBranch. */
+  sideBranch(target: Target, options?: SubFlowOptions): Process {
+    return this.main.sideBranch(target, options)
+  }
+
+  /** Runs the targets concurrently on the START value; see Process.batch. */
+  batch(...targets: Target[]): Process {
+    return this.main.batch(...targets)
+  }
+
+  /** Opens a forEach block on the START chain; see Process.forEach. */
+  forEach(options?: { concurrency?: number }): ForEachChain<Process> {
+    return this.main.forEach(options)
+  }
+
+  /** Opens a match block on the START chain; see Process.match. */
+  match(options?: { mode?: MatchMode }): MatchBlock<Process> {
+    return this.main.match(options)
+  }
+
+  /** Collects the START chain's value into `name`; see Process.collect. */
+  collect(name: string, branchId?: string, options?: { mode?: CollectMode }): Process {
+    return this.main.collect(name, branchId, options)
   }
 
   /** A detached chain, for `sideBranch`, `batch` or `.to` when one target is not enough. */

@@ -131,18 +131,27 @@ class ForEachStep implements Step {
 
 type Condition = ((value: unknown) => boolean | Promise<boolean>) | string | number | boolean | null
 
+export type MatchMode = 'hit_first' | 'hit_all'
+
 class MatchStep implements Step {
   readonly cases: { condition: Condition; body: Process }[] = []
   otherwise: Process | undefined
 
+  constructor(private readonly mode: MatchMode) {}
+
   async run(exec: Exec, value: unknown): Promise<unknown> {
+    const hits: Process[] = []
     for (const c of this.cases) {
+      // Exactly `true`, as TriggerFlow's `is True`: a truthy 1 or 'yes' is not a match.
       const hit =
         typeof c.condition === 'function'
           ? (await c.condition(value)) === true
           : Object.is(c.condition, value)
-      if (hit) return c.body.run(exec, value)
+      if (!hit) continue
+      if (this.mode === 'hit_first') return c.body.run(exec, value)
+      hits.push(c.body)
     }
+    if (hits.length > 0) return Promise.all(hits.map((body) => body.run(exec, value)))
     // No case and no else: the value passes through unchanged.
     return this.otherwise ? this.otherwise.run(exec, value) : value
   }
@@ -193,16 +202,24 @@ export class Process {
     return this
   }
 
-  /** Opens a block run once per item of the current (iterable) value; the next value is the list of outputs. */
+  /**
+   * Opens a block run once per item of the current value (an array; anything else is one item);
+   * the next value is the list of outputs in input order. Items run concurrently, as in
+   * TriggerFlow, unless `concurrency` bounds them.
+   */
   forEach(options: { concurrency?: number } = {}): ForEachChain<this> {
     const body = new ForEachChain(this.flow, this)
-    this.steps.push(new ForEachStep(body, Math.max(1, options.concurrency ?? 1)))
+    this.steps.push(new ForEachStep(body, Math.max(1, options.concurrency ?? Number.POSITIVE_INFINITY)))
     return body
   }
 
-  /** Opens a match block: the first case whose condition holds runs; no case and no else passes the value on. */
-  match(): MatchBlock<this> {
-    const step = new MatchStep()
+  /**
+   * Opens a match block. `hit_first` (default): the first case whose condition holds runs.
+   * `hit_all`: every case that holds runs, concurrently; the next value is their outputs in case
+   * order. No case and no else passes the value on unchanged.
+   */
+  match(options: { mode?: MatchMode } = {}): MatchBlock<this> {
+    const step = new MatchStep(options.mode ?? 'hit_first')
     this.steps.push(step)
     return new MatchBlock(this.flow, this, step)
   }

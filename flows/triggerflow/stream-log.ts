@@ -131,8 +131,9 @@ export class RuntimeStreamLog<T = unknown> {
   read(after: number, limit = Number.POSITIVE_INFINITY): LogRead<T> {
     const first = this.firstSeq
     const out: LogRead<T> = { entries: [] }
-    let from = after + 1
-    if (from < first && after < this.seq) {
+    // A negative cursor means "from the start", not a gap before seq 1.
+    let from = Math.max(0, after) + 1
+    if (from < first && from <= this.seq) {
       out.gap = { kind: 'gap', from, to: first - 1 }
       from = first
     }
