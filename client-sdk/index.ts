@@ -1,0 +1,43 @@
+/**
+ * The flowcast client SDK: watch executions live over one shared WebSocket, resume losslessly
+ * after any disconnect, stop streams as an admin and fetch results. Runs in browsers as it is and
+ * in Node 20 with the `ws` package passed as `WebSocket`.
+ */
+import { FlowcastClient } from './client.ts'
+import type { ClientOptions } from './types.ts'
+
+export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
+export { FlowcastClient } from './client.ts'
+export {
+  CloseCode,
+  type ExecutionSnapshot,
+  type ExecutionStatus,
+  PROTOCOL_VERSION,
+  type ResultResponse,
+  type StartResponse,
+  type StreamEndReason,
+  type WireEvent,
+} from './protocol.ts'
+export type {
+  ClientOptions,
+  ConnectionState,
+  EndInfo,
+  FetchLike,
+  GapInfo,
+  InputOfFlow,
+  ReconnectOptions,
+  ResultOfFlow,
+  StopStreamResult,
+  StreamDataOf,
+  StreamEvent,
+  StreamOptions,
+  SubscribeHandlers,
+  SubscriptionHandle,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.ts'
+
+/** Creates a client; it connects at once and reconnects until `close()`. */
+export function createClient(options: ClientOptions): FlowcastClient {
+  return new FlowcastClient(options)
+}
