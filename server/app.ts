@@ -1,0 +1,332 @@
+/**
+ * The HTTP adapter: Hono routes of DESIGN section 5 over the registry, the broker and the
+ * rooms. Runtime-neutral (fetch in, Response out); SSE is a ReadableStream whose queue is the
+ * peer's buffered amount, so a slow SSE reader is paused and caught up exactly like a socket.
+ */
+import { type Context, Hono } from 'hono'
+import { z } from 'zod'
+import { ContinueBody, StartBody } from '../client-sdk/protocol.ts'
+import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
+import type { AccessResolver, Principal } from './access.ts'
+import type { Broker } from './broker.ts'
+import type { ServerMetrics } from './metrics.ts'
+import type { ServerLimits } from './options.ts'
+import type { ExecutionRegistry } from './registry.ts'
+import type { OutFrame, Peer, Rooms } from './room.ts'
+
+export interface AppDeps {
+  broker: Broker
+  registry: ExecutionRegistry
+  rooms: Rooms
+  access: AccessResolver
+  limits: ServerLimits
+  metrics: () => ServerMetrics
+  connections: () => number
+  onError: (err: unknown, context: string) => void
+}
+
+type Env = { Variables: { principal: Principal } }
+
+const STATUS_OF: Partial<Record<FlowcastErrorCode, number>> = {
+  bad_request: 400,
+  invalid_input: 400,
+  invalid_since: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  interrupt_not_found: 404,
+  interrupt_not_waiting: 409,
+  invalid_state: 409,
+  payload_too_large: 413,
+  too_many_executions: 429,
+  rate_limited: 429,
+  broker_unavailable: 503,
+}
+
+/** The HTTP status a FlowcastError code answers with. */
+export function httpStatusOf(code: string): number {
+  return STATUS_OF[code as FlowcastErrorCode] ?? 500
+}
+
+/** An SSE response as a room peer. */
+class SsePeer implements Peer {
+  open = true
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined
+  #keepAlive: ReturnType<typeof setInterval> | undefined
+  readonly stream: ReadableStream<Uint8Array>
+  readonly #strategyHwm: number
+  readonly #onGone: (peer: SsePeer) => void
+
+  constructor(hwm: number, keepAliveMs: number, onGone: (peer: SsePeer) => void) {
+    this.#strategyHwm = hwm
+    this.#onGone = onGone
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#controller = controller
+        },
+        cancel: () => this.#gone(),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: hwm }),
+    )
+    this.#keepAlive = setInterval(() => this.#write(Buffer.from(': keep-alive\n\n')), keepAliveMs)
+    this.#keepAlive.unref()
+  }
+
+  get bufferedAmount(): number {
+    const desired = this.#controller?.desiredSize ?? 0
+    return this.#strategyHwm - (desired ?? 0)
+  }
+
+  send(frame: OutFrame): void {
+    this.#write(frame.sse)
+  }
+
+  /** Writes raw bytes (the opening status event, keep-alives). */
+  write(bytes: Uint8Array): void {
+    this.#write(bytes)
+  }
+
+  close(): void {
+    if (!this.open) return
+    try {
+      this.#controller?.close()
+    } catch {
+      // Already errored or cancelled.
+    }
+    this.#gone()
+  }
+
+  onStreamEnd(): void {
+    this.close()
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (!this.open) return
+    try {
+      this.#controller?.enqueue(bytes)
+    } catch {
+      this.#gone()
+    }
+  }
+
+  #gone(): void {
+    if (!this.open) return
+    this.open = false
+    if (this.#keepAlive) clearInterval(this.#keepAlive)
+    this.#onGone(this)
+  }
+}
+
+/** Parses a non-negative integer query value; undefined when absent, NaN when malformed. */
+function intParam(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  return /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN
+}
+
+function jsonSchemaOf(schema: z.ZodType | undefined): unknown {
+  if (!schema) return undefined
+  try {
+    return z.toJSONSchema(schema)
+  } catch {
+    return {}
+  }
+}
+
+/** Builds the Hono app; `closeStreams` ends every open SSE response (server shutdown). */
+export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void } {
+  const { broker, registry, rooms, access, limits } = deps
+  const sse = new Set<SsePeer>()
+  const app = new Hono<Env>()
+
+  const fail = (c: Context, code: FlowcastErrorCode | string, message: string, extra?: object) =>
+    c.json({ error: { code, message, ...extra } }, httpStatusOf(code) as any)
+
+  app.onError((err, c) => {
+    if (isFlowcastError(err)) {
+      const extra = err.code === 'invalid_input' && err.details ? { issues: err.details } : undefined
+      return fail(c, err.code, err.message, extra)
+    }
+    deps.onError(err, `${c.req.method} ${c.req.path}`)
+    return fail(c, 'internal', 'internal error')
+  })
+  app.notFound((c) => fail(c, 'not_found', `no route ${c.req.method} ${c.req.path}`))
+
+  // Who is asking: one place, so token auth is a different resolver, not different routes.
+  app.use('/api/*', async (c, next) => {
+    c.set('principal', await access.fromHttp(c.req.raw.headers))
+    await next()
+  })
+
+  const readable = (c: Context<Env>, id: string) => {
+    if (!c.get('principal').canRead(id)) throw new FlowcastError('forbidden', `no read access to ${id}`)
+  }
+  const commandable = (c: Context<Env>, id: string) => {
+    if (!c.get('principal').canCommand(id)) throw new FlowcastError('forbidden', `no admin access to ${id}`)
+  }
+  const readJson = async (c: Context): Promise<unknown> => {
+    const text = await c.req.text()
+    if (text.trim() === '') return {}
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw new FlowcastError('bad_request', 'the body is not valid JSON')
+    }
+  }
+
+  app.get('/healthz', async (c) => {
+    const b = await broker.health()
+    return c.json(
+      { ok: b.ok, broker: { kind: broker.kind, ...b }, live: registry.live, connections: deps.connections() },
+      b.ok ? 200 : 503,
+    )
+  })
+
+  app.get('/metrics', async (c) => {
+    const m = deps.metrics()
+    return c.body(await m.text(), 200, { 'content-type': m.registry.contentType })
+  })
+
+  app.get('/api/flows', (c) =>
+    c.json({
+      flows: registry.flows().map((f) => ({
+        name: f.name,
+        contract: {
+          input: jsonSchemaOf(f.contract.input),
+          stream: jsonSchemaOf(f.contract.stream),
+          result: jsonSchemaOf(f.contract.result),
+        },
+      })),
+    }),
+  )
+
+  app.post('/api/flows/:name/executions', async (c) => {
+    if (!c.get('principal').canStart()) throw new FlowcastError('forbidden', 'may not start executions')
+    const body = StartBody.safeParse(await readJson(c))
+    if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { input }')
+    const info = await registry.start(c.req.param('name'), body.data.input)
+    const origin = new URL(c.req.url).origin
+    const id = encodeURIComponent(info.executionId)
+    const self = `${origin}/api/executions/${id}`
+    return c.json(
+      {
+        executionId: info.executionId,
+        status: info.status,
+        links: {
+          self,
+          result: `${self}/result`,
+          stream: `${self}/stream`,
+          ws: `${origin.replace(/^http/, 'ws')}/ws`,
+          watch: `${origin}/?execution=${id}`,
+        },
+      },
+      201,
+    )
+  })
+
+  app.get('/api/executions/:id', async (c) => {
+    const id = c.req.param('id')
+    readable(c, id)
+    const info = await broker.info(id)
+    if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const { streamClose: _s, ...rest } = info
+    return c.json({ ...rest, subscribers: rooms.get(id)?.size ?? 0 })
+  })
+
+  app.get('/api/executions/:id/result', async (c) => {
+    const id = c.req.param('id')
+    readable(c, id)
+    const wait = intParam(c.req.query('wait'))
+    if (Number.isNaN(wait)) throw new FlowcastError('bad_request', 'wait must be a non-negative integer (ms)')
+    const outcome = await broker.result(id, Math.min(wait ?? 0, limits.maxResultWaitMs))
+    if (!outcome) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const finished =
+      outcome.status === 'completed' || outcome.status === 'failed' || outcome.status === 'cancelled'
+    return c.json(outcome, finished ? 200 : 202)
+  })
+
+  app.get('/api/executions/:id/events', async (c) => {
+    const id = c.req.param('id')
+    readable(c, id)
+    const since = intParam(c.req.query('since')) ?? 0
+    const limit = intParam(c.req.query('limit')) ?? Math.min(100, limits.maxHistoryLimit)
+    if (Number.isNaN(since)) throw new FlowcastError('invalid_since', 'since must be a non-negative integer')
+    if (Number.isNaN(limit) || limit < 1)
+      throw new FlowcastError('bad_request', 'limit must be a positive integer')
+    const info = await broker.info(id)
+    if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
+    if (since > info.lastSeq)
+      throw new FlowcastError('invalid_since', `since is beyond the last seq (${info.lastSeq})`)
+    const page = await broker.read(id, since, Math.min(limit, limits.maxHistoryLimit))
+    if (!page) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const last =
+      page.entries.length > 0 ? page.entries[page.entries.length - 1]!.seq : (page.gap?.to ?? since)
+    const next = last < info.lastSeq ? last : null
+    // The entries' JSON is already encoded: splice it in rather than parse and re-encode.
+    let body = `{"executionId":${JSON.stringify(id)},"items":[${page.entries.map((e) => e.json).join(',')}]`
+    if (page.gap) body += `,"gap":{"from":${page.gap.from},"to":${page.gap.to}}`
+    body += `,"lastSeq":${info.lastSeq},"streamOpen":${info.streamOpen},"next":${next}}`
+    return c.body(body, 200, { 'content-type': 'application/json; charset=UTF-8' })
+  })
+
+  app.get('/api/executions/:id/stream', async (c) => {
+    const id = c.req.param('id')
+    readable(c, id)
+    const since = intParam(c.req.header('last-event-id') ?? c.req.query('since')) ?? 0
+    if (Number.isNaN(since))
+      throw new FlowcastError('invalid_since', 'Last-Event-ID must be a non-negative integer')
+    const room = await rooms.acquire(id)
+    if (!room) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const peer = new SsePeer(limits.highWaterMark, limits.heartbeatMs, (p) => {
+      sse.delete(p)
+      room.unsubscribe(p)
+    })
+    try {
+      room.subscribe(peer, since, (info) => {
+        peer.write(
+          Buffer.from(
+            `retry: 1000\nevent: status\ndata: ${JSON.stringify({ type: 'status', executionId: id, status: info.status })}\n\n`,
+          ),
+        )
+      })
+    } catch (err) {
+      peer.close()
+      rooms.releaseIfEmpty(room)
+      throw err
+    }
+    if (peer.open) sse.add(peer)
+    return new Response(peer.stream, {
+      status: 200,
+      headers: {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      },
+    })
+  })
+
+  app.post('/api/executions/:id/stop-stream', async (c) => {
+    const id = c.req.param('id')
+    commandable(c, id)
+    const outcome = await broker.command(id, { type: 'stop_stream', by: 'admin' })
+    return c.json({ executionId: id, ...outcome })
+  })
+
+  app.post('/api/executions/:id/interrupts/:iid/continue', async (c) => {
+    const id = c.req.param('id')
+    commandable(c, id)
+    const body = ContinueBody.safeParse(await readJson(c))
+    if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { value }')
+    const interruptId = c.req.param('iid')
+    const outcome = await broker.command(id, { type: 'continue', interruptId, value: body.data.value })
+    return c.json({ executionId: id, interruptId, ...outcome })
+  })
+
+  return {
+    app,
+    closeStreams() {
+      for (const p of [...sse]) p.close()
+    },
+  }
+}

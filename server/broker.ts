@@ -1,0 +1,120 @@
+/**
+ * The broker seam: everything the server knows about executions goes through this interface,
+ * so nothing outside a broker knows where executions run or where their logs live. The memory
+ * broker runs them in this process; a Redis broker keeps logs in Redis Streams and sends
+ * commands over pub/sub to the node that runs the execution.
+ *
+ * Two speeds on purpose: whatever a remote store would answer is async (start, snapshot,
+ * result, read, command); the hot path of fan-out is synchronous, served by a Follower, which
+ * is a node-local cache of one execution's log kept current by the broker.
+ */
+
+import type { ExecutionStatus, StreamEndReason } from '../client-sdk/protocol.ts'
+import type { TriggerFlow } from '../flows/index.ts'
+
+/** One retained runtime-stream event: its seq and the envelope's JSON, encoded once at append. */
+export interface BrokerEntry {
+  readonly seq: number
+  readonly json: string
+}
+
+/** A page of the log: entries after a cursor, with a gap when some of them are no longer retained. */
+export interface BrokerRead {
+  gap?: { from: number; to: number }
+  entries: BrokerEntry[]
+}
+
+/** Why and by whom the runtime stream closed, and its final seq. */
+export interface StreamClose {
+  readonly reason: StreamEndReason
+  readonly by?: string
+  readonly lastSeq: number
+}
+
+/** What the server knows of an execution at one moment. */
+export interface ExecutionInfo {
+  executionId: string
+  flow: string
+  status: ExecutionStatus
+  streamOpen: boolean
+  /** Seq of the newest event (0 when none). */
+  lastSeq: number
+  /** Seq of the oldest retained event (lastSeq + 1 when none is retained). */
+  firstSeq: number
+  streamClose?: StreamClose
+  createdAt: number
+  endedAt?: number
+  error?: { code: string; message: string }
+  pendingInterrupts: { id: string; type: string; payload?: unknown }[]
+}
+
+/** The outcome of an execution, or its current status when it has not finished. */
+export type ExecutionOutcome =
+  | { status: 'completed'; result: unknown }
+  | { status: 'failed'; error: { code: string; message: string } }
+  | { status: 'cancelled'; error?: { code: string; message: string } }
+  | { status: 'created' | 'running' | 'waiting' }
+
+export type BrokerCommand =
+  | { type: 'stop_stream'; by: string }
+  | { type: 'continue'; interruptId: string; value: unknown }
+
+export type CommandOutcome = { stopped: true } | { alreadyStopped: true } | { continued: true }
+
+/** Told synchronously, in the order things happened to the execution. */
+export interface FollowerListener {
+  onAppend?(entry: BrokerEntry): void
+  onClose?(close: StreamClose): void
+  onStatus?(status: ExecutionStatus): void
+}
+
+/**
+ * A node-local, synchronous view of one execution's log, kept current by its broker. Reads and
+ * listeners never wait: that is what makes a room's subscribe atomic and its flush cheap.
+ */
+export interface Follower {
+  readonly executionId: string
+  readonly status: ExecutionStatus
+  readonly lastSeq: number
+  readonly streamClose: StreamClose | undefined
+  /** Up to `limit` entries after seq `after` from the local cache, with a gap for what is gone. */
+  read(after: number, limit: number): BrokerRead
+  /** Registers a listener; returns its remover. */
+  listen(listener: FollowerListener): () => void
+  /** Tells the broker this node no longer watches the execution through this follower. */
+  release(): void
+}
+
+export interface StartOptions {
+  /** Bounds of the retained runtime stream. */
+  retention: { maxEvents: number; maxBytes: number }
+}
+
+/** Node-wide notice of an execution's status change (executions started on this node). */
+export type StatusListener = (executionId: string, status: ExecutionStatus) => void
+
+/** The seam between the server and wherever executions run and their logs live. */
+export interface Broker {
+  /** A short name for health reports ('memory', 'redis'). */
+  readonly kind: string
+  /** Starts `flow` on this node with an already validated input; resolves once it runs. */
+  start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo>
+  /** The execution's snapshot, or undefined when it is unknown or evicted. */
+  info(executionId: string): Promise<ExecutionInfo | undefined>
+  /** Waits up to `waitMs` for the outcome; undefined when the execution is unknown. */
+  result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined>
+  /** Up to `limit` entries after seq `after`; undefined when the execution is unknown. */
+  read(executionId: string, after: number, limit: number): Promise<BrokerRead | undefined>
+  /** A synchronous local follower of the execution's log; undefined when it is unknown. */
+  follow(executionId: string): Promise<Follower | undefined>
+  /** Sends a command to wherever the execution runs. Throws FlowcastError (not_found, interrupt_*). */
+  command(executionId: string, command: BrokerCommand): Promise<CommandOutcome>
+  /** Status changes of the executions this node started. Returns the remover. */
+  onStatus(listener: StatusListener): () => void
+  /** Forgets a finished execution, its log and its result. */
+  evict(executionId: string): Promise<void>
+  /** Whether the broker can serve (a remote store may be down). */
+  health(): Promise<{ ok: boolean; detail?: string }>
+  /** Cancels what runs here and releases every resource. */
+  close(): Promise<void>
+}

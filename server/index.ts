@@ -1,0 +1,105 @@
+/**
+ * The flowcast server: a Node HTTP server carrying the Hono app and the WebSocket hub, over a
+ * registry, rooms and a broker. Everything belongs to the server instance; two servers in one
+ * process share nothing.
+ */
+
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer } from '@hono/node-server'
+import { CloseCode } from '../client-sdk/protocol.ts'
+import { catalogFlows } from '../flows/catalog/index.ts'
+import { openAccess } from './access.ts'
+import { createApp } from './app.ts'
+import { MemoryBroker } from './memory-broker.ts'
+import { ServerMetrics } from './metrics.ts'
+import { resolveLimits, type ServerLimits, type ServerOptions } from './options.ts'
+import { ExecutionRegistry } from './registry.ts'
+import { Rooms } from './room.ts'
+import { WsHub } from './ws-hub.ts'
+
+export type { Broker, Follower } from './broker.ts'
+export { MemoryBroker } from './memory-broker.ts'
+export { DEFAULT_LIMITS, type ServerLimits, type ServerOptions } from './options.ts'
+
+/** A running server. */
+export interface FlowcastServer {
+  /** `http://host:port` */
+  readonly url: string
+  readonly port: number
+  readonly limits: ServerLimits
+  /**
+   * Stops accepting, closes sockets with `code` (1001 going away by default, 1012 restarting),
+   * ends SSE responses, cancels running executions and releases every timer.
+   */
+  close(options?: { code?: number }): Promise<void>
+}
+
+/** Starts a server; resolves once it listens. */
+export async function startServer(options: ServerOptions): Promise<FlowcastServer> {
+  if (options.auth !== 'off') throw new Error("startServer: auth must be 'off' (token auth is not built yet)")
+  const limits = resolveLimits(options.limits)
+  const onError = options.onError ?? ((err, context) => console.error(`[flowcast] ${context}:`, err))
+  const ownsBroker = options.broker === undefined
+  const broker = options.broker ?? new MemoryBroker()
+  const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits)
+  const access = openAccess()
+  let metrics: ServerMetrics | undefined
+  const rooms = new Rooms(broker, limits, () => metrics)
+  const hub = new WsHub({ broker, rooms, access, limits, metrics: () => metrics, onError })
+  metrics = new ServerMetrics({
+    connections: () => hub.connections,
+    rooms: () => rooms.count,
+    subscribers: () => rooms.subscribers,
+    executionsByStatus: () => registry.byStatus(),
+  })
+  const m = metrics
+  const { app, closeStreams } = createApp({
+    broker,
+    registry,
+    rooms,
+    access,
+    limits,
+    metrics: () => m,
+    connections: () => hub.connections,
+    onError,
+  })
+
+  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server
+  server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+
+  let closing: Promise<void> | undefined
+  const close = async (code: number): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+    await hub.close(code)
+    closeStreams()
+    rooms.close()
+    registry.close()
+    if (ownsBroker) await broker.close()
+    // Long-polls and keep-alive sockets would hold close() open; their answers no longer matter.
+    server.closeIdleConnections()
+    const force = setTimeout(() => server.closeAllConnections(), 1000)
+    await stopped
+    clearTimeout(force)
+  }
+
+  return {
+    url,
+    port: address.port,
+    limits,
+    close(opts = {}) {
+      closing ??= close(opts.code ?? CloseCode.goingAway)
+      return closing
+    },
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * `npm start`: the embedded server (memory broker, catalog flows) on $PORT (default 8787) and
+ * $HOST (default 127.0.0.1). SIGTERM and SIGINT close it gracefully.
+ */
+import { startServer } from './index.ts'
+
+const port = process.env.PORT === undefined || process.env.PORT === '' ? 8787 : Number(process.env.PORT)
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`invalid PORT: ${process.env.PORT}`)
+  process.exit(2)
+}
+const server = await startServer({ port, host: process.env.HOST || '127.0.0.1', auth: 'off' })
+console.log(`flowcast listening on ${server.url}`)
+
+let stopping = false
+const stop = (signal: string) => {
+  if (stopping) return
+  stopping = true
+  console.log(`flowcast: ${signal}, closing`)
+  // A close that hangs must not keep a terminated process alive.
+  setTimeout(() => process.exit(1), 10_000).unref()
+  server.close().then(
+    () => process.exit(0),
+    (err) => {
+      console.error('flowcast: close failed', err)
+      process.exit(1)
+    },
+  )
+}
+process.on('SIGTERM', () => stop('SIGTERM'))
+process.on('SIGINT', () => stop('SIGINT'))

@@ -1,0 +1,240 @@
+/**
+ * The embedded default broker: executions run in this process and their logs are the engine's
+ * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
+ */
+import type { ExecutionStatus } from '../client-sdk/protocol.ts'
+import { FlowcastError, isFlowcastError } from '../errors.ts'
+import { type Execution, isTerminal, type LogEntry, type TriggerFlow } from '../flows/index.ts'
+import type {
+  Broker,
+  BrokerCommand,
+  BrokerEntry,
+  BrokerRead,
+  CommandOutcome,
+  ExecutionInfo,
+  ExecutionOutcome,
+  Follower,
+  FollowerListener,
+  StartOptions,
+  StatusListener,
+  StreamClose,
+} from './broker.ts'
+
+function toEntry(e: LogEntry): BrokerEntry {
+  return { seq: e.envelope.seq, json: e.json }
+}
+
+/** The JSON shape of an execution's error, as routes and frames show it. */
+export function errorShape(err: unknown): { code: string; message: string } {
+  if (isFlowcastError(err)) return { code: err.code, message: err.message }
+  if (err instanceof Error) return { code: 'execution_failed', message: err.message }
+  return { code: 'execution_failed', message: String(err) }
+}
+
+/** A synchronous view on an in-process execution's log and status. */
+class MemoryFollower implements Follower {
+  readonly #exec: Execution<any, any, any>
+  readonly #removers = new Set<() => void>()
+
+  constructor(exec: Execution<any, any, any>) {
+    this.#exec = exec
+  }
+
+  get executionId(): string {
+    return this.#exec.id
+  }
+  get status(): ExecutionStatus {
+    return this.#exec.getStatus()
+  }
+  get lastSeq(): number {
+    return this.#exec.runtimeStream.lastSeq
+  }
+  get streamClose(): StreamClose | undefined {
+    return this.#exec.runtimeStream.closeReason
+  }
+
+  read(after: number, limit: number): BrokerRead {
+    const r = this.#exec.runtimeStream.read(after, limit)
+    const out: BrokerRead = { entries: r.entries.map(toEntry) }
+    if (r.gap) out.gap = { from: r.gap.from, to: r.gap.to }
+    return out
+  }
+
+  listen(listener: FollowerListener): () => void {
+    const offLog = this.#exec.runtimeStream.listen({
+      onAppend: listener.onAppend ? (e) => listener.onAppend!(toEntry(e)) : undefined,
+      onClose: listener.onClose ? (info) => listener.onClose!(info) : undefined,
+    })
+    const offStatus = listener.onStatus
+      ? this.#exec.onStatusChange((s) => listener.onStatus!(s))
+      : () => undefined
+    const remove = () => {
+      offLog()
+      offStatus()
+      this.#removers.delete(remove)
+    }
+    this.#removers.add(remove)
+    return remove
+  }
+
+  release(): void {
+    for (const remove of [...this.#removers]) remove()
+  }
+}
+
+/** Runs executions in this process; the default broker. */
+export class MemoryBroker implements Broker {
+  readonly kind = 'memory'
+  readonly #executions = new Map<string, Execution<any, any, any>>()
+  readonly #statusListeners = new Set<StatusListener>()
+  #closed = false
+
+  async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
+    if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
+    const exec = flow.createExecution({ streamRetention: options.retention })
+    this.#executions.set(exec.id, exec)
+    exec.onStatusChange((status) => {
+      for (const l of this.#statusListeners) l(exec.id, status)
+    })
+    try {
+      await exec.start(input)
+    } catch (err) {
+      this.#executions.delete(exec.id)
+      throw err
+    }
+    return this.#info(exec)
+  }
+
+  async info(executionId: string): Promise<ExecutionInfo | undefined> {
+    const exec = this.#executions.get(executionId)
+    return exec ? this.#info(exec) : undefined
+  }
+
+  async result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined> {
+    const exec = this.#executions.get(executionId)
+    if (!exec) return undefined
+    if (!isTerminal(exec.getStatus()) && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs)
+        const off = exec.onStatusChange((s) => {
+          if (isTerminal(s)) done()
+        })
+        const offClose = this.#onClose(done)
+        function done() {
+          clearTimeout(timer)
+          off()
+          offClose()
+          resolve()
+        }
+      })
+    }
+    return outcome(exec)
+  }
+
+  async read(executionId: string, after: number, limit: number): Promise<BrokerRead | undefined> {
+    const exec = this.#executions.get(executionId)
+    return exec ? new MemoryFollower(exec).read(after, limit) : undefined
+  }
+
+  async follow(executionId: string): Promise<Follower | undefined> {
+    const exec = this.#executions.get(executionId)
+    return exec ? new MemoryFollower(exec) : undefined
+  }
+
+  async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
+    const exec = this.#executions.get(executionId)
+    if (!exec) throw new FlowcastError('not_found', `no execution "${executionId}"`)
+    if (command.type === 'stop_stream') {
+      return exec.stopStream(command.by) ? { stopped: true } : { alreadyStopped: true }
+    }
+    // continueWith checks and throws before its first await, but resolves only once the
+    // resumed work has finished; report the checks' verdict without waiting for that work.
+    let failure: unknown
+    let settled = false
+    exec.continueWith(command.interruptId, command.value).then(
+      () => {
+        settled = true
+      },
+      (err) => {
+        settled = true
+        failure = err
+      },
+    )
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    if (settled && failure !== undefined) throw failure
+    return { continued: true }
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.#statusListeners.add(listener)
+    return () => this.#statusListeners.delete(listener)
+  }
+
+  async evict(executionId: string): Promise<void> {
+    const exec = this.#executions.get(executionId)
+    if (!exec) return
+    this.#executions.delete(executionId)
+    if (!isTerminal(exec.getStatus())) exec.close()
+  }
+
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    return this.#closed ? { ok: false, detail: 'closed' } : { ok: true }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const l of [...this.#closeWaiters]) l()
+    for (const exec of this.#executions.values()) {
+      if (!isTerminal(exec.getStatus())) exec.close()
+    }
+    this.#executions.clear()
+    this.#statusListeners.clear()
+  }
+
+  readonly #closeWaiters = new Set<() => void>()
+  #onClose(fn: () => void): () => void {
+    this.#closeWaiters.add(fn)
+    return () => this.#closeWaiters.delete(fn)
+  }
+
+  #info(exec: Execution<any, any, any>): ExecutionInfo {
+    const log = exec.runtimeStream
+    const status = exec.getStatus()
+    const info: ExecutionInfo = {
+      executionId: exec.id,
+      flow: exec.flow.name,
+      status,
+      streamOpen: !log.closed,
+      lastSeq: log.lastSeq,
+      firstSeq: log.firstSeq,
+      createdAt: exec.createdAt,
+      pendingInterrupts: exec.getPendingInterrupts().map((i) => ({
+        id: i.id,
+        type: i.type,
+        ...(i.payload === undefined ? {} : { payload: i.payload }),
+      })),
+    }
+    if (log.closeReason) info.streamClose = log.closeReason
+    if (exec.endedAt !== undefined) info.endedAt = exec.endedAt
+    if (status === 'failed') info.error = errorShape(exec.getError())
+    if (status === 'cancelled')
+      info.error = { code: 'execution_cancelled', message: `execution ${exec.id} was cancelled` }
+    return info
+  }
+}
+
+async function outcome(exec: Execution<any, any, any>): Promise<ExecutionOutcome> {
+  const status = exec.getStatus()
+  switch (status) {
+    case 'completed':
+      // Settled already: this await takes a microtask, not a wait.
+      return { status, result: await exec.getResult() }
+    case 'failed':
+      return { status, error: errorShape(exec.getError()) }
+    case 'cancelled':
+      return { status, error: { code: 'execution_cancelled', message: `execution ${exec.id} was cancelled` } }
+    default:
+      return { status }
+  }
+}

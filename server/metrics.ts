@@ -1,0 +1,70 @@
+/**
+ * Prometheus metrics of one server, in a registry of its own so that servers in one process
+ * never share or clash. Hot-path counters are bumped once per flush, not once per socket.
+ */
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { ExecutionStatus } from '../client-sdk/protocol.ts'
+
+/** Live numbers the gauges read when scraped. */
+export interface MetricsSources {
+  connections(): number
+  rooms(): number
+  subscribers(): number
+  executionsByStatus(): Partial<Record<ExecutionStatus, number>>
+}
+
+/** One server's metrics. */
+export class ServerMetrics {
+  readonly registry = new Registry()
+  readonly eventsIn: Counter
+  readonly eventsOut: Counter
+  readonly framesSent: Counter
+  readonly bytesSent: Counter
+  readonly slowPauses: Counter
+  readonly slowCloses: Counter
+  readonly gaps: Counter
+  readonly badFrames: Counter
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry]
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read())
+        },
+      })
+    gauge('flowcast_connections', 'Open WebSocket connections', sources.connections)
+    gauge('flowcast_rooms', 'Rooms (executions watched on this node)', sources.rooms)
+    gauge('flowcast_subscribers', 'Subscriptions over WebSocket and SSE', sources.subscribers)
+    new Gauge({
+      name: 'flowcast_executions',
+      help: 'Executions held by this node, by status',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [status, n] of Object.entries(sources.executionsByStatus())) this.set({ status }, n ?? 0)
+      },
+    })
+    const counter = (name: string, help: string) => new Counter({ name, help, registers })
+    this.eventsIn = counter('flowcast_events_in_total', 'Runtime-stream events that reached a room')
+    this.eventsOut = counter(
+      'flowcast_events_out_total',
+      'Events delivered to subscribers (one per subscriber)',
+    )
+    this.framesSent = counter('flowcast_frames_sent_total', 'Frames sent to subscribers')
+    this.bytesSent = counter('flowcast_bytes_sent_total', 'Bytes of frames sent to subscribers')
+    this.slowPauses = counter('flowcast_slow_consumer_pauses_total', 'Live delivery paused for a slow socket')
+    this.slowCloses = counter('flowcast_slow_consumer_closes_total', 'Sockets closed with 4008 (too slow)')
+    this.gaps = counter('flowcast_gaps_total', 'Gap frames sent to subscribers behind retention')
+    this.badFrames = counter('flowcast_bad_frames_total', 'Inbound frames answered with an error')
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The execution registry: which flows this server runs, the executions it started, the cap on
+ * live ones and the TTL after which finished ones are evicted (through the broker, which
+ * holds their logs and results).
+ */
+import type { ExecutionStatus } from '../client-sdk/protocol.ts'
+import { FlowcastError } from '../errors.ts'
+import { isTerminal, type TriggerFlow } from '../flows/index.ts'
+import type { Broker, ExecutionInfo } from './broker.ts'
+import type { ServerLimits } from './options.ts'
+
+interface Held {
+  status: ExecutionStatus
+  evictTimer?: ReturnType<typeof setTimeout>
+}
+
+type RegistryLimits = Pick<
+  ServerLimits,
+  'maxLiveExecutions' | 'finishedTtlMs' | 'retainedEvents' | 'retainedBytes'
+>
+
+/** Executions started by one server, and the flows it may start. */
+export class ExecutionRegistry {
+  readonly #broker: Broker
+  readonly #flows = new Map<string, TriggerFlow<any>>()
+  readonly #held = new Map<string, Held>()
+  readonly #limits: RegistryLimits
+  readonly #offStatus: () => void
+  /** Starts in flight, counted against the cap before they show up as held. */
+  #starting = 0
+
+  constructor(broker: Broker, flows: TriggerFlow<any>[], limits: RegistryLimits) {
+    this.#broker = broker
+    this.#limits = limits
+    for (const f of flows) {
+      if (this.#flows.has(f.name)) throw new FlowcastError('bad_request', `two flows are named "${f.name}"`)
+      this.#flows.set(f.name, f)
+    }
+    this.#offStatus = broker.onStatus((id, status) => this.#onStatus(id, status))
+  }
+
+  /** The flows this server runs. */
+  flows(): TriggerFlow<any>[] {
+    return [...this.#flows.values()]
+  }
+
+  flow(name: string): TriggerFlow<any> | undefined {
+    return this.#flows.get(name)
+  }
+
+  /** Executions held that have not finished. */
+  get live(): number {
+    let n = 0
+    for (const h of this.#held.values()) if (!isTerminal(h.status)) n++
+    return n
+  }
+
+  /** Held executions by status, for metrics. */
+  byStatus(): Partial<Record<ExecutionStatus, number>> {
+    const out: Partial<Record<ExecutionStatus, number>> = {}
+    for (const h of this.#held.values()) out[h.status] = (out[h.status] ?? 0) + 1
+    return out
+  }
+
+  /**
+   * Starts `flowName` with `input`. Throws not_found (unknown flow), invalid_input (with the
+   * contract's issues as details) or too_many_executions.
+   */
+  async start(flowName: string, input: unknown): Promise<ExecutionInfo> {
+    const flow = this.#flows.get(flowName)
+    if (!flow) throw new FlowcastError('not_found', `no flow named "${flowName}"`)
+    const schema = flow.contract.input
+    if (schema) {
+      const parsed = schema.safeParse(input)
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => ({
+          path: i.path.map(String),
+          message: i.message,
+        }))
+        const first = issues[0]
+        throw new FlowcastError(
+          'invalid_input',
+          `flow "${flowName}": input does not match its contract at ${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}`,
+          { details: issues },
+        )
+      }
+    }
+    if (this.live + this.#starting >= this.#limits.maxLiveExecutions) {
+      throw new FlowcastError(
+        'too_many_executions',
+        `at most ${this.#limits.maxLiveExecutions} executions may run at once`,
+      )
+    }
+    this.#starting++
+    try {
+      const info = await this.#broker.start(flow, input, {
+        retention: { maxEvents: this.#limits.retainedEvents, maxBytes: this.#limits.retainedBytes },
+      })
+      // Status changes may have been told before we knew the id; the info is current.
+      const held = this.#held.get(info.executionId) ?? { status: info.status }
+      this.#held.set(info.executionId, held)
+      const now = await this.#broker.info(info.executionId)
+      this.#onStatus(info.executionId, now?.status ?? info.status)
+      return now ?? info
+    } finally {
+      this.#starting--
+    }
+  }
+
+  /** Stops every eviction timer (the broker is closed by its owner). */
+  close(): void {
+    this.#offStatus()
+    for (const h of this.#held.values()) if (h.evictTimer) clearTimeout(h.evictTimer)
+    this.#held.clear()
+  }
+
+  #onStatus(id: string, status: ExecutionStatus): void {
+    let held = this.#held.get(id)
+    if (!held) {
+      held = { status }
+      this.#held.set(id, held)
+    }
+    held.status = status
+    if (isTerminal(status) && !held.evictTimer) {
+      held.evictTimer = setTimeout(() => {
+        this.#held.delete(id)
+        void this.#broker.evict(id)
+      }, this.#limits.finishedTtlMs)
+      // Eviction must never keep a process alive on its own.
+      held.evictTimer.unref()
+    }
+  }
+}

@@ -1,0 +1,488 @@
+/**
+ * Rooms: the hot path of fan-out (DESIGN section 7). One room per watched execution per node
+ * owns the execution's follower; its members are sockets (or SSE responses) that are either
+ * live (at the room's head) or catching up (behind it, with a cursor of their own).
+ *
+ * Appends are collected and flushed once per tick into ONE frame built by concatenating the
+ * entries' cached JSON; that frame is encoded once and the same bytes go to every live member.
+ * Subscribing is one synchronous step: replay from the log and registration happen without an
+ * await in between, so no event can fall between replay and live delivery.
+ */
+import type { ExecutionStatus } from '../client-sdk/protocol.ts'
+import { CloseCode } from '../client-sdk/protocol.ts'
+import { FlowcastError } from '../errors.ts'
+import type { Broker, BrokerEntry, Follower, StreamClose } from './broker.ts'
+import type { ServerMetrics } from './metrics.ts'
+import type { ServerLimits } from './options.ts'
+
+/** One outbound frame: its JSON text, encoded lazily and at most once per transport. */
+export class OutFrame {
+  readonly json: string
+  /** The SSE event name (the frame's type). */
+  readonly event: string
+  /** For event/events/gap/stream_end frames: the seq an SSE client resumes after. */
+  readonly lastSeq: number | undefined
+  /** How many runtime-stream events the frame carries. */
+  readonly count: number
+  #ws: Buffer | undefined
+  #sse: Buffer | undefined
+
+  constructor(json: string, event: string, lastSeq?: number, count = 0) {
+    this.json = json
+    this.event = event
+    this.lastSeq = lastSeq
+    this.count = count
+  }
+
+  /** The bytes of a WebSocket text frame's payload. */
+  get ws(): Buffer {
+    this.#ws ??= Buffer.from(this.json, 'utf8')
+    return this.#ws
+  }
+
+  /** The bytes of one SSE message. */
+  get sse(): Buffer {
+    this.#sse ??= Buffer.from(
+      `${this.lastSeq === undefined ? '' : `id: ${this.lastSeq}\n`}event: ${this.event}\ndata: ${this.json}\n\n`,
+      'utf8',
+    )
+    return this.#sse
+  }
+}
+
+/** What a room needs of a connection: queue size, send, close. */
+export interface Peer {
+  /** Bytes handed to the transport but not yet written out. */
+  readonly bufferedAmount: number
+  /** False once the connection is closing or closed. */
+  readonly open: boolean
+  send(frame: OutFrame): void
+  /** Closes the connection (slow consumer: 4008). */
+  close(code: number, reason: string): void
+  /** Called after the room sent `stream_end` to this peer (SSE ends its response). */
+  onStreamEnd?(): void
+}
+
+interface Member {
+  readonly peer: Peer
+  live: boolean
+  ended: boolean
+  /** Last seq sent; meaningful while catching up (live members are at the room's head). */
+  cursor: number
+  /** When the member last found its queue above the high-water mark without progress (0 = not stuck). */
+  stuckSince: number
+}
+
+/** What a subscriber learns in the `subscribed` reply, before any replay frame. */
+export interface SubscribeInfo {
+  status: ExecutionStatus
+  streamOpen: boolean
+  lastSeq: number
+  subscribers: number
+}
+
+type RoomLimits = Pick<
+  ServerLimits,
+  'highWaterMark' | 'catchUpBatch' | 'slowConsumerTimeoutMs' | 'drainCheckMs' | 'presenceIntervalMs'
+>
+
+/** One execution's room on this node. */
+export class Room {
+  readonly executionId: string
+  readonly #follower: Follower
+  readonly #limits: RoomLimits
+  readonly #metrics: ServerMetrics | undefined
+  readonly #onEmpty: (room: Room) => void
+  /** `"executionId":<json>` once, reused by every frame of this room. */
+  readonly #idField: string
+  readonly #members = new Map<Peer, Member>()
+  readonly #live = new Set<Member>()
+  readonly #catching = new Set<Member>()
+  readonly #unlisten: () => void
+  /** Seq of the last event flushed to live members. */
+  #head: number
+  #pending: BrokerEntry[] = []
+  #flushTimer: ReturnType<typeof setImmediate> | undefined
+  #drainTimer: ReturnType<typeof setInterval> | undefined
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined
+  #presenceSent = -1
+  #lastPresenceAt = 0
+  #close: StreamClose | undefined
+  #status: ExecutionStatus
+  #disposed = false
+
+  constructor(
+    follower: Follower,
+    limits: RoomLimits,
+    onEmpty: (room: Room) => void,
+    metrics?: ServerMetrics,
+  ) {
+    this.executionId = follower.executionId
+    this.#follower = follower
+    this.#limits = limits
+    this.#metrics = metrics
+    this.#onEmpty = onEmpty
+    this.#idField = `"executionId":${JSON.stringify(follower.executionId)}`
+    // Read the head and start listening in one step: nothing can be appended in between.
+    this.#head = follower.lastSeq
+    this.#close = follower.streamClose
+    this.#status = follower.status
+    this.#unlisten = follower.listen({
+      onAppend: (entry) => this.#onAppend(entry),
+      onClose: (info) => this.#onClose(info),
+      onStatus: (status) => this.#onStatus(status),
+    })
+  }
+
+  get disposed(): boolean {
+    return this.#disposed
+  }
+
+  /** Members (subscriptions) of this room. */
+  get size(): number {
+    return this.#members.size
+  }
+
+  get status(): ExecutionStatus {
+    return this.#status
+  }
+
+  /** Members that are behind the head (paused or replaying). */
+  get catchingUp(): number {
+    return this.#catching.size
+  }
+
+  has(peer: Peer): boolean {
+    return this.#members.has(peer)
+  }
+
+  /**
+   * Adds `peer` from seq `since` in one synchronous step: `beforeReplay` (the `subscribed`
+   * reply) goes first, then the retained events after `since`, then live events. Throws
+   * FlowcastError('invalid_since') when `since` is beyond the last seq.
+   */
+  subscribe(peer: Peer, since: number, beforeReplay?: (info: SubscribeInfo) => void): void {
+    if (this.#disposed) throw new FlowcastError('internal', 'room is disposed')
+    if (this.#members.has(peer)) throw new FlowcastError('already_subscribed', 'already subscribed')
+    const lastSeq = this.#follower.lastSeq
+    if (!Number.isSafeInteger(since) || since < 0 || since > lastSeq) {
+      throw new FlowcastError(
+        'invalid_since',
+        `since must be an integer from 0 to the last seq (${lastSeq}), got ${since}`,
+      )
+    }
+    // A `since` among appended-but-unflushed events: flush now so the head covers it.
+    if (since > this.#head) this.#flush()
+    const member: Member = { peer, live: false, ended: false, cursor: since, stuckSince: 0 }
+    this.#members.set(peer, member)
+    beforeReplay?.({
+      status: this.#status,
+      streamOpen: this.#close === undefined,
+      lastSeq,
+      subscribers: this.#members.size,
+    })
+    this.#catching.add(member)
+    this.#pump(member)
+    this.#schedulePresence()
+  }
+
+  /** Removes `peer`; returns false when it was not a member. */
+  unsubscribe(peer: Peer): boolean {
+    const member = this.#members.get(peer)
+    if (!member) return false
+    this.#members.delete(peer)
+    this.#live.delete(member)
+    this.#catching.delete(member)
+    if (this.#members.size === 0) this.dispose()
+    else this.#schedulePresence()
+    return true
+  }
+
+  /** Sends everything appended so far now, instead of at the end of the tick. */
+  flushNow(): void {
+    this.#flush()
+  }
+
+  /** Releases the follower and every timer; members are forgotten, not closed. */
+  dispose(): void {
+    if (this.#disposed) return
+    this.#disposed = true
+    this.#unlisten()
+    this.#follower.release()
+    if (this.#flushTimer) clearImmediate(this.#flushTimer)
+    if (this.#drainTimer) clearInterval(this.#drainTimer)
+    if (this.#presenceTimer) clearTimeout(this.#presenceTimer)
+    this.#members.clear()
+    this.#live.clear()
+    this.#catching.clear()
+    this.#pending = []
+    this.#onEmpty(this)
+  }
+
+  // ---- follower events ------------------------------------------------------------------------
+
+  #onAppend(entry: BrokerEntry): void {
+    this.#pending.push(entry)
+    this.#flushTimer ??= setImmediate(() => {
+      this.#flushTimer = undefined
+      this.#flush()
+    })
+  }
+
+  #onClose(info: StreamClose): void {
+    // Everything appended before the close goes out before stream_end.
+    this.#flush()
+    this.#close = info
+    if (this.#live.size === 0) return
+    const frame = this.#streamEndFrame()
+    for (const m of this.#live) {
+      this.#send(m, frame)
+      m.live = false
+      m.ended = true
+      m.peer.onStreamEnd?.()
+    }
+    this.#live.clear()
+  }
+
+  #onStatus(status: ExecutionStatus): void {
+    // Status after the events that preceded it, so a UI never sees "completed" before the last event.
+    this.#flush()
+    this.#status = status
+    const frame = new OutFrame(`{"type":"status",${this.#idField},"status":"${status}"}`, 'status')
+    for (const m of this.#members.values()) if (m.peer.open) this.#send(m, frame)
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------------
+
+  #flush(): void {
+    if (this.#flushTimer) {
+      clearImmediate(this.#flushTimer)
+      this.#flushTimer = undefined
+    }
+    const entries = this.#pending
+    if (entries.length === 0) return
+    this.#pending = []
+    const first = entries[0]!.seq
+    this.#head = entries[entries.length - 1]!.seq
+    this.#metrics?.eventsIn.inc(entries.length)
+    if (this.#live.size === 0) return
+    const frame = this.#eventsFrame(entries)
+    const hwm = this.#limits.highWaterMark
+    let sent = 0
+    for (const m of this.#live) {
+      if (m.peer.bufferedAmount > hwm || !m.peer.open) {
+        // Paused: it has everything before this batch and will read the rest from the log.
+        this.#live.delete(m)
+        m.live = false
+        m.cursor = first - 1
+        m.stuckSince = Date.now()
+        this.#catching.add(m)
+        this.#metrics?.slowPauses.inc()
+        continue
+      }
+      m.peer.send(frame)
+      sent++
+    }
+    if (this.#metrics && sent > 0) {
+      this.#metrics.framesSent.inc(sent)
+      this.#metrics.bytesSent.inc(sent * frame.ws.length)
+      this.#metrics.eventsOut.inc(sent * entries.length)
+    }
+    if (this.#catching.size > 0) this.#startDrainTimer()
+  }
+
+  /** Serves a catching-up member from the log in bounded batches until it is live, paused or ended. */
+  #pump(m: Member): void {
+    const { highWaterMark, catchUpBatch } = this.#limits
+    while (!m.live && !m.ended && this.#members.has(m.peer)) {
+      if (!m.peer.open) return
+      if (m.cursor >= this.#head) {
+        this.#catching.delete(m)
+        m.stuckSince = 0
+        if (this.#close && this.#pending.length === 0) {
+          this.#send(m, this.#streamEndFrame())
+          m.ended = true
+          m.peer.onStreamEnd?.()
+        } else {
+          m.live = true
+          this.#live.add(m)
+        }
+        return
+      }
+      if (m.peer.bufferedAmount > highWaterMark) {
+        if (m.stuckSince === 0) m.stuckSince = Date.now()
+        this.#catching.add(m)
+        this.#startDrainTimer()
+        return
+      }
+      const read = this.#follower.read(m.cursor, Math.min(catchUpBatch, this.#head - m.cursor))
+      const gap = read.gap ?? (read.entries.length === 0 ? { from: m.cursor + 1, to: this.#head } : undefined)
+      if (gap) {
+        this.#send(
+          m,
+          new OutFrame(`{"type":"gap",${this.#idField},"from":${gap.from},"to":${gap.to}}`, 'gap', gap.to),
+        )
+        this.#metrics?.gaps.inc()
+        m.cursor = gap.to
+      }
+      const entries = read.entries.filter((e) => e.seq > m.cursor && e.seq <= this.#head)
+      if (entries.length > 0) {
+        const frame = this.#eventsFrame(entries)
+        this.#send(m, frame)
+        this.#metrics?.eventsOut.inc(entries.length)
+        m.cursor = entries[entries.length - 1]!.seq
+      }
+      m.stuckSince = 0
+    }
+  }
+
+  #startDrainTimer(): void {
+    if (this.#drainTimer || this.#disposed) return
+    this.#drainTimer = setInterval(() => this.#checkCatching(), this.#limits.drainCheckMs)
+  }
+
+  #checkCatching(): void {
+    const now = Date.now()
+    for (const m of [...this.#catching]) {
+      if (!this.#members.has(m.peer)) {
+        this.#catching.delete(m)
+        continue
+      }
+      this.#pump(m)
+      if (m.stuckSince !== 0 && now - m.stuckSince > this.#limits.slowConsumerTimeoutMs) {
+        this.#metrics?.slowCloses.inc()
+        m.peer.close(CloseCode.tooSlow, 'too slow')
+        this.unsubscribe(m.peer)
+      }
+    }
+    if (this.#catching.size === 0 && this.#drainTimer) {
+      clearInterval(this.#drainTimer)
+      this.#drainTimer = undefined
+    }
+  }
+
+  #send(m: Member, frame: OutFrame): void {
+    if (!m.peer.open) return
+    m.peer.send(frame)
+    if (this.#metrics) {
+      this.#metrics.framesSent.inc()
+      this.#metrics.bytesSent.inc(frame.ws.length)
+    }
+  }
+
+  /** One frame for a batch: `event` for one entry, `events` for several; cached JSON concatenated. */
+  #eventsFrame(entries: BrokerEntry[]): OutFrame {
+    const last = entries[entries.length - 1]!.seq
+    if (entries.length === 1) {
+      // The envelope's JSON starts with `{"seq":`; splice the frame's fields in front of it.
+      return new OutFrame(`{"type":"event",${this.#idField},${entries[0]!.json.slice(1)}`, 'event', last, 1)
+    }
+    let json = `{"type":"events",${this.#idField},"items":[${entries[0]!.json}`
+    for (let i = 1; i < entries.length; i++) json += `,${entries[i]!.json}`
+    json += ']}'
+    return new OutFrame(json, 'events', last, entries.length)
+  }
+
+  #streamEndFrame(): OutFrame {
+    const c = this.#close!
+    const by = c.by === undefined || c.by === 'flow' ? '' : `,"by":${JSON.stringify(c.by)}`
+    return new OutFrame(
+      `{"type":"stream_end",${this.#idField},"lastSeq":${c.lastSeq},"reason":"${c.reason}"${by}}`,
+      'stream_end',
+      c.lastSeq,
+    )
+  }
+
+  #schedulePresence(): void {
+    if (this.#presenceTimer || this.#disposed) return
+    const wait = Math.max(0, this.#lastPresenceAt + this.#limits.presenceIntervalMs - Date.now())
+    this.#presenceTimer = setTimeout(() => {
+      this.#presenceTimer = undefined
+      if (this.#disposed) return
+      const n = this.#members.size
+      if (n === this.#presenceSent) return
+      this.#presenceSent = n
+      this.#lastPresenceAt = Date.now()
+      const frame = new OutFrame(`{"type":"presence",${this.#idField},"subscribers":${n}}`, 'presence')
+      for (const m of this.#members.values()) this.#send(m, frame)
+    }, wait)
+  }
+}
+
+/** The rooms of one server, created on first subscribe and dropped with their last member. */
+export class Rooms {
+  readonly #broker: Broker
+  readonly #limits: RoomLimits
+  readonly #metrics: () => ServerMetrics | undefined
+  readonly #rooms = new Map<string, Room>()
+  readonly #opening = new Map<string, Promise<Room | undefined>>()
+
+  constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined) {
+    this.#broker = broker
+    this.#limits = limits
+    this.#metrics = metrics
+  }
+
+  /** The room of `executionId`, opening it (and its follower) when needed; undefined when unknown. */
+  async acquire(executionId: string): Promise<Room | undefined> {
+    for (;;) {
+      const existing = this.#rooms.get(executionId)
+      if (existing && !existing.disposed) return existing
+      let opening = this.#opening.get(executionId)
+      if (!opening) {
+        opening = this.#open(executionId)
+        this.#opening.set(executionId, opening)
+      }
+      const room = await opening
+      if (!room) return undefined
+      // Emptied and disposed while this caller waited: open afresh.
+      if (!room.disposed) return room
+    }
+  }
+
+  /** The open room of `executionId`, if any. */
+  get(executionId: string): Room | undefined {
+    return this.#rooms.get(executionId)
+  }
+
+  /** Drops `room` when nobody is in it (e.g. a subscribe that failed after opening it). */
+  releaseIfEmpty(room: Room): void {
+    if (room.size === 0) room.dispose()
+  }
+
+  get count(): number {
+    return this.#rooms.size
+  }
+
+  /** Subscriptions across all rooms. */
+  get subscribers(): number {
+    let n = 0
+    for (const r of this.#rooms.values()) n += r.size
+    return n
+  }
+
+  /** Disposes every room. */
+  close(): void {
+    for (const r of [...this.#rooms.values()]) r.dispose()
+    this.#rooms.clear()
+  }
+
+  async #open(executionId: string): Promise<Room | undefined> {
+    try {
+      const follower = await this.#broker.follow(executionId)
+      if (!follower) return undefined
+      const room = new Room(
+        follower,
+        this.#limits,
+        (r) => {
+          if (this.#rooms.get(r.executionId) === r) this.#rooms.delete(r.executionId)
+        },
+        this.#metrics(),
+      )
+      this.#rooms.set(executionId, room)
+      return room
+    } finally {
+      this.#opening.delete(executionId)
+    }
+  }
+}
