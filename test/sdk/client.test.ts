@@ -1,0 +1,286 @@
+/** The client SDK against a real server on port 0: fan-out, stop, results, stream endings, bad frames, failover. */
+import net from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  type EndInfo,
+  type FlowcastClient,
+  FlowcastError,
+  isFlowcastError,
+  type StreamEvent,
+} from '../../client-sdk/index.ts'
+import type { FlowcastServer } from '../../server/index.ts'
+import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { until, waitFor } from '../helpers/wait.ts'
+import { nodeClient, range, startTestServer, type testLongJob } from './fixtures.ts'
+
+type LongJob = ReturnType<typeof testLongJob>
+
+let server: FlowcastServer | undefined
+let proxy: TcpProxy | undefined
+const clients: FlowcastClient[] = []
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  await proxy?.close()
+  proxy = undefined
+  await server?.close()
+  server = undefined
+})
+
+function track(c: FlowcastClient): FlowcastClient {
+  clients.push(c)
+  return c
+}
+
+/** Collects one subscription's events and ending. */
+function watch(client: FlowcastClient, executionId: string, since?: number) {
+  const events: StreamEvent<LongJob['types']['stream']>[] = []
+  const errors: FlowcastError[] = []
+  const state: { end: EndInfo | null; statuses: string[] } = { end: null, statuses: [] }
+  const handlers: Parameters<FlowcastClient['subscribe']>[1] = {
+    onEvent: (ev) => events.push(ev as StreamEvent<LongJob['types']['stream']>),
+    onEnd: (info) => {
+      state.end = info
+    },
+    onStatus: (s) => state.statuses.push(s),
+    onError: (err) => errors.push(err),
+  }
+  if (since !== undefined) handlers.since = since
+  const sub = client.subscribe<LongJob>(executionId, handlers)
+  return { sub, events, errors, state }
+}
+
+describe('client SDK', () => {
+  it('50 clients on one execution receive identical, complete sequences', async () => {
+    server = await startTestServer()
+    const admin = track(nodeClient(server.url))
+    const { executionId } = await admin.start<LongJob>('long-job', { count: 400, size: 16, intervalMs: 1 })
+    const watchers = range(1, 50).map(() => watch(track(nodeClient(server!.url)), executionId))
+    await until(() => watchers.every((w) => w.state.end !== null), 20_000, 'every stream_end')
+    for (const w of watchers) {
+      expect(w.events.map((e) => e.seq)).toEqual(range(1, 400))
+      expect(w.events.map((e) => e.data.n)).toEqual(range(1, 400))
+      expect(w.state.end).toMatchObject({ reason: 'completed', lastSeq: 400 })
+      expect(w.errors).toEqual([])
+      expect(w.sub.lastSeq).toBe(400)
+      expect(w.sub.ended).toBe(true)
+    }
+    const first = JSON.stringify(watchers[0]!.events)
+    for (const w of watchers) expect(JSON.stringify(w.events)).toBe(first)
+  })
+
+  it('one socket per client carries several subscriptions; since resumes after what the app has', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const a = await client.start('long-job', { count: 30, size: 16, intervalMs: 0 })
+    const b = await client.start('long-job', { count: 20, size: 16, intervalMs: 0 })
+    const wa = watch(client, a.executionId, 10)
+    const wb = watch(client, b.executionId)
+    await until(() => wa.state.end !== null && wb.state.end !== null, 10_000, 'both ends')
+    expect(wa.events.map((e) => e.seq)).toEqual(range(11, 30))
+    expect(wb.events.map((e) => e.seq)).toEqual(range(1, 20))
+    expect(() => client.subscribe(a.executionId)).not.toThrow()
+    const again = client.subscribe(b.executionId, {})
+    expect(() => client.subscribe(b.executionId)).toThrow(/already watches/)
+    again.unsubscribe()
+  })
+
+  it("an admin's stop ends every client's stream; a second stop says alreadyStopped; the execution completes", async () => {
+    server = await startTestServer()
+    const admin = track(nodeClient(server.url))
+    const { executionId } = await admin.start('long-job', { count: 300, size: 16, intervalMs: 3 })
+    const watchers = range(1, 10).map(() => watch(track(nodeClient(server!.url)), executionId))
+    await until(() => watchers.every((w) => w.events.length >= 5), 10_000, 'first events')
+    expect(await admin.stopStream(executionId)).toEqual({ stopped: true })
+    await until(() => watchers.every((w) => w.state.end !== null), 10_000, 'every stream_end')
+    const lastSeq = watchers[0]!.state.end!.lastSeq
+    for (const w of watchers) {
+      expect(w.state.end).toEqual({ reason: 'stopped', lastSeq, by: 'admin' })
+      expect(w.events.map((e) => e.seq)).toEqual(range(1, lastSeq))
+    }
+    expect(await admin.stopStream(executionId)).toEqual({ alreadyStopped: true })
+    const result = await admin.result<LongJob>(executionId, { wait: 10_000 })
+    expect(result).toEqual({ status: 'completed', result: { put: 300, accepted: lastSeq } })
+  })
+
+  it('result: status while running, the result with wait, and again after completion', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start<LongJob>('long-job', { count: 40, size: 16, intervalMs: 10 })
+    const early = await client.result<LongJob>(executionId)
+    expect(early.status).toBe('running')
+    expect('result' in early).toBe(false)
+    const waited = await client.result<LongJob>(executionId, { wait: 10_000 })
+    expect(waited).toEqual({ status: 'completed', result: { put: 40, accepted: 40 } })
+    if (waited.status === 'completed') expect(waited.result.put).toBe(40)
+    expect(await client.result(executionId)).toEqual({
+      status: 'completed',
+      result: { put: 40, accepted: 40 },
+    })
+    await expect(client.result('no-such-execution')).rejects.toMatchObject({ code: 'not_found' })
+    await expect(client.start('no-such-flow', {})).rejects.toBeInstanceOf(FlowcastError)
+  })
+
+  it('stream() yields the envelopes and ends on stream_end', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start('long-job', { count: 25, size: 16, intervalMs: 1 })
+    const seen: StreamEvent<LongJob['types']['stream']>[] = []
+    for await (const ev of client.stream<LongJob>(executionId)) seen.push(ev)
+    expect(seen.map((e) => e.seq)).toEqual(range(1, 25))
+    expect(seen[0]).toMatchObject({ seq: 1, data: { n: 1, of: 25 } })
+    expect(typeof seen[0]!.ts).toBe('number')
+  })
+
+  it('stream() ends without throwing when no event came within timeout; the execution runs on', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start('long-job', { count: 2, size: 16, intervalMs: 60_000 })
+    const seen: number[] = []
+    const t0 = Date.now()
+    for await (const ev of client.stream(executionId, { timeout: 300 })) seen.push(ev.seq)
+    const elapsed = Date.now() - t0
+    expect(seen).toEqual([1])
+    expect(elapsed).toBeGreaterThanOrEqual(290)
+    expect(elapsed).toBeLessThan(5_000)
+    expect((await client.result(executionId)).status).toBe('running')
+    // The subscription was released: the same client may stream the execution again.
+    const again: number[] = []
+    for await (const ev of client.stream(executionId, { since: 1, timeout: 100 })) again.push(ev.seq)
+    expect(again).toEqual([])
+  })
+
+  it('breaking out of a for-await unsubscribes', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start('long-job', { count: 100, size: 16, intervalMs: 2 })
+    const seen: number[] = []
+    for await (const ev of client.stream(executionId)) {
+      seen.push(ev.seq)
+      if (ev.seq === 3) break
+    }
+    expect(seen).toEqual([1, 2, 3])
+    const rest: number[] = []
+    for await (const ev of client.stream(executionId, { since: 3 })) rest.push(ev.seq)
+    expect(rest).toEqual(range(4, 100))
+  })
+
+  it('calls made before the socket opens are queued, and the queue is bounded', async () => {
+    server = await startTestServer()
+    const seed = track(nodeClient(server.url))
+    const { executionId } = await seed.start('long-job', { count: 5, size: 16, intervalMs: 0 })
+    await seed.result(executionId, { wait: 5_000 })
+    const client = track(nodeClient(server.url, { maxQueue: 2 }))
+    expect(client.connectionState).toBe('connecting')
+    const first = client.stopStream(executionId)
+    const second = client.stopStream(executionId)
+    await expect(client.stopStream(executionId)).rejects.toMatchObject({ code: 'queue_full' })
+    expect(await first).toEqual({ alreadyStopped: true })
+    expect(await second).toEqual({ alreadyStopped: true })
+    expect(client.connectionState).toBe('open')
+  })
+
+  it('a subscribe the server refuses goes to onError and ends the subscription', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const w = watch(client, 'no-such-execution')
+    await until(() => w.errors.length > 0, 5_000, 'the refusal')
+    expect(w.errors[0]).toMatchObject({ code: 'not_found' })
+    expect(w.sub.ended).toBe(true)
+    await expect(
+      (async () => {
+        for await (const _ of client.stream('no-such-execution')) {
+          // nothing arrives
+        }
+      })(),
+    ).rejects.toMatchObject({ code: 'not_found' })
+  })
+
+  it('frames that fail the protocol go to onError; the client stays up and the sequence stays exact', async () => {
+    server = await startTestServer()
+    proxy = await createProxy(server.port)
+    const client = track(nodeClient(`http://127.0.0.1:${proxy.port}`))
+    const { executionId } = await client.start('long-job', { count: 3, size: 16, intervalMs: 400 })
+    const w = watch(client, executionId)
+    await until(() => w.events.length === 1, 5_000, 'seq 1')
+    // Injected between two real frames while the execution is quiet: not JSON, a broken event,
+    // and a well-formed event that skips seqs (a protocol error the client must repair).
+    proxy.injectToClients(wsText('not json'))
+    proxy.injectToClients(wsText(JSON.stringify({ type: 'event', executionId, seq: 'two', ts: 1, data: {} })))
+    proxy.injectToClients(wsText(JSON.stringify({ type: 'event', executionId, seq: 9, ts: 1, data: {} })))
+    await until(() => w.state.end !== null, 10_000, 'stream_end')
+    expect(w.events.map((e) => e.seq)).toEqual([1, 2, 3])
+    expect(w.errors.map((e) => e.code)).toEqual(['bad_frame', 'bad_frame', 'protocol_error'])
+    expect(client.connectionState).toBe('open')
+  })
+
+  it('the watchdog reconnects a silent link, and the subscription resumes exactly', async () => {
+    server = await startTestServer({ heartbeatMs: 150 })
+    proxy = await createProxy(server.port)
+    const client = track(
+      nodeClient(`http://127.0.0.1:${proxy.port}`, {
+        reconnect: { baseMs: 10, maxMs: 50, minUptimeMs: 1000, connectTimeoutMs: 300 },
+      }),
+    )
+    const states: string[] = []
+    client.onConnectionState((s) => states.push(s))
+    const { executionId } = await client.start('long-job', { count: 200, size: 16, intervalMs: 5 })
+    const w = watch(client, executionId)
+    await until(() => w.events.length >= 10, 5_000, 'first events')
+    proxy.pause()
+    const pausedAt = Date.now()
+    await until(() => states.includes('reconnecting'), 3_000, 'the watchdog')
+    expect(Date.now() - pausedAt).toBeLessThan(2_000)
+    proxy.resume()
+    await until(() => w.state.end !== null, 10_000, 'stream_end')
+    expect(w.events.map((e) => e.seq)).toEqual(range(1, 200))
+    expect(w.errors).toEqual([])
+  })
+
+  it('rotates across urls: a dead first node does not stop the client', async () => {
+    server = await startTestServer()
+    const dead = await freePort()
+    const client = track(nodeClient([`http://127.0.0.1:${dead}`, server.url]))
+    const started = await client.start('long-job', { count: 10, size: 16, intervalMs: 0 })
+    const seen: number[] = []
+    for await (const ev of client.stream(started.executionId)) seen.push(ev.seq)
+    expect(seen).toEqual(range(1, 10))
+  })
+
+  it('close() ends streams quietly, fails pending calls and reports closed', async () => {
+    server = await startTestServer()
+    const client = nodeClient(server.url)
+    const { executionId } = await client.start('long-job', { count: 2, size: 16, intervalMs: 60_000 })
+    const states: string[] = []
+    client.onConnectionState((s) => states.push(s))
+    const seen: number[] = []
+    const done = (async () => {
+      for await (const ev of client.stream(executionId)) seen.push(ev.seq)
+    })()
+    await until(() => seen.length === 1, 5_000, 'seq 1')
+    const pending = client.result(executionId, { wait: 30_000 })
+    client.close()
+    await waitFor(done, 2_000, 'the stream to end')
+    await expect(pending).rejects.toSatisfy((e: unknown) => isFlowcastError(e, 'connection_closed'))
+    expect(states).toEqual(['closed'])
+    expect(client.connectionState).toBe('closed')
+    await expect(client.stopStream(executionId)).rejects.toMatchObject({ code: 'connection_closed' })
+    expect(() => client.subscribe(executionId)).toThrow(FlowcastError)
+  })
+})
+
+/** One unmasked WebSocket text frame, as a server sends it. */
+function wsText(text: string): Buffer {
+  const payload = Buffer.from(text)
+  if (payload.length >= 126) throw new Error('keep injected frames short')
+  return Buffer.concat([Buffer.from([0x81, payload.length]), payload])
+}
+
+/** A port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer()
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
+  const { port } = srv.address() as net.AddressInfo
+  await new Promise<void>((r) => srv.close(() => r()))
+  return port
+}
