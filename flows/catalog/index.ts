@@ -1,8 +1,14 @@
 /** The flows the server ships. */
 import type { TriggerFlow } from '../triggerflow/flow.ts'
+import { approvalFlow } from './approval.ts'
+import { instantFlow } from './instant.ts'
+import { longJobFlow } from './long-job.ts'
+import { nestedFlow } from './nested.ts'
 import { streamStepsFlow } from './stream-steps.ts'
 
 /** A fresh instance of every catalog flow (fresh so that servers in one process share nothing). */
 export function catalogFlows(): TriggerFlow<any>[] {
-  return [streamStepsFlow()]
+  return [streamStepsFlow(), nestedFlow(), instantFlow(), longJobFlow(), approvalFlow()]
 }
+
+export { approvalFlow, instantFlow, longJobFlow, nestedFlow, streamStepsFlow }

@@ -29,7 +29,7 @@ export function checkContract<T>(
   schema: z.ZodType | undefined,
   value: unknown,
   flowName: string,
-  what: 'input' | 'stream item' | 'result',
+  what: string,
   code: FlowcastErrorCode,
 ): T {
   if (!schema) return value as T

@@ -60,6 +60,7 @@ export interface InterruptInfo {
 
 interface PendingInterrupt extends InterruptInfo {
   owner: Execution<any, any, any>
+  answer?: PauseOptions['answer']
   resolve(value: unknown): void
 }
 
@@ -191,7 +192,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
 
   /** The interrupts currently waiting for an answer in this execution and its children. */
   getPendingInterrupts(): InterruptInfo[] {
-    return [...this.#interrupts.values()].map(({ owner: _o, resolve: _r, ...info }) => info)
+    return [...this.#interrupts.values()].map(({ owner: _o, resolve: _r, answer: _a, ...info }) => info)
   }
 
   /**
@@ -282,17 +283,24 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
         `interrupt "${interruptId}" is not waiting: execution is ${pending.owner.#status}`,
       )
     }
+    const answer = checkContract(
+      pending.answer,
+      value,
+      pending.owner.flow.name,
+      `answer to interrupt "${interruptId}"`,
+      'invalid_input',
+    )
     this.#interrupts.delete(interruptId)
     this.#answered.add(interruptId)
-    const { owner: _o, resolve, ...info } = pending
+    const { owner: _o, resolve, answer: _a, ...info } = pending
     const owner = pending.owner
-    owner.put({ type: 'interrupt', action: 'resume', interrupt: info, value } as S, true)
+    owner.put({ type: 'interrupt', action: 'resume', interrupt: info, value: answer } as S, true)
     owner.#refreshWaiting()
     // Tracked so that the completion check runs afterwards: a flow whose pauseFor nobody awaited
     // and that has no resumeEvent has no other work left to notice that it is done.
     await owner.track(async () => {
-      resolve(value)
-      if (pending.resumeEvent) await owner.#fire(`event:${pending.resumeEvent}`, value)
+      resolve(answer)
+      if (pending.resumeEvent) await owner.#fire(`event:${pending.resumeEvent}`, answer)
     })
   }
 
@@ -353,7 +361,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
         ...(options.payload === undefined ? {} : { payload: options.payload }),
         ...(options.resumeEvent === undefined ? {} : { resumeEvent: options.resumeEvent }),
       }
-      this.#interrupts.set(info.id, { ...info, owner: this, resolve })
+      this.#interrupts.set(info.id, {
+        ...info,
+        owner: this,
+        resolve,
+        ...(options.answer === undefined ? {} : { answer: options.answer }),
+      })
       this.put({ type: 'interrupt', action: 'pause', interrupt: info }, true)
       this.#refreshWaiting()
     })

@@ -2,6 +2,7 @@
  * What a chunk handler receives: its incoming value, the execution's input, and the handles on
  * the three channels (stream, state, result) plus events and interrupts.
  */
+import type { z } from 'zod'
 import type { ExecutionCore } from './execution.ts'
 import type { StateStore } from './state.ts'
 
@@ -11,6 +12,11 @@ export interface PauseOptions<P = unknown> {
   payload?: P
   /** Emitted with the answer when the interrupt is continued, so `when(resumeEvent)` handlers run. */
   resumeEvent?: string
+  /**
+   * A zod schema the answer must match: `continueWith` refuses a bad answer with `invalid_input`
+   * and the interrupt keeps waiting (an answer comes from outside and must not crash the flow).
+   */
+  answer?: z.ZodType
 }
 
 /** Runtime data handed to every chunk handler. */
@@ -71,7 +77,7 @@ export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
   }
 
   /** Pauses for an outside answer: puts an interrupt into the stream and resolves with the answer. */
-  pauseFor<A = unknown, P = unknown>(options: PauseOptions<P>): Promise<A> {
+  pauseFor<A = unknown, P = unknown>(options: PauseOptions<P> & { answer?: z.ZodType<A> }): Promise<A> {
     return this.#core.pause(options) as Promise<A>
   }
 }
