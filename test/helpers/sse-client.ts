@@ -29,8 +29,11 @@ export async function readSse(url: string, headers: Record<string, string> = {})
     const decoder = new TextDecoder()
     let buf = ''
     try {
-      for await (const chunk of body) {
-        buf += decoder.decode(chunk, { stream: true })
+      const reader = body.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        buf += decoder.decode(value, { stream: true })
         for (let at = buf.indexOf('\n\n'); at >= 0; at = buf.indexOf('\n\n')) {
           const block = buf.slice(0, at)
           buf = buf.slice(at + 2)
