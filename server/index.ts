@@ -5,7 +5,7 @@
  */
 
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { CloseCode } from '../client-sdk/protocol.ts'
 import { catalogFlows } from '../flows/catalog/index.ts'
@@ -67,6 +67,15 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
 
   const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
+  // Connections that never carried a request (clients pre-connect) are not "idle" to Node, so
+  // closeIdleConnections leaves them; close() ends them itself.
+  const unused = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    unused.add(socket)
+    socket.once('close', () => unused.delete(socket))
+  })
+  server.on('request', (req) => unused.delete(req.socket))
+  server.on('upgrade', (req) => unused.delete(req.socket))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -88,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     if (ownsBroker) await broker.close()
     // Long-polls and keep-alive sockets would hold close() open; their answers no longer matter.
     server.closeIdleConnections()
+    for (const socket of unused) socket.destroy()
     const force = setTimeout(() => server.closeAllConnections(), 1000)
     await stopped
     clearTimeout(force)
