@@ -1,0 +1,89 @@
+/**
+ * The browser bundle: built with esbuild from client-sdk/index.ts, free of Node-only code, and
+ * working as it is in a real Chromium against a real server (global WebSocket and fetch).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Browser, chromium } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildClientBundle } from '../../scripts/build-client.mjs'
+import type { FlowcastServer } from '../../server/index.ts'
+import { range, startTestServer } from './fixtures.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const browserAvailable = existsSync(CHROMIUM)
+// CI must fail, not skip, when the browser is missing.
+const runBrowser = browserAvailable || process.env.FLOWCAST_REQUIRE_BROWSER === '1'
+
+const dir = mkdtempSync(join(tmpdir(), 'flowcast-bundle-'))
+let built: { outFile: string; bytes: number; gzipBytes: number }
+let code = ''
+
+beforeAll(async () => {
+  built = await buildClientBundle(join(dir, 'flowcast-client.js'))
+  code = readFileSync(built.outFile, 'utf8')
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('browser bundle', () => {
+  it('is a minified ES module without Node-only code, and small', () => {
+    expect(code).toMatch(/export\s*\{/)
+    expect(code).not.toMatch(/\bnode:[a-z]/)
+    expect(code).not.toMatch(/\brequire\(/)
+    expect(code).not.toMatch(/\bprocess\.env\b/)
+    expect(built.bytes).toBeLessThan(160 * 1024)
+    expect(built.gzipBytes).toBeLessThan(48 * 1024)
+  })
+
+  describe.runIf(runBrowser)('in Chromium', () => {
+    let browser: Browser
+    let server: FlowcastServer
+
+    beforeAll(async () => {
+      server = await startTestServer()
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    })
+    afterAll(async () => {
+      await browser?.close()
+      await server?.close()
+    })
+
+    it('starts, streams, stops and reads the result with the global WebSocket and fetch', async () => {
+      const page = await browser.newPage()
+      // Any page of the server's origin will do: same origin, so no CORS question.
+      await page.goto(`${server.url}/healthz`)
+      await page.evaluate((c) => {
+        ;(window as any).__bundle = c
+      }, code)
+      // A string, so that vitest does not rewrite this import() on its way into the page.
+      await page.evaluate(
+        "import(URL.createObjectURL(new Blob([window.__bundle], { type: 'text/javascript' }))).then((m) => { window.__sdk = m })",
+      )
+      const outcome = await page.evaluate(
+        async ({ url }) => {
+          const sdk = (window as any).__sdk
+          const client = sdk.createClient({ url })
+          const { executionId } = await client.start('long-job', { count: 50, size: 16, intervalMs: 1 })
+          const seqs: number[] = []
+          for await (const ev of client.stream(executionId)) seqs.push(ev.seq)
+          const result = await client.result(executionId, { wait: 5000 })
+          const slow = await client.start('long-job', { count: 1000, size: 16, intervalMs: 20 })
+          const stopped = await client.stopStream(slow.executionId)
+          const again = await client.stopStream(slow.executionId)
+          const state = client.connectionState
+          client.close()
+          return { seqs, result, stopped, again, state, closed: client.connectionState }
+        },
+        { url: server.url },
+      )
+      expect(outcome.seqs).toEqual(range(1, 50))
+      expect(outcome.result).toEqual({ status: 'completed', result: { put: 50, accepted: 50 } })
+      expect(outcome.stopped).toEqual({ stopped: true })
+      expect(outcome.again).toEqual({ alreadyStopped: true })
+      expect(outcome.state).toBe('open')
+      expect(outcome.closed).toBe('closed')
+      await page.close()
+    })
+  })
+})
