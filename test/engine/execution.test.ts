@@ -413,6 +413,24 @@ describe('9. builders', () => {
     await ex.start()
     go.open()
     expect(await ex.getResult({ timeout: 1000 })).toStrictEqual({ side: 'slow', main: 'fast' })
+
+    // A main chain that ended at a collect it did not fill has no value: the result is undefined,
+    // never the engine's internal end-of-branch marker.
+    const halted = new TriggerFlow({ name: 'collect-halt' })
+    const later = gate()
+    halted
+      .sideBranch(
+        halted
+          .branch()
+          .to(async () => later.promise)
+          .collect('j', 'side'),
+      )
+      .to(async () => 'early')
+      .collect('j', 'main')
+    const hx = halted.createExecution()
+    await hx.start()
+    later.open()
+    expect(await hx.getResult({ timeout: 1000 })).toBeUndefined()
   })
 })
 
@@ -568,19 +586,32 @@ describe('12. cancel', () => {
       )
     })
     const parent = new TriggerFlow({ name: 'parent-c' })
-    parent.to(child)
+    let before = Promise.resolve()
+    let passedGate = false
+    parent
+      .to(async () => {
+        await before
+        passedGate = true
+      })
+      .to(child)
     const ex = parent.createExecution()
     await ex.start()
     await until(() => childRunning)
     ex.cancel()
     await until(() => childAborted)
 
-    // Cancelled before the chain reached the child: the child never starts.
+    // Cancelled while the step before the child still runs: that step may finish, the child never starts.
     childRunning = false
+    passedGate = false
+    const go = gate()
+    before = go.promise
     const early = parent.createExecution()
     await early.start()
     early.cancel()
+    go.open()
     await expect(early.getResult()).rejects.toSatisfy((e) => codeOf(e) === 'execution_cancelled')
+    await until(() => passedGate)
+    // The chain's next steps run in microtasks; one macrotask turn lets them all happen.
     await new Promise((r) => setImmediate(r))
     expect(childRunning).toBe(false)
   })
@@ -642,13 +673,19 @@ describe('13. interrupts', () => {
 
   it('completes after the answer even when nobody awaited pauseFor and there is no resumeEvent', async () => {
     const flow = new TriggerFlow({ name: 'fire-and-forget-pause' })
+    let returned = false
     flow.to(async (data) => {
       void data.pauseFor({ type: 'note' })
+      returned = true
       return 'returned at once'
     })
     const ex = flow.createExecution()
     await ex.start()
-    await until(() => ex.getStatus() === 'waiting')
+    // Answer only after the chain's own bookkeeping (microtasks after the return) is over, so
+    // that nothing but the answer is left to notice that the execution is done.
+    await until(() => returned)
+    await new Promise((r) => setImmediate(r))
+    expect(ex.getStatus()).toBe('waiting')
     await ex.continueWith(ex.getPendingInterrupts()[0]!.id, 'seen')
     expect(await waitFor(ex.getResult(), 1000)).toBe('returned at once')
   })
