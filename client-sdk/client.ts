@@ -201,7 +201,8 @@ export class FlowcastClient {
     handlers: SubscribeHandlers<T>,
     onFinish?: (err: FlowcastError | null) => void,
   ): SubscriptionHandle {
-    if (this.#closed) throw new FlowcastError('connection_closed', 'the client is closed')
+    if (this.#closed || this.#conn.state === 'closed')
+      throw new FlowcastError('connection_closed', 'the client is closed')
     const current = this.#subs.get(executionId)
     if (current && !current.ended)
       throw new FlowcastError('already_subscribed', `this client already watches ${executionId}`)

@@ -30,6 +30,8 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
   readonly executionId: string
   #lastSeq: number
   #ended = false
+  /** onFinish has run. */
+  #finished = false
   /** Request id of the subscribe in flight; events that do not continue the sequence are stale while set. */
   #awaiting: string | null = null
   #cancelRetry: (() => void) | null = null
@@ -174,7 +176,6 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
     this.#awaiting = this.#host.sendSubscribe(this)
   }
 
-  #finished = false
   #finish(err: FlowcastError | null, tellServer: boolean): void {
     this.#ended = true
     this.#cancelRetry?.()

@@ -247,6 +247,27 @@ describe('client SDK', () => {
     expect(seen).toEqual(range(1, 10))
   })
 
+  it('backs off with a cap, without a hot loop, while no node answers', async () => {
+    const port = await freePort()
+    // The proxy accepts and at once drops every connection, since nothing listens behind it.
+    proxy = await createProxy(port)
+    const client = track(
+      nodeClient(`http://127.0.0.1:${proxy.port}`, {
+        reconnect: { baseMs: 20, maxMs: 200, minUptimeMs: 1000, connectTimeoutMs: 1000 },
+      }),
+    )
+    const t0 = Date.now()
+    await until(() => proxy!.accepted >= 8, 5_000, 'eight attempts')
+    const elapsed = Date.now() - t0
+    // Eight attempts need at least a few backoff rounds but, capped at 200 ms each, never seconds.
+    expect(elapsed).toBeLessThan(8 * 200 + 1_000)
+    const before = proxy.accepted
+    await until(() => Date.now() - t0 >= elapsed + 400, 2_000, 'time to pass')
+    // Not a hot loop: with full jitter under a 200 ms cap, 400 ms hold a handful of attempts at most.
+    expect(proxy.accepted - before).toBeLessThan(20)
+    expect(client.connectionState).toBe('reconnecting')
+  })
+
   it('close() ends streams quietly, fails pending calls and reports closed', async () => {
     server = await startTestServer()
     const client = nodeClient(server.url)
