@@ -165,6 +165,40 @@ describe('client SDK', () => {
     expect(rest).toEqual(range(4, 100))
   })
 
+  it('continue answers an interrupt seen in the stream; a second answer is refused', async () => {
+    server = await startTestServer()
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start('approval', { request: 'ship it' })
+    const items: any[] = []
+    const statuses: string[] = []
+    let ended = false
+    client.subscribe(executionId, {
+      onEvent: (ev) => items.push(ev.data),
+      onStatus: (s) => statuses.push(s),
+      onEnd: () => {
+        ended = true
+      },
+    })
+    await until(() => items.some((d) => d.type === 'interrupt' && d.action === 'pause'), 5_000, 'the pause')
+    await until(() => statuses.includes('waiting'), 5_000, 'status waiting')
+    const interruptId = items.find((d) => d.action === 'pause').interrupt.id as string
+    await client.continue(executionId, interruptId, { approved: true, note: 'ok' })
+    await expect(client.continue(executionId, interruptId, true)).rejects.toMatchObject({
+      code: 'interrupt_not_waiting',
+    })
+    expect(await client.result(executionId, { wait: 5_000 })).toEqual({
+      status: 'completed',
+      result: { request: 'ship it', approved: true, note: 'ok', status: 'approved' },
+    })
+    await until(() => ended, 5_000, 'stream_end')
+    expect(items.map((d) => `${d.type}${d.action ? `:${d.action}` : ''}`)).toEqual([
+      'request',
+      'interrupt:pause',
+      'interrupt:resume',
+      'decision',
+    ])
+  })
+
   it('calls made before the socket opens are queued, and the queue is bounded', async () => {
     server = await startTestServer()
     const seed = track(nodeClient(server.url))
