@@ -5,6 +5,7 @@ import {
   type EndInfo,
   type FlowcastClient,
   FlowcastError,
+  type GapInfo,
   isFlowcastError,
   type StreamEvent,
 } from '../../client-sdk/index.ts'
@@ -197,6 +198,27 @@ describe('client SDK', () => {
       'interrupt:resume',
       'decision',
     ])
+  })
+
+  it('a resume from behind retention surfaces a gap to onGap, then continues exactly', async () => {
+    server = await startTestServer({ retainedEvents: 50 })
+    const client = track(nodeClient(server.url))
+    const { executionId } = await client.start('long-job', { count: 200, size: 16, intervalMs: 0 })
+    await client.result(executionId, { wait: 5_000 })
+    const seqs: number[] = []
+    const gaps: GapInfo[] = []
+    let ended = false
+    client.subscribe(executionId, {
+      since: 10,
+      onEvent: (ev) => seqs.push(ev.seq),
+      onGap: (g) => gaps.push(g),
+      onEnd: () => {
+        ended = true
+      },
+    })
+    await until(() => ended, 5_000, 'stream_end')
+    expect(gaps).toEqual([{ from: 11, to: 150 }])
+    expect(seqs).toEqual(range(151, 200))
   })
 
   it('calls made before the socket opens are queued, and the queue is bounded', async () => {

@@ -72,7 +72,8 @@ describe('client SDK over a connection cut every 200 ms', () => {
     let cuts = 0
     cutter = setInterval(() => {
       cuts++
-      proxy!.cutAll()
+      // Alternate a FIN and an RST: clients see both a clean and an abortive end of TCP.
+      proxy!.cutAll({ reset: cuts % 2 === 0 })
     }, 200)
     await until(() => watchers.every((w) => w.end !== null), 60_000, 'every client to reach stream_end')
     clearInterval(cutter)
