@@ -1,6 +1,7 @@
 /**
  * `npm start`: the embedded server (memory broker, catalog flows) on $PORT (default 8787) and
- * $HOST (default 127.0.0.1). SIGTERM and SIGINT close it gracefully.
+ * $HOST (default 127.0.0.1). With $REDIS_URL (and $FLOWCAST_KEY_PREFIX), the Redis broker.
+ * SIGTERM and SIGINT close it gracefully.
  */
 import { startServer } from './index.ts'
 
@@ -9,7 +10,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`invalid PORT: ${process.env.PORT}`)
   process.exit(2)
 }
-const server = await startServer({ port, host: process.env.HOST || '127.0.0.1', auth: 'off' })
+const server = await startServer({
+  port,
+  host: process.env.HOST || '127.0.0.1',
+  auth: 'off',
+  // Several nodes on one Redis serve the same executions; without REDIS_URL, the memory broker.
+  ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+  ...(process.env.FLOWCAST_KEY_PREFIX ? { keyPrefix: process.env.FLOWCAST_KEY_PREFIX } : {}),
+})
 console.log(`flowcast listening on ${server.url}`)
 
 let stopping = false

@@ -64,6 +64,10 @@ export interface ServerOptions {
   auth: 'off'
   /** Where executions run and logs live; default: a MemoryBroker owned by this server. */
   broker?: Broker
+  /** Runs on the Redis broker (scale-out over several nodes) when set and `broker` is not. */
+  redisUrl?: string
+  /** Prefix of every Redis key and channel of this deployment; default `flowcast:`. */
+  keyPrefix?: string
   /** Overrides of individual limits. */
   limits?: Partial<ServerLimits>
   /** Logger for server-side failures; default: console.error. */

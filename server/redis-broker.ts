@@ -1,0 +1,332 @@
+/**
+ * The Redis broker: executions run on the node that started them (an in-process MemoryBroker),
+ * and everything other nodes need lives in Redis under one key prefix (see redis/keys.ts):
+ * the runtime-stream log as a Stream with the seq as the entry id, status/result/metadata in a
+ * hash, commands over pub/sub to the running node. Any node serves any subscriber: the running
+ * node serves its own from memory, every other node follows the stream through its ONE blocking
+ * reader (redis/reader.ts).
+ */
+import { Redis, type RedisOptions } from 'ioredis'
+import { nanoid } from 'nanoid'
+import { FlowcastError } from '../errors.ts'
+import type { TriggerFlow } from '../flows/index.ts'
+import type {
+  Broker,
+  BrokerCommand,
+  BrokerRead,
+  CommandOutcome,
+  ExecutionInfo,
+  ExecutionOutcome,
+  Follower,
+  StartOptions,
+  StatusListener,
+} from './broker.ts'
+import { MemoryBroker } from './memory-broker.ts'
+import { CommandBus, unavailable } from './redis/commands.ts'
+import { RemoteFollower } from './redis/follower.ts'
+import { type EntryId, RedisKeys } from './redis/keys.ts'
+import { infoOf, isFinal, outcomeOf } from './redis/meta.ts'
+import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
+import { MirrorWriter } from './redis/writer.ts'
+
+export interface RedisBrokerOptions {
+  /** redis://host:port/db */
+  url: string
+  /** Prefix of every key and channel; default `flowcast:`. */
+  keyPrefix?: string
+  /** How long a finished execution's keys live in Redis. */
+  finishedTtlMs: number
+  /** How long a command waits for the running node's reply; default 5000. */
+  commandTimeoutMs?: number
+  /** How long the first connection may take; default 3000. */
+  connectTimeoutMs?: number
+  onError?: (err: unknown, context: string) => void
+}
+
+/** Entries per XRANGE page when a follower loads the retained history. */
+const PAGE = 1000
+
+/**
+ * Commands fail fast while Redis is away (no offline queue, no silent retries) so that routes
+ * answer 503 at once; the connections themselves reconnect forever with a capped backoff.
+ */
+function connectionOptions(connectTimeout: number): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+  }
+}
+
+/** Runs executions here and shares them with every node on the same Redis and key prefix. */
+export class RedisBroker implements Broker {
+  readonly kind = 'redis'
+  readonly nodeId = nanoid(12)
+  readonly keys: RedisKeys
+  readonly #local = new MemoryBroker()
+  readonly #redis: Redis
+  readonly #blocking: Redis
+  readonly #sub: Redis
+  readonly #reader: StreamReader
+  readonly #writer: MirrorWriter
+  readonly #bus: CommandBus
+  readonly #waits = new Set<() => void>()
+  #lastError: string | undefined
+  #closed = false
+
+  private constructor(options: RedisBrokerOptions) {
+    this.keys = new RedisKeys(options.keyPrefix ?? 'flowcast:')
+    const onError = options.onError ?? ((err, ctx) => console.error(`[flowcast] ${ctx}:`, err))
+    const conn = connectionOptions(options.connectTimeoutMs ?? 3000)
+    this.#redis = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:cmd` })
+    this.#blocking = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
+    this.#sub = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:sub` })
+    for (const c of [this.#redis, this.#blocking, this.#sub]) {
+      // ioredis reconnects by itself; remember why it went away for /healthz.
+      c.on('error', (err: Error) => {
+        this.#lastError = err.message
+      })
+      c.on('ready', () => {
+        if ([this.#redis, this.#blocking, this.#sub].every((x) => x.status === 'ready'))
+          this.#lastError = undefined
+      })
+    }
+    this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
+    this.#writer = new MirrorWriter({
+      redis: this.#redis,
+      keys: this.keys,
+      nodeId: this.nodeId,
+      local: this.#local,
+      finishedTtlMs: options.finishedTtlMs,
+      onError,
+    })
+    this.#bus = new CommandBus({
+      pub: this.#redis,
+      sub: this.#sub,
+      keys: this.keys,
+      nodeId: this.nodeId,
+      timeoutMs: options.commandTimeoutMs,
+      onError,
+      handle: (id, command) => {
+        if (!this.#writer.has(id)) throw new FlowcastError('not_found', `no execution "${id}" on this node`)
+        return this.#local.command(id, command)
+      },
+    })
+  }
+
+  /** Connects the three connections (commands, blocking reader, pub/sub) and joins the node channel. */
+  static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
+    const broker = new RedisBroker(options)
+    try {
+      await Promise.all([broker.#redis.connect(), broker.#blocking.connect(), broker.#sub.connect()])
+      await broker.#bus.start()
+    } catch (err) {
+      await broker.close()
+      throw unavailable(err)
+    }
+    return broker
+  }
+
+  async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
+    this.#ready()
+    const info = await this.#local.start(flow, input, options)
+    const id = info.executionId
+    const follower = await this.#local.follow(id)
+    try {
+      if (!follower) throw new Error('the execution vanished at start')
+      await this.#writer.attach(follower, options.retention)
+    } catch (err) {
+      // Nobody else could watch it: do not leave it running unseen.
+      this.#writer.detach(id)
+      await this.#local.evict(id)
+      throw unavailable(err)
+    }
+    return (await this.#local.info(id)) ?? info
+  }
+
+  async info(executionId: string): Promise<ExecutionInfo | undefined> {
+    if (this.#writer.has(executionId)) return this.#local.info(executionId)
+    const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))
+    return infoOf(executionId, h)
+  }
+
+  async result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined> {
+    if (this.#writer.has(executionId)) return this.#local.result(executionId, waitMs)
+    const meta = this.keys.meta(executionId)
+    const first = outcomeOf(await this.#call(() => this.#redis.hgetall(meta)))
+    if (!first || isFinal(first.status) || waitMs <= 0) return first
+    // Take the stream's top first, then the hash: a final status written after that top is a
+    // marker the watch below will see (hash and stream are written in one MULTI).
+    const cursor = await this.#top(executionId)
+    const now = outcomeOf(await this.#call(() => this.#redis.hgetall(meta)))
+    if (!now || isFinal(now.status)) return now
+    await new Promise<void>((resolve) => {
+      const watch = {
+        key: this.keys.log(executionId),
+        cursor,
+        onRecords: (records: StreamRecord[]) => {
+          if (records.some((r) => isFinal(r.fields.s))) done()
+        },
+      }
+      const timer = setTimeout(done, waitMs)
+      const waits = this.#waits
+      const reader = this.#reader
+      waits.add(done)
+      reader.add(watch)
+      function done(): void {
+        clearTimeout(timer)
+        reader.remove(watch)
+        waits.delete(done)
+        resolve()
+      }
+    })
+    return outcomeOf(await this.#call(() => this.#redis.hgetall(meta))) ?? now
+  }
+
+  async read(executionId: string, after: number, limit: number): Promise<BrokerRead | undefined> {
+    if (this.#writer.has(executionId)) return this.#local.read(executionId, after, limit)
+    const status = await this.#call(() => this.#redis.hget(this.keys.meta(executionId), 'status'))
+    if (!status) return undefined
+    const log = this.keys.log(executionId)
+    const expected = Math.max(0, after) + 1
+    const out: BrokerRead = { entries: [] }
+    let start = `${expected}-0`
+    while (out.entries.length < limit) {
+      // A few more than needed: markers share the range with events.
+      const want = limit - out.entries.length + 8
+      const rows = (await this.#call(() => this.#redis.xrange(log, start, '+', 'COUNT', want))) as [
+        string,
+        string[],
+      ][]
+      for (const row of rows) {
+        const r = toRecord(row)
+        if (r.fields.e === undefined) continue
+        // The first retained event tells exactly what retention took: announce it, never skip it.
+        if (out.entries.length === 0 && !out.gap && r.id.seq > expected)
+          out.gap = { from: expected, to: r.id.seq - 1 }
+        if (out.entries.length < limit) out.entries.push({ seq: r.id.seq, json: r.fields.e })
+      }
+      if (rows.length < want) break
+      start = `(${rows[rows.length - 1]![0]}`
+    }
+    return out
+  }
+
+  async follow(executionId: string): Promise<Follower | undefined> {
+    if (this.#writer.has(executionId)) return this.#local.follow(executionId)
+    // Hash first, then the stream: a status in the stream newer than the hash's wins in order.
+    const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))
+    const info = infoOf(executionId, h)
+    if (!info) return undefined
+    const key = this.keys.log(executionId)
+    const records: StreamRecord[] = []
+    let cursor: EntryId = { seq: 0, sub: 0 }
+    let start = '-'
+    for (;;) {
+      const rows = (await this.#call(() => this.#redis.xrange(key, start, '+', 'COUNT', PAGE))) as [
+        string,
+        string[],
+      ][]
+      for (const row of rows) records.push(toRecord(row))
+      if (rows.length > 0) {
+        cursor = records[records.length - 1]!.id
+        start = `(${rows[rows.length - 1]![0]}`
+      }
+      if (rows.length < PAGE) break
+    }
+    return new RemoteFollower(executionId, key, this.#reader, {
+      retention: {
+        maxEvents: Number(h.maxEvents ?? 10_000),
+        maxBytes: Number(h.maxBytes ?? 16 * 1024 * 1024),
+      },
+      status: info.status,
+      records,
+      cursor,
+    })
+  }
+
+  async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
+    if (this.#writer.has(executionId)) return this.#local.command(executionId, command)
+    const node = await this.#call(() => this.#redis.hget(this.keys.meta(executionId), 'node'))
+    if (!node) throw new FlowcastError('not_found', `no execution "${executionId}"`)
+    return this.#bus.send(node, executionId, command)
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    return this.#local.onStatus(listener)
+  }
+
+  async evict(executionId: string): Promise<void> {
+    if (!this.#writer.has(executionId)) return
+    this.#writer.detach(executionId)
+    await this.#local.evict(executionId)
+    await this.#redis.del(this.keys.log(executionId), this.keys.meta(executionId)).catch(() => undefined)
+  }
+
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    if (this.#closed) return { ok: false, detail: 'closed' }
+    const down = [this.#redis, this.#blocking, this.#sub].find((c) => c.status !== 'ready')
+    if (down) {
+      return { ok: false, detail: `redis ${down.status}${this.#lastError ? `: ${this.#lastError}` : ''}` }
+    }
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        setTimeout(() => reject(new Error('no PING answer within 1000 ms')), 1000).unref()
+      })
+      await Promise.race([this.#redis.ping(), timeout])
+      return { ok: true, detail: `node ${this.nodeId}, following ${this.#reader.streams} streams` }
+    } catch (err) {
+      return { ok: false, detail: `redis: ${err instanceof Error ? err.message : String(err)}` }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const done of [...this.#waits]) done()
+    this.#bus.close()
+    // Cancel what runs here and tell the other nodes before leaving, if Redis still answers.
+    await this.#local.close()
+    if (this.#redis.status === 'ready') {
+      await Promise.race([
+        this.#writer.flush().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ])
+    }
+    this.#writer.close()
+    await this.#reader.close()
+    for (const c of [this.#redis, this.#blocking, this.#sub]) c.disconnect()
+  }
+
+  /** Throws broker_unavailable unless the command connection is up. */
+  #ready(): void {
+    if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
+    if (this.#redis.status !== 'ready') {
+      throw new FlowcastError(
+        'broker_unavailable',
+        `redis is unavailable (${this.#redis.status}${this.#lastError ? `: ${this.#lastError}` : ''})`,
+      )
+    }
+  }
+
+  /** Runs a Redis call, turning any failure into broker_unavailable. */
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    this.#ready()
+    try {
+      return await fn()
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  /** The id of the stream's newest entry ({0,0} when empty or absent). */
+  async #top(executionId: string): Promise<EntryId> {
+    const rows = (await this.#call(() =>
+      this.#redis.xrevrange(this.keys.log(executionId), '+', '-', 'COUNT', 1),
+    )) as [string, string[]][]
+    return rows[0] ? toRecord(rows[0]).id : { seq: 0, sub: 0 }
+  }
+}

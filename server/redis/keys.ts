@@ -1,0 +1,63 @@
+/**
+ * The Redis key layout of one flowcast deployment, every key under one prefix so that several
+ * deployments (or test runs) share a Redis without seeing each other:
+ *
+ *   <prefix>x:<executionId>:log   Stream: one entry per runtime-stream event, id `<seq>-0`, field `e`
+ *                                 (the envelope JSON); markers at `<seq>-<k>` (k >= 1) carry a status
+ *                                 change (`s`) or the stream close (`c`), ordered after event `seq`.
+ *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
+ *                                 interrupts, retention, createdAt, endedAt (TTL once finished).
+ *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
+ */
+
+/** Key names under one prefix. */
+export class RedisKeys {
+  readonly prefix: string
+
+  constructor(prefix: string) {
+    this.prefix = prefix
+  }
+
+  /** The stream holding an execution's runtime-stream log. */
+  log(executionId: string): string {
+    return `${this.prefix}x:${executionId}:log`
+  }
+
+  /** The hash holding an execution's status, result and metadata. */
+  meta(executionId: string): string {
+    return `${this.prefix}x:${executionId}:meta`
+  }
+
+  /** The pub/sub channel a node listens on for commands and replies. */
+  node(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}`
+  }
+
+  /** The execution id of a log key, or undefined when the key is not one. */
+  executionOfLog(key: string): string | undefined {
+    if (!key.startsWith(`${this.prefix}x:`) || !key.endsWith(':log')) return undefined
+    return key.slice(this.prefix.length + 2, -4)
+  }
+}
+
+/** A stream entry id split into its two parts: the event seq and the marker index (0 = the event). */
+export interface EntryId {
+  seq: number
+  sub: number
+}
+
+/** Parses `<seq>-<sub>`. */
+export function parseId(id: string): EntryId {
+  const dash = id.indexOf('-')
+  return { seq: Number(id.slice(0, dash)), sub: Number(id.slice(dash + 1)) }
+}
+
+/** True when id `a` comes after id `b`. */
+export function idAfter(a: EntryId, b: EntryId): boolean {
+  return a.seq > b.seq || (a.seq === b.seq && a.sub > b.sub)
+}
+
+/** `<seq>-<sub>` */
+export function formatId(id: EntryId): string {
+  return `${id.seq}-${id.sub}`
+}

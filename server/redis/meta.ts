@@ -1,0 +1,76 @@
+/** An execution's metadata hash: what the running node writes and what every other node reads. */
+import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
+import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
+
+const TERMINAL = new Set<string>(['completed', 'failed', 'cancelled'])
+
+/** True when `status` is final. */
+export function isFinal(status: string | undefined): boolean {
+  return status !== undefined && TERMINAL.has(status)
+}
+
+/** The hash fields of a snapshot; `result` only once completed. */
+export function metaFields(
+  info: ExecutionInfo,
+  node: string,
+  retention: { maxEvents: number; maxBytes: number },
+  outcome?: ExecutionOutcome,
+): Record<string, string> {
+  const f: Record<string, string> = {
+    flow: info.flow,
+    node,
+    status: info.status,
+    createdAt: String(info.createdAt),
+    lastSeq: String(info.lastSeq),
+    firstSeq: String(info.firstSeq),
+    interrupts: JSON.stringify(info.pendingInterrupts),
+    maxEvents: String(retention.maxEvents),
+    maxBytes: String(retention.maxBytes),
+  }
+  if (info.endedAt !== undefined) f.endedAt = String(info.endedAt)
+  if (info.error) f.error = JSON.stringify(info.error)
+  if (info.streamClose) f.close = JSON.stringify(info.streamClose)
+  // `undefined` is a valid result and has no JSON: mark presence separately.
+  if (outcome?.status === 'completed')
+    f.result = outcome.result === undefined ? '' : JSON.stringify(outcome.result)
+  return f
+}
+
+/** The snapshot a hash describes; undefined when the hash is empty (unknown or expired). */
+export function infoOf(executionId: string, h: Record<string, string>): ExecutionInfo | undefined {
+  if (!h.status || !h.flow) return undefined
+  const close = h.close ? (JSON.parse(h.close) as StreamClose) : undefined
+  const info: ExecutionInfo = {
+    executionId,
+    flow: h.flow,
+    status: h.status as ExecutionStatus,
+    streamOpen: close === undefined,
+    lastSeq: Number(h.lastSeq ?? 0),
+    firstSeq: Number(h.firstSeq ?? 1),
+    createdAt: Number(h.createdAt ?? 0),
+    pendingInterrupts: h.interrupts ? JSON.parse(h.interrupts) : [],
+  }
+  if (close) info.streamClose = close
+  if (h.endedAt) info.endedAt = Number(h.endedAt)
+  if (h.error) info.error = JSON.parse(h.error)
+  return info
+}
+
+/** The outcome a hash describes; undefined when the hash is empty. */
+export function outcomeOf(h: Record<string, string>): ExecutionOutcome | undefined {
+  if (!h.status || !h.flow) return undefined
+  const status = h.status as ExecutionStatus
+  switch (status) {
+    case 'completed':
+      return { status, result: h.result ? JSON.parse(h.result) : undefined }
+    case 'failed':
+      return {
+        status,
+        error: h.error ? JSON.parse(h.error) : { code: 'execution_failed', message: 'failed' },
+      }
+    case 'cancelled':
+      return h.error ? { status, error: JSON.parse(h.error) } : { status }
+    default:
+      return { status }
+  }
+}
