@@ -1,0 +1,148 @@
+/**
+ * The contract between the three kinds of bench process: the orchestrator (run.ts), one server
+ * host per target (servers/*.ts, via servers/host.ts) and the client process (client.ts). They
+ * talk over Node's IPC channel only, so no bench traffic shares the sockets being measured.
+ */
+
+/** Wall-clock milliseconds with sub-µs resolution that agree across processes on one machine. */
+export function clock(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+/** What every bench event carries as its `data`: the emit time and padding to ~100-byte frames. */
+export interface EventData {
+  t: number
+  p: string
+}
+
+// Sized so the raw ws frame `{"type":"event","executionId":"r0","seq":..,"ts":..,"data":{..}}` is
+// about 100 bytes; the other targets wrap the same data in envelopes of similar size.
+const PAD = 'abcdefghijklmn'
+
+export function eventData(): EventData {
+  return { t: clock(), p: PAD }
+}
+
+export type Mode = 'flood' | 'paced' | 'burst'
+
+/** One emission phase; every room gets seq 1, 2, ... in order. */
+export interface Plan {
+  mode: Mode
+  rooms: string[]
+  /** Hard cap on events per room; emission also stops at durationMs, whichever comes first. */
+  maxEvents: number
+  durationMs: number
+  /** paced: events per second per room. */
+  rate?: number
+  /** flood: events per room emitted between two yields to the event loop (the size of a burst). */
+  perTurn?: number
+  /** flood: subscribers per room, to turn events sent into deliveries owed. */
+  subscribersPerRoom?: number
+  /** flood: deliveries allowed in flight beyond what the client process has reported. */
+  window?: number
+  /** burst: events per burst, the span they are spread over, and the pause between bursts. */
+  burstSize?: number
+  burstSpanMs?: number
+  burstGapMs?: number
+  /** Tags progress reports so a late report of an earlier phase is ignored. */
+  phase: number
+}
+
+export interface RunResult {
+  /** Events emitted per room, in plan.rooms order. */
+  sent: number[]
+  ms: number
+}
+
+export interface ServerStats {
+  /** user + system CPU of the whole server process, µs since it started. */
+  cpuUs: number
+  rss: number
+  heapUsed: number
+}
+
+export type HostRequest =
+  | { op: 'rooms'; count: number }
+  | { op: 'run'; plan: Plan }
+  | { op: 'stats'; gc?: boolean }
+  | { op: 'end'; rooms: string[] }
+
+/** Which wire protocol a client adapter speaks. */
+export type AdapterName = 'ws' | 'socket.io' | 'flowcast'
+
+export interface ConnectRequest {
+  op: 'connect'
+  phase: number
+  adapter: AdapterName
+  url: string
+  token?: string
+  rooms: string[]
+  perRoom: number
+  concurrency: number
+  /** Per subscriber: from opening the socket to the server confirming the subscription. */
+  timeoutMs: number
+  /** For the whole connect step; subscribers not opened by then count as failed. */
+  budgetMs: number
+  /** When set, the client reports its delivery count this often (flood pacing). */
+  progressMs?: number
+}
+
+export interface ConnectResult {
+  opened: number
+  failed: number
+  ms: number
+  firstError?: string
+}
+
+export interface CollectRequest {
+  op: 'collect'
+  /** Events each subscriber of rooms[i] must end up with (the host's RunResult.sent). */
+  expected: number[]
+  timeoutMs: number
+}
+
+export interface Tally {
+  subscribers: number
+  delivered: number
+  lost: number
+  repeated: number
+  reordered: number
+  /** Seqs beyond what was sent, or frames whose seq was not a number. */
+  extra: number
+  /** Subscribers whose socket closed or errored during the phase. */
+  dropped: number
+  firstAt: number
+  lastAt: number
+  complete: boolean
+  /** CPU the client process used from the end of connect to the end of collect: shows when the
+   * subscribers rather than the server were the bottleneck. */
+  clientCpuUs: number
+  /** Milliseconds from emit to arrival over all deliveries; null when nothing arrived. */
+  latency: { count: number; p50: number | null; p99: number | null; p999: number | null; max: number | null }
+}
+
+export type ClientRequest = ConnectRequest | CollectRequest | { op: 'close' }
+
+/** Envelope of every request and reply on an IPC channel. */
+export interface Envelope {
+  rid: number
+  body: unknown
+}
+export interface Reply {
+  rid: number
+  ok: boolean
+  result?: unknown
+  error?: string
+}
+
+/** Unsolicited messages: readiness of a host, progress of the client. */
+export interface ReadyMessage {
+  op: 'ready'
+  url: string
+  token?: string
+}
+export interface ProgressMessage {
+  op: 'progress'
+  phase: number
+  delivered: number
+}

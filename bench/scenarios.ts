@@ -1,0 +1,159 @@
+/**
+ * The scenarios of issue 8 and the rows of the table they feed. --quick keeps every scenario but
+ * shortens phases and shrinks the big subscriber counts, so it exercises the same code paths in
+ * well under two minutes.
+ */
+import type { Plan } from './protocol.ts'
+
+export type Metric = 'rate' | 'cpu' | 'p50' | 'p99' | 'p999' | 'rssPerSub'
+
+export interface Scenario {
+  key: string
+  rooms: number
+  perRoom: number
+  plan: Omit<Plan, 'rooms' | 'phase'>
+  /** Measure server RSS before and after the subscribers connect, before anything is emitted. */
+  idleRss?: boolean
+  /** How long the client may take to receive everything once emission has stopped. */
+  drainMs: number
+}
+
+export interface Row {
+  scenario: string
+  metric: Metric
+  label: string
+  /** The issue's target for the flowcast ratios, shown beside them. */
+  goal?: string
+}
+
+export interface Suite {
+  scenarios: Scenario[]
+  rows: Row[]
+  rounds: number
+}
+
+const FLOOD_PER_TURN = 20
+// Deliveries in flight per subscriber during flood; small enough that the tail after emission
+// stops is short, large enough that the client's 2 ms progress reports never starve the server.
+const FLOOD_WINDOW_EVENTS = 128
+const MANY = 1_000_000
+
+/** `fdLimit` is the per-process hard limit; the big subscriber counts are cut to fit under it. */
+export function suite(quick: boolean, fdLimit: number): Suite {
+  const capped = (n: number) => Math.max(100, Math.min(n, fdLimit - 256))
+  const floodMs = quick ? 1000 : 3000
+  const pacedMs = quick ? 1500 : 4000
+  const idleN = capped(quick ? 2_000 : 10_000)
+  const roomCount = Math.floor(capped(quick ? 2_000 : 10_000) / 10)
+
+  const flood = (n: number): Scenario => ({
+    key: `flood-${n}`,
+    rooms: 1,
+    perRoom: n,
+    plan: {
+      mode: 'flood',
+      maxEvents: MANY,
+      durationMs: floodMs,
+      perTurn: FLOOD_PER_TURN,
+      subscribersPerRoom: n,
+      window: FLOOD_WINDOW_EVENTS * n,
+    },
+    drainMs: 20_000,
+  })
+  const paced = (n: number, rate: number): Scenario => ({
+    key: `paced-${n}`,
+    rooms: 1,
+    perRoom: n,
+    plan: { mode: 'paced', rate, maxEvents: Math.ceil((rate * pacedMs) / 1000), durationMs: pacedMs + 2000 },
+    drainMs: 10_000,
+  })
+
+  const scenarios: Scenario[] = [
+    flood(100),
+    flood(1000),
+    paced(100, 600),
+    paced(1000, 60),
+    {
+      key: 'burst-100',
+      rooms: 1,
+      perRoom: 100,
+      plan: {
+        mode: 'burst',
+        burstSize: 30,
+        burstSpanMs: 3,
+        burstGapMs: 50,
+        maxEvents: 30 * Math.floor(pacedMs / 50),
+        durationMs: pacedMs + 2000,
+      },
+      drainMs: 10_000,
+    },
+    {
+      key: 'idle-rss',
+      rooms: 1,
+      perRoom: idleN,
+      idleRss: true,
+      // A few events after the memory reading, to prove every idle subscriber was really live.
+      plan: { mode: 'paced', rate: 20, maxEvents: 3, durationMs: 2000 },
+      drainMs: 15_000,
+    },
+    {
+      key: 'rooms',
+      rooms: roomCount,
+      perRoom: 10,
+      plan: {
+        mode: 'paced',
+        rate: 5,
+        maxEvents: Math.ceil((5 * pacedMs) / 1000),
+        durationMs: pacedMs + 2000,
+      },
+      drainMs: 15_000,
+    },
+  ]
+
+  const rows: Row[] = [
+    { scenario: 'flood-100', metric: 'rate', label: 'flood N=100: delivered events/s (higher is better)' },
+    { scenario: 'flood-100', metric: 'cpu', label: 'flood N=100: server CPU µs per delivered event' },
+    {
+      scenario: 'flood-1000',
+      metric: 'rate',
+      label: 'flood N=1000: delivered events/s (higher is better)',
+      goal: '>= 1.5 ws, >= 2 socket.io',
+    },
+    { scenario: 'flood-1000', metric: 'cpu', label: 'flood N=1000: server CPU µs per delivered event' },
+    { scenario: 'paced-100', metric: 'p50', label: 'paced N=100 @600/s: p50 latency ms' },
+    { scenario: 'paced-100', metric: 'p99', label: 'paced N=100 @600/s: p99 latency ms', goal: '<= 1.1 ws' },
+    { scenario: 'paced-100', metric: 'p999', label: 'paced N=100 @600/s: p999 latency ms' },
+    {
+      scenario: 'paced-100',
+      metric: 'cpu',
+      label: 'paced N=100 @600/s: server CPU µs/event',
+      goal: '<= 1.2 ws',
+    },
+    { scenario: 'paced-1000', metric: 'p50', label: 'paced N=1000 @60/s: p50 latency ms' },
+    { scenario: 'paced-1000', metric: 'p99', label: 'paced N=1000 @60/s: p99 latency ms', goal: '<= 1.1 ws' },
+    { scenario: 'paced-1000', metric: 'p999', label: 'paced N=1000 @60/s: p999 latency ms' },
+    {
+      scenario: 'paced-1000',
+      metric: 'cpu',
+      label: 'paced N=1000 @60/s: server CPU µs/event',
+      goal: '<= 1.2 ws',
+    },
+    {
+      scenario: 'burst-100',
+      metric: 'cpu',
+      label: 'burst N=100 (30 ev in 3 ms, every 50 ms): server CPU µs/event',
+      goal: '<= 0.25 ws',
+    },
+    { scenario: 'burst-100', metric: 'p99', label: 'burst N=100: p99 latency ms' },
+    {
+      scenario: 'idle-rss',
+      metric: 'rssPerSub',
+      label: `idle RSS per subscriber, N=${idleN}: KB`,
+      goal: '<= 1.2 ws',
+    },
+    { scenario: 'rooms', metric: 'cpu', label: `rooms ${roomCount} x 10 @5/s each: server CPU µs/event` },
+    { scenario: 'rooms', metric: 'p99', label: `rooms ${roomCount} x 10 @5/s each: p99 latency ms` },
+  ]
+
+  return { scenarios, rows, rounds: quick ? 1 : 3 }
+}
