@@ -42,6 +42,20 @@ export function toRecord(entry: [string, string[]]): StreamRecord {
   return { id: parseId(id), fields }
 }
 
+/**
+ * XREAD's reply as [key, entries] pairs: RESP2 nests one pair per stream, RESP3 answers a map
+ * that arrives flattened as key, entries, key, entries.
+ */
+export function streamsOf(reply: unknown): [string, [string, string[]][]][] {
+  const arr = reply as unknown[]
+  if (arr.length === 0 || !(typeof arr[0] === 'string' || Buffer.isBuffer(arr[0]))) {
+    return arr as [string, [string, string[]][]][]
+  }
+  const out: [string, [string, string[]][]][] = []
+  for (let i = 0; i + 1 < arr.length; i += 2) out.push([String(arr[i]), arr[i + 1] as [string, string[]][]])
+  return out
+}
+
 /** Multiplexes every followed stream of this node onto one blocking XREAD. */
 export class StreamReader {
   readonly #conn: Redis
@@ -187,7 +201,7 @@ export class StreamReader {
         continue
       }
       this.#reading = false
-      if (reply) this.#dispatch(reply as [string, [string, string[]][]][])
+      if (reply) this.#dispatch(streamsOf(reply))
     }
   }
 

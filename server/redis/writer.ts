@@ -40,6 +40,8 @@ interface Mirror {
   dirty: boolean
   /** The last snapshot the local broker gave: it forgets executions on close, the mirror must not. */
   lastInfo?: ExecutionInfo
+  /** True once a snapshot of it is in Redis. */
+  confirmed?: boolean
 }
 
 export interface MirrorWriterOptions {
@@ -112,9 +114,7 @@ export class MirrorWriter {
     this.#mark(m, { status: follower.status })
     if (follower.streamClose) this.#mark(m, { close: follower.streamClose })
     await this.flush()
-    if (m.dirty || m.markers.length > 0 || m.writtenSeq < follower.lastSeq) {
-      throw new Error('the first snapshot did not reach redis')
-    }
+    if (!m.confirmed) throw new Error('the first snapshot did not reach redis')
   }
 
   /** Stops mirroring (eviction); the caller deletes the keys. */
@@ -260,6 +260,7 @@ export class MirrorWriter {
       p.m.writtenSeq = Math.max(p.m.writtenSeq, p.seq)
       if (idAfter(p.id, p.m.writtenId)) p.m.writtenId = p.id
       p.m.trimmedTo = p.trimmedTo
+      p.m.confirmed = true
     }
     if ([...this.#mirrors.values()].some((m) => m.dirty)) this.#schedule()
   }

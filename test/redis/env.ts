@@ -1,0 +1,237 @@
+/**
+ * Shared pieces of the Redis tests: whether a Redis answers (skip with one line, or fail under
+ * FLOWCAST_REQUIRE_REDIS=1), per-test key prefixes and their cleanup, nodes as child processes,
+ * a private redis-server, and an SDK client over `ws`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import net from 'node:net'
+import { Redis } from 'ioredis'
+import { nanoid } from 'nanoid'
+import { describe, it } from 'vitest'
+import WebSocket from 'ws'
+import { type ClientOptions, createClient, type FlowcastClient } from '../../client-sdk/index.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
+const REQUIRED = process.env.FLOWCAST_REQUIRE_REDIS === '1'
+
+/** PING with a bound; the reason when nothing answers. */
+export async function ping(url: string, timeoutMs = 1500): Promise<string | undefined> {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  r.on('error', () => undefined)
+  try {
+    await r.connect()
+    await r.ping()
+    return undefined
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err)
+  } finally {
+    r.disconnect()
+  }
+}
+
+const unreachable = await ping(REDIS_URL)
+
+/** A describe that runs with Redis, fails without it under FLOWCAST_REQUIRE_REDIS=1, else skips with one line. */
+export function describeRedis(name: string, body: () => void): void {
+  if (!unreachable) {
+    describe(name, body)
+  } else if (REQUIRED) {
+    describe(name, () => {
+      it('needs a Redis', () => {
+        throw new Error(`FLOWCAST_REQUIRE_REDIS=1 but no Redis answers at ${REDIS_URL}: ${unreachable}`)
+      })
+    })
+  } else {
+    console.log(
+      `[redis] skipped "${name}": no Redis at ${REDIS_URL} (${unreachable}); set REDIS_URL to run it`,
+    )
+    describe.skip(name, body)
+  }
+}
+
+/** A fresh key prefix for one test. */
+export function newPrefix(): string {
+  return `fctest:${nanoid(8)}:`
+}
+
+/** Deletes every key under `prefix`. */
+export async function dropPrefix(url: string, prefix: string): Promise<void> {
+  const r = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true })
+  r.on('error', () => undefined)
+  try {
+    await r.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await r.del(...keys)
+    } while (cursor !== '0')
+  } catch {
+    // Redis gone (the restart test stops its own): nothing left to clean there.
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** Keys under `prefix` right now. */
+export async function keysUnder(url: string, prefix: string): Promise<string[]> {
+  const r = new Redis(url, { maxRetriesPerRequest: 0 })
+  try {
+    return (await r.keys(`${prefix}*`)).sort()
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** A server node in its own process. */
+export interface NodeProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>
+}
+
+/**
+ * Spawns `server/main.ts` with PORT=0 and the given Redis and prefix; resolves with its URL.
+ * Node itself with tsx's loader, not `npx tsx`: one process, so kill -9 kills the server itself.
+ */
+export async function spawnNode(env: {
+  REDIS_URL: string
+  FLOWCAST_KEY_PREFIX: string
+}): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let out = ''
+  const url = await waitFor(
+    new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        out += chunk.toString()
+        const m = /listening on (http:\/\/[^\s"]+)/.exec(out) ?? /"url":"(http:\/\/[^"]+)"/.exec(out)
+        if (m) resolve(m[1]!)
+      }
+      child.stdout!.on('data', onData)
+      child.stderr!.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      child.once('exit', (code) => reject(new Error(`node exited (${code}) before listening:\n${out}`)))
+    }),
+    20_000,
+    'a node to listen',
+  )
+  return { url, child, exited }
+}
+
+/** SIGTERM, then SIGKILL after a bound; resolves once the process is gone. */
+export async function stopNode(node: NodeProcess): Promise<void> {
+  if (node.child.exitCode !== null || node.child.signalCode !== null) return
+  node.child.kill('SIGTERM')
+  const timer = setTimeout(() => node.child.kill('SIGKILL'), 5000)
+  await node.exited
+  clearTimeout(timer)
+}
+
+/** A redis-server of the test's own, on a free port, without persistence. */
+export interface OwnRedis {
+  readonly port: number
+  readonly url: string
+  stop(): Promise<void>
+  start(): Promise<void>
+}
+
+/** Starts a private redis-server; `stop()`/`start()` take it down and bring it back on the same port. */
+export async function ownRedis(): Promise<OwnRedis> {
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  let child: ChildProcess | undefined
+  let exited: Promise<void> = Promise.resolve()
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    )
+    const c = child
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
+    const deadline = Date.now() + 5000
+    while ((await ping(url, 300)) !== undefined) {
+      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  const stop = async () => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  return { port, url, start, stop }
+}
+
+/** True when a `redis-server` binary can be run. */
+export async function hasRedisServer(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = spawn('redis-server', ['--version'], { stdio: 'ignore' })
+    c.once('error', () => resolve(false))
+    c.once('exit', (code) => resolve(code === 0))
+  })
+}
+
+/** An SDK client over `ws` with fast reconnects. */
+export function sdkClient(urls: string[], extra: Partial<ClientOptions> = {}): FlowcastClient {
+  return createClient({
+    urls,
+    WebSocket,
+    reconnect: { baseMs: 10, maxMs: 100, minUptimeMs: 1000, connectTimeoutMs: 2000 },
+    ...extra,
+  })
+}
+
+/** Starts `flow` on the node at `url` over HTTP; returns the execution id. */
+export async function startOn(url: string, flow: string, input: unknown): Promise<string> {
+  const res = await fetch(`${url}/api/flows/${flow}/executions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input }),
+  })
+  if (res.status !== 201) throw new Error(`start on ${url}: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { executionId: string }).executionId
+}
+
+/** [from..to] */
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
+}
