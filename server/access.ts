@@ -1,35 +1,98 @@
 /**
  * The access seam: routes and the socket hub ask a Principal what it may do and never look at
- * credentials themselves, so token auth can be added as a resolver without touching them.
+ * credentials themselves; the resolver below is the only code that reads a token or API key.
  */
 import type { IncomingMessage } from 'node:http'
+import { FlowcastError } from '../errors.ts'
+import {
+  type Auth,
+  bearer,
+  type Principal as Claims,
+  canAdminister,
+  canCommand,
+  canRead,
+  type Role,
+} from './auth.ts'
 
 /** Who is asking, as far as permissions go. */
 export interface Principal {
+  /** `apiKey`, `token` or `open` (auth off); for logs, never the credential itself. */
+  readonly kind: Claims['kind']
+  readonly role: Role
+  /** The execution the credential is for, or '*'. */
+  readonly scope: string
   /** Subscribe, read history, SSE and results of this execution. */
   canRead(executionId: string): boolean
   /** Stop the stream and continue interrupts of this execution. */
   canCommand(executionId: string): boolean
-  /** Start executions (and, later, mint tokens). */
+  /** Start executions and mint tokens. */
   canStart(): boolean
 }
 
 /** Turns a request into a Principal; throws FlowcastError('unauthorized') to refuse it. */
 export interface AccessResolver {
+  /** False when auth is off (every client is admin of everything). */
+  readonly enabled: boolean
+  /** From `Authorization: Bearer <token | API key>`. */
   fromHttp(headers: Headers): Promise<Principal>
-  fromUpgrade(req: IncomingMessage): Promise<Principal>
+  /**
+   * From the upgrade's `?token=`; undefined when auth is on and no token was given, so the
+   * socket has to send an `auth` frame first.
+   */
+  fromUpgrade(req: IncomingMessage): Promise<Principal | undefined>
+  /** From a token sent in an `auth` frame. */
+  fromToken(token: string): Promise<Principal>
+  /** Mints a token for one execution (or '*'); undefined when auth is off. */
+  mint(scope: string, role: Role, ttlSeconds?: number): Promise<string | undefined>
 }
 
-const everyone: Principal = {
-  canRead: () => true,
-  canCommand: () => true,
-  canStart: () => true,
+function principalOf(claims: Claims): Principal {
+  return {
+    kind: claims.kind,
+    role: claims.role,
+    scope: claims.scope,
+    canRead: (id) => canRead(claims, id),
+    canCommand: (id) => canCommand(claims, id),
+    canStart: () => canAdminister(claims),
+  }
 }
+
+const everyone = principalOf({ kind: 'open', role: 'admin', scope: '*' })
 
 /** `auth: 'off'`: every client is admin of everything. */
 export function openAccess(): AccessResolver {
   return {
+    enabled: false,
     fromHttp: async () => everyone,
     fromUpgrade: async () => everyone,
+    fromToken: async () => everyone,
+    mint: async () => undefined,
   }
+}
+
+/** Token auth: the API key or a signed token, checked by `auth`. */
+export function tokenAccess(auth: Auth): AccessResolver {
+  const check = async (credential: string | undefined) => principalOf(await auth.authenticate(credential))
+  return {
+    enabled: true,
+    fromHttp: (headers) => check(bearer(headers.get('authorization'))),
+    async fromUpgrade(req) {
+      const token = tokenParam(req.url)
+      // `?token=` present but empty is a missing token, not a request for the auth-frame path.
+      if (token === undefined) return undefined
+      return check(token)
+    },
+    fromToken: (token) => check(token),
+    mint: (scope, role, ttlSeconds) => auth.mint(scope, role, ttlSeconds),
+  }
+}
+
+/** The `token` query parameter of a request URL; undefined when absent. */
+function tokenParam(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1
+  if (q < 0) return undefined
+  const value = new URLSearchParams(url!.slice(q + 1)).get('token')
+  if (value === null) return undefined
+  if (value === '') throw new FlowcastError('unauthorized', 'the token is empty')
+  return value
 }

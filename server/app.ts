@@ -4,11 +4,15 @@
  * peer's buffered amount, so a slow SSE reader is paused and caught up exactly like a socket.
  */
 import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import type { Logger } from 'pino'
 import { z } from 'zod'
-import { ContinueBody, StartBody } from '../client-sdk/protocol.ts'
+import { ContinueBody, MintTokenBody, StartBody } from '../client-sdk/protocol.ts'
 import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
 import type { Broker } from './broker.ts'
+import { redactUrl } from './log.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'
 import type { ExecutionRegistry } from './registry.ts'
@@ -20,8 +24,11 @@ export interface AppDeps {
   rooms: Rooms
   access: AccessResolver
   limits: ServerLimits
+  /** `'*'` or the exact origins allowed by CORS on /api/*. */
+  allowedOrigins: '*' | string[]
   metrics: () => ServerMetrics
   connections: () => number
+  logger: Logger
   onError: (err: unknown, context: string) => void
 }
 
@@ -133,6 +140,16 @@ function jsonSchemaOf(schema: z.ZodType | undefined): unknown {
   }
 }
 
+/** The `exp` claim of a token we just signed (seconds since the epoch). */
+function decodeExp(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+    return typeof payload.exp === 'number' ? payload.exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Builds the Hono app; `closeStreams` ends every open SSE response (server shutdown). */
 export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void } {
   const { broker, registry, rooms, access, limits } = deps
@@ -152,9 +169,53 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
   })
   app.notFound((c) => fail(c, 'not_found', `no route ${c.req.method} ${c.req.path}`))
 
-  // Who is asking: one place, so token auth is a different resolver, not different routes.
+  // Access log at debug level only; the URL goes through redactUrl so `?token=` never lands in it.
+  app.use('*', async (c, next) => {
+    if (!deps.logger.isLevelEnabled('debug')) return next()
+    const t0 = performance.now()
+    await next()
+    const url = new URL(c.req.url)
+    deps.logger.debug(
+      {
+        method: c.req.method,
+        url: redactUrl(url.pathname + url.search),
+        status: c.res.status,
+        ms: Math.round(performance.now() - t0),
+      },
+      'http',
+    )
+  })
+
+  // Before auth, so that a browser's preflight (which carries no credentials) is answered.
+  app.use(
+    '/api/*',
+    cors({
+      origin: deps.allowedOrigins,
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
+      maxAge: 600,
+    }),
+  )
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: limits.maxBodyBytes,
+      onError: (c) => fail(c, 'payload_too_large', `the body is over ${limits.maxBodyBytes} bytes`),
+    }),
+  )
+
+  // Who is asking: one place, so routes never look at credentials. The flow list is public.
   app.use('/api/*', async (c, next) => {
-    c.set('principal', await access.fromHttp(c.req.raw.headers))
+    if (c.req.method === 'GET' && c.req.path === '/api/flows') return next()
+    try {
+      c.set('principal', await access.fromHttp(c.req.raw.headers))
+    } catch (err) {
+      if (isFlowcastError(err, 'unauthorized')) {
+        deps.metrics().authFailures.inc({ transport: 'http' })
+        deps.logger.info({ transport: 'http', reason: err.message, path: c.req.path }, 'auth failed')
+      }
+      throw err
+    }
     await next()
   })
 
@@ -205,13 +266,19 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     const body = StartBody.safeParse(await readJson(c))
     if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { input }')
     const info = await registry.start(c.req.param('name'), body.data.input)
+    deps.logger.info({ executionId: info.executionId, flow: c.req.param('name') }, 'execution started')
     const origin = new URL(c.req.url).origin
     const id = encodeURIComponent(info.executionId)
     const self = `${origin}/api/executions/${id}`
+    const [viewer, admin] = await Promise.all([
+      access.mint(info.executionId, 'viewer'),
+      access.mint(info.executionId, 'admin'),
+    ])
     return c.json(
       {
         executionId: info.executionId,
         status: info.status,
+        ...(viewer && admin ? { tokens: { viewer, admin } } : {}),
         links: {
           self,
           result: `${self}/result`,
@@ -220,6 +287,29 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
           watch: `${origin}/?execution=${id}`,
         },
       },
+      201,
+    )
+  })
+
+  app.post('/api/tokens', async (c) => {
+    if (!c.get('principal').canStart()) throw new FlowcastError('forbidden', 'only the API key mints tokens')
+    if (!access.enabled) throw new FlowcastError('bad_request', 'auth is off: there are no tokens to mint')
+    const body = MintTokenBody.safeParse(await readJson(c))
+    if (!body.success) {
+      const issue = body.error.issues[0]
+      throw new FlowcastError(
+        'bad_request',
+        `the body must be { executionId | '*', role: 'viewer' | 'admin', ttlSeconds? }: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+      )
+    }
+    const { executionId, role, ttlSeconds } = body.data
+    if (executionId !== '*' && !(await broker.info(executionId)))
+      throw new FlowcastError('not_found', `no execution "${executionId}"`)
+    const token = (await access.mint(executionId, role, ttlSeconds))!
+    const exp = decodeExp(token)
+    deps.logger.info({ executionId, role }, 'token minted')
+    return c.json(
+      { token, executionId, role, ...(exp ? { expiresAt: new Date(exp * 1000).toISOString() } : {}) },
       201,
     )
   })

@@ -9,8 +9,10 @@ import type { AddressInfo, Socket } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { CloseCode } from '../client-sdk/protocol.ts'
 import { catalogFlows } from '../flows/catalog/index.ts'
-import { openAccess } from './access.ts'
+import { openAccess, tokenAccess } from './access.ts'
 import { createApp } from './app.ts'
+import { Auth, type Role } from './auth.ts'
+import { defaultLogger } from './log.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { ServerMetrics } from './metrics.ts'
 import { resolveLimits, type ServerLimits, type ServerOptions } from './options.ts'
@@ -19,6 +21,8 @@ import { ExecutionRegistry } from './registry.ts'
 import { Rooms } from './room.ts'
 import { WsHub } from './ws-hub.ts'
 
+export type { AuthConfig, Role } from './auth.ts'
+export { randomKey } from './auth.ts'
 export type { Broker, Follower } from './broker.ts'
 export { MemoryBroker } from './memory-broker.ts'
 export { DEFAULT_LIMITS, type ServerLimits, type ServerOptions } from './options.ts'
@@ -30,6 +34,8 @@ export interface FlowcastServer {
   readonly url: string
   readonly port: number
   readonly limits: ServerLimits
+  /** Mints a token (auth on); undefined when auth is off. For tests and embedding programs. */
+  mintToken(executionId: string, role: Role, ttlSeconds?: number): Promise<string | undefined>
   /**
    * Stops accepting, closes sockets with `code` (1001 going away by default, 1012 restarting),
    * ends SSE responses, cancels running executions and releases every timer.
@@ -39,9 +45,14 @@ export interface FlowcastServer {
 
 /** Starts a server; resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<FlowcastServer> {
-  if (options.auth !== 'off') throw new Error("startServer: auth must be 'off' (token auth is not built yet)")
+  if (options.auth === undefined)
+    throw new Error("startServer: `auth` is required: { apiKey, secret } or 'off' (open to everyone)")
+  // Throws on a config without apiKey or secret, before anything listens.
+  const auth = new Auth(options.auth)
   const limits = resolveLimits(options.limits)
-  const onError = options.onError ?? ((err, context) => console.error(`[flowcast] ${context}:`, err))
+  const allowedOrigins = options.allowedOrigins ?? '*'
+  const logger = options.logger ?? defaultLogger()
+  const onError = options.onError ?? ((err, context) => logger.error({ err, context }, 'server error'))
   const ownsBroker = options.broker === undefined
   const broker =
     options.broker ??
@@ -53,16 +64,27 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           onError,
         })
       : new MemoryBroker())
-  const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits)
-  const access = openAccess()
+  const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits, logger)
+  const access = auth.off ? openAccess() : tokenAccess(auth)
   let metrics: ServerMetrics | undefined
-  const rooms = new Rooms(broker, limits, () => metrics)
-  const hub = new WsHub({ broker, rooms, access, limits, metrics: () => metrics, onError })
+  const rooms = new Rooms(broker, limits, () => metrics, logger)
+  const hub = new WsHub({
+    broker,
+    rooms,
+    access,
+    limits,
+    allowedOrigins,
+    metrics: () => metrics,
+    logger,
+    onError,
+  })
   metrics = new ServerMetrics({
     connections: () => hub.connections,
     rooms: () => rooms.count,
     subscribers: () => rooms.subscribers,
     executionsByStatus: () => registry.byStatus(),
+    queuedBytes: () => hub.queuedBytes,
+    queuedPeak: () => hub.stats.peak,
   })
   const m = metrics
   const { app, closeStreams } = createApp({
@@ -71,8 +93,10 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     rooms,
     access,
     limits,
+    allowedOrigins,
     metrics: () => m,
     connections: () => hub.connections,
+    logger,
     onError,
   })
 
@@ -97,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host}:${address.port}`
+  logger.info({ url, auth: auth.off ? 'off' : 'tokens', allowedOrigins }, 'listening')
 
   let closing: Promise<void> | undefined
   const close = async (code: number): Promise<void> => {
@@ -118,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     url,
     port: address.port,
     limits,
+    mintToken: (executionId, role, ttlSeconds) => access.mint(executionId, role, ttlSeconds),
     close(opts = {}) {
       closing ??= close(opts.code ?? CloseCode.goingAway)
       return closing

@@ -11,6 +11,10 @@ export interface MetricsSources {
   rooms(): number
   subscribers(): number
   executionsByStatus(): Partial<Record<ExecutionStatus, number>>
+  /** Outbound bytes queued right now over every socket. */
+  queuedBytes(): number
+  /** The most bytes ever found queued on one socket. */
+  queuedPeak(): number
 }
 
 /** One server's metrics. */
@@ -24,6 +28,9 @@ export class ServerMetrics {
   readonly slowCloses: Counter
   readonly gaps: Counter
   readonly badFrames: Counter
+  readonly authFailures: Counter<'transport'>
+  readonly rateLimited: Counter
+  readonly connectionsRefused: Counter<'reason'>
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry]
@@ -39,6 +46,12 @@ export class ServerMetrics {
     gauge('flowcast_connections', 'Open WebSocket connections', sources.connections)
     gauge('flowcast_rooms', 'Rooms (executions watched on this node)', sources.rooms)
     gauge('flowcast_subscribers', 'Subscriptions over WebSocket and SSE', sources.subscribers)
+    gauge('flowcast_socket_queued_bytes', 'Outbound bytes queued over all sockets', sources.queuedBytes)
+    gauge(
+      'flowcast_socket_queued_bytes_peak',
+      'Most outbound bytes ever queued on one socket (bounded by the high-water mark plus one frame)',
+      sources.queuedPeak,
+    )
     new Gauge({
       name: 'flowcast_executions',
       help: 'Executions held by this node, by status',
@@ -61,6 +74,22 @@ export class ServerMetrics {
     this.slowCloses = counter('flowcast_slow_consumer_closes_total', 'Sockets closed with 4008 (too slow)')
     this.gaps = counter('flowcast_gaps_total', 'Gap frames sent to subscribers behind retention')
     this.badFrames = counter('flowcast_bad_frames_total', 'Inbound frames answered with an error')
+    this.authFailures = new Counter({
+      name: 'flowcast_auth_failures_total',
+      help: 'Refused credentials: missing, forged or expired (transport: http, upgrade, ws)',
+      labelNames: ['transport'],
+      registers,
+    })
+    this.rateLimited = counter(
+      'flowcast_rate_limited_total',
+      'Inbound frames refused by the per-socket rate limit',
+    )
+    this.connectionsRefused = new Counter({
+      name: 'flowcast_connections_refused_total',
+      help: 'WebSocket upgrades refused before auth (reason: origin, per_address)',
+      labelNames: ['reason'],
+      registers,
+    })
   }
 
   /** The Prometheus text exposition. */

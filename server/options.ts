@@ -1,5 +1,7 @@
 /** The server's options and the defaults behind every limit, resolved once per server. */
+import type { Logger } from 'pino'
 import type { TriggerFlow } from '../flows/index.ts'
+import type { AuthConfig } from './auth.ts'
 import type { Broker } from './broker.ts'
 
 export interface ServerLimits {
@@ -33,6 +35,14 @@ export interface ServerLimits {
   maxResultWaitMs: number
   /** Largest `limit` of the history route (and its default when absent is min(100, this)). */
   maxHistoryLimit: number
+  /** Largest HTTP request body in bytes; bigger ones answer 413 `payload_too_large`. */
+  maxBodyBytes: number
+  /** Consecutive rate-limited frames after which the socket is closed with 4029. */
+  rateLimitCloseAfter: number
+  /** Open WebSocket connections one client address may hold; more are refused with 429. */
+  maxConnectionsPerAddress: number
+  /** How long a socket without `?token=` has to send its `auth` frame before it is closed with 4001. */
+  authTimeoutMs: number
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -51,6 +61,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
   presenceIntervalMs: 500,
   maxResultWaitMs: 60_000,
   maxHistoryLimit: 1000,
+  maxBodyBytes: 1024 * 1024,
+  rateLimitCloseAfter: 100,
+  maxConnectionsPerAddress: 1000,
+  authTimeoutMs: 5000,
 }
 
 export interface ServerOptions {
@@ -60,8 +74,17 @@ export interface ServerOptions {
   host?: string
   /** The flows this server runs; default: a fresh instance of every catalog flow. */
   flows?: TriggerFlow<any>[]
-  /** `'off'`: every client may do everything (local work). Token auth comes with the hardening issue. */
-  auth: 'off'
+  /**
+   * Required, so that an open server is always a visible choice: `{ apiKey, secret }` turns token
+   * auth on (the API key starts executions and mints tokens; tokens are HS256 JWTs signed with
+   * `secret`); `'off'` lets every client do everything (local work only).
+   */
+  auth: AuthConfig | 'off'
+  /**
+   * Origins allowed to call the HTTP API (CORS) and to open WebSockets: `'*'` (the default) or a
+   * list such as `['https://app.example.com']`. An upgrade whose `Origin` is not allowed gets 403.
+   */
+  allowedOrigins?: '*' | string[]
   /** Where executions run and logs live; default: a MemoryBroker owned by this server. */
   broker?: Broker
   /** Runs on the Redis broker (scale-out over several nodes) when set and `broker` is not. */
@@ -70,7 +93,12 @@ export interface ServerOptions {
   keyPrefix?: string
   /** Overrides of individual limits. */
   limits?: Partial<ServerLimits>
-  /** Logger for server-side failures; default: console.error. */
+  /**
+   * Structured logs (pino). Default: pino to stdout at `$LOG_LEVEL` (default `info`; `silent`
+   * under vitest). Tokens and API keys are never logged.
+   */
+  logger?: Logger
+  /** Called on server-side failures; default: `logger.error`. */
   onError?: (err: unknown, context: string) => void
 }
 

@@ -3,6 +3,7 @@
  * live ones and the TTL after which finished ones are evicted (through the broker, which
  * holds their logs and results).
  */
+import type { Logger } from 'pino'
 import type { ExecutionStatus } from '../client-sdk/protocol.ts'
 import { FlowcastError } from '../errors.ts'
 import { isTerminal, type TriggerFlow } from '../flows/index.ts'
@@ -29,8 +30,11 @@ export class ExecutionRegistry {
   /** Starts in flight, counted against the cap before they show up as held. */
   #starting = 0
 
-  constructor(broker: Broker, flows: TriggerFlow<any>[], limits: RegistryLimits) {
+  readonly #logger: Logger | undefined
+
+  constructor(broker: Broker, flows: TriggerFlow<any>[], limits: RegistryLimits, logger?: Logger) {
     this.#broker = broker
+    this.#logger = logger
     this.#limits = limits
     for (const f of flows) {
       if (this.#flows.has(f.name)) throw new FlowcastError('bad_request', `two flows are named "${f.name}"`)
@@ -122,6 +126,7 @@ export class ExecutionRegistry {
     }
     held.status = status
     if (isTerminal(status) && !held.evictTimer) {
+      this.#logger?.info({ executionId: id, status }, 'execution finished')
       held.evictTimer = setTimeout(() => {
         this.#held.delete(id)
         void this.#broker.evict(id)

@@ -8,6 +8,7 @@
  * Subscribing is one synchronous step: replay from the log and registration happen without an
  * await in between, so no event can fall between replay and live delivery.
  */
+import type { Logger } from 'pino'
 import type { ExecutionStatus } from '../client-sdk/protocol.ts'
 import { CloseCode } from '../client-sdk/protocol.ts'
 import { FlowcastError } from '../errors.ts'
@@ -92,6 +93,7 @@ export class Room {
   readonly #follower: Follower
   readonly #limits: RoomLimits
   readonly #metrics: ServerMetrics | undefined
+  readonly #logger: Logger | undefined
   readonly #onEmpty: (room: Room) => void
   /** `"executionId":<json>` once, reused by every frame of this room. */
   readonly #idField: string
@@ -116,11 +118,13 @@ export class Room {
     limits: RoomLimits,
     onEmpty: (room: Room) => void,
     metrics?: ServerMetrics,
+    logger?: Logger,
   ) {
     this.executionId = follower.executionId
     this.#follower = follower
     this.#limits = limits
     this.#metrics = metrics
+    this.#logger = logger
     this.#onEmpty = onEmpty
     this.#idField = `"executionId":${JSON.stringify(follower.executionId)}`
     // Read the head and start listening in one step: nothing can be appended in between.
@@ -351,6 +355,7 @@ export class Room {
       this.#pump(m)
       if (m.stuckSince !== 0 && now - m.stuckSince > this.#limits.slowConsumerTimeoutMs) {
         this.#metrics?.slowCloses.inc()
+        this.#logger?.warn({ executionId: this.executionId }, 'slow consumer closed (4008)')
         m.peer.close(CloseCode.tooSlow, 'too slow')
         this.unsubscribe(m.peer)
       }
@@ -414,13 +419,15 @@ export class Rooms {
   readonly #broker: Broker
   readonly #limits: RoomLimits
   readonly #metrics: () => ServerMetrics | undefined
+  readonly #logger: Logger | undefined
   readonly #rooms = new Map<string, Room>()
   readonly #opening = new Map<string, Promise<Room | undefined>>()
 
-  constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined) {
+  constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined, logger?: Logger) {
     this.#broker = broker
     this.#limits = limits
     this.#metrics = metrics
+    this.#logger = logger
   }
 
   /** The room of `executionId`, opening it (and its follower) when needed; undefined when unknown. */
@@ -478,6 +485,7 @@ export class Rooms {
           if (this.#rooms.get(r.executionId) === r) this.#rooms.delete(r.executionId)
         },
         this.#metrics(),
+        this.#logger,
       )
       this.#rooms.set(executionId, room)
       return room

@@ -2,13 +2,19 @@
  * The WebSocket adapter: `ws` in noServer mode on the HTTP server's upgrade at /ws. It turns
  * sockets into room Peers, validates every inbound frame at the edge with the protocol's zod
  * schemas, answers with typed errors (the socket stays open), and runs the heartbeat.
+ *
+ * The gate in front of a socket, in order: path, Origin (403), connections per address (429),
+ * `?token=` (401). A socket without `?token=` on a server with auth on must send an `auth`
+ * frame first; anything else, a bad token or silence past `authTimeoutMs` closes it with 4001.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { nanoid } from 'nanoid'
+import type { Logger } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { z } from 'zod'
 import {
+  AuthFrame,
   CLIENT_FRAME_TYPES,
   ClientFrame,
   CloseCode,
@@ -21,28 +27,43 @@ import {
 import { type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
 import type { Broker } from './broker.ts'
+import { redactUrl } from './log.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'
 import type { OutFrame, Peer, Room, Rooms } from './room.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 type RequestId = string | number
 
 /** A subscription slot: pending while its room opens, then the room. */
 type Slot = { room: Room | undefined }
 
+/** Outbound bytes queued on sockets, as far as the server can see them (metrics, tests). */
+export class QueueStats {
+  /** The most bytes ever found queued on one socket right after a send. */
+  peak = 0
+}
+
 class Connection implements Peer {
   readonly id = nanoid(12)
   readonly subs = new Map<string, Slot>()
   alive = true
-  tokens: number
-  lastRefill = Date.now()
+  readonly bucket: TokenBucket
+  /** Undefined until an `auth` frame succeeds (auth on, no `?token=`). */
+  principal: Principal | undefined
+  /** Frames that arrived while the `auth` frame was being checked, handled in order after it. */
+  backlog: { data: Buffer; isBinary: boolean }[] | undefined
+  authTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly ws: WebSocket,
-    readonly principal: Principal,
+    principal: Principal | undefined,
     commandsPerSecond: number,
+    readonly address: string,
+    readonly stats: QueueStats,
   ) {
-    this.tokens = commandsPerSecond
+    this.principal = principal
+    this.bucket = new TokenBucket(commandsPerSecond, commandsPerSecond)
   }
 
   get bufferedAmount(): number {
@@ -54,12 +75,21 @@ class Connection implements Peer {
   }
 
   send(frame: OutFrame): void {
-    if (this.open) this.ws.send(frame.ws, { binary: false })
+    if (!this.open) return
+    this.ws.send(frame.ws, { binary: false })
+    this.#observe()
   }
 
   /** Sends a control frame (hello, subscribed, ack, error, pong): per-socket JSON is fine off the hot path. */
   json(value: unknown): void {
-    if (this.open) this.ws.send(JSON.stringify(value))
+    if (!this.open) return
+    this.ws.send(JSON.stringify(value))
+    this.#observe()
+  }
+
+  #observe(): void {
+    const queued = this.ws.bufferedAmount
+    if (queued > this.stats.peak) this.stats.peak = queued
   }
 
   close(code: number, reason: string): void {
@@ -73,7 +103,10 @@ export interface HubDeps {
   rooms: Rooms
   access: AccessResolver
   limits: ServerLimits
+  /** `'*'` or the exact origins (scheme://host[:port]) allowed to open sockets. */
+  allowedOrigins: '*' | string[]
   metrics: () => ServerMetrics | undefined
+  logger: Logger
   onError: (err: unknown, context: string) => void
 }
 
@@ -82,7 +115,11 @@ export class WsHub {
   readonly #deps: HubDeps
   readonly #wss: WebSocketServer
   readonly #connections = new Set<Connection>()
+  /** Open (or opening) sockets per client address. */
+  readonly #perAddress = new Map<string, number>()
+  readonly #origins: Set<string> | undefined
   readonly #heartbeat: ReturnType<typeof setInterval>
+  readonly stats = new QueueStats()
   #closing = false
 
   constructor(deps: HubDeps) {
@@ -93,6 +130,7 @@ export class WsHub {
       perMessageDeflate: false,
       clientTracking: false,
     })
+    this.#origins = deps.allowedOrigins === '*' ? undefined : new Set(deps.allowedOrigins)
     this.#heartbeat = setInterval(() => this.#beat(), deps.limits.heartbeatMs)
     this.#heartbeat.unref()
   }
@@ -101,23 +139,64 @@ export class WsHub {
     return this.#connections.size
   }
 
+  /** Outbound bytes queued right now over every socket. */
+  get queuedBytes(): number {
+    let n = 0
+    for (const c of this.#connections) n += c.ws.bufferedAmount
+    return n
+  }
+
   /** The Node server's `upgrade` handler. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { logger, limits } = this.#deps
     const path = (req.url ?? '/').split('?')[0]
     if (this.#closing || path !== '/ws') {
       refuse(socket, this.#closing ? 503 : 404)
       return
     }
     socket.on('error', () => socket.destroy())
+    const origin = req.headers.origin
+    if (origin !== undefined && this.#origins && !this.#origins.has(origin)) {
+      this.#refused('origin')
+      logger.info({ origin, url: redactUrl(req.url) }, 'ws upgrade refused: origin not allowed')
+      refuse(socket, 403)
+      return
+    }
+    const address = req.socket.remoteAddress ?? 'unknown'
+    const held = this.#perAddress.get(address) ?? 0
+    if (held >= limits.maxConnectionsPerAddress) {
+      this.#refused('per_address')
+      logger.warn({ address }, 'ws upgrade refused: too many connections from one address')
+      refuse(socket, 429)
+      return
+    }
+    // Counted from now, so that upgrades racing through the token check cannot overshoot the cap.
+    this.#perAddress.set(address, held + 1)
+    let counted = true
+    const release = () => {
+      if (!counted) return
+      counted = false
+      const n = (this.#perAddress.get(address) ?? 1) - 1
+      if (n <= 0) this.#perAddress.delete(address)
+      else this.#perAddress.set(address, n)
+    }
+    socket.once('close', release)
     this.#deps.access.fromUpgrade(req).then(
       (principal) => {
         if (this.#closing || socket.destroyed) {
+          release()
           socket.destroy()
           return
         }
-        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, principal))
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, principal, address))
       },
-      (err) => refuse(socket, isFlowcastError(err, 'unauthorized') ? 401 : 403),
+      (err) => {
+        release()
+        const unauthorized = isFlowcastError(err, 'unauthorized')
+        if (unauthorized) this.#authFailed('upgrade', err.message, address)
+        else this.#deps.onError(err, 'ws upgrade')
+        refuse(socket, unauthorized ? 401 : 500)
+      },
     )
   }
 
@@ -139,24 +218,108 @@ export class WsHub {
     this.#wss.close()
   }
 
-  #accept(ws: WebSocket, principal: Principal): void {
-    const { limits } = this.#deps
-    const conn = new Connection(ws, principal, limits.commandsPerSecond)
+  #accept(ws: WebSocket, principal: Principal | undefined, address: string): void {
+    const { limits, logger } = this.#deps
+    const conn = new Connection(ws, principal, limits.commandsPerSecond, address, this.stats)
     this.#connections.add(conn)
     ws.on('pong', () => {
       conn.alive = true
     })
     ws.on('message', (data, isBinary) => {
       conn.alive = true
-      this.#onMessage(conn, data as Buffer, isBinary).catch((err) => {
-        this.#deps.onError(err, 'ws message')
-        conn.json({ type: 'error', code: 'internal', message: 'internal error' })
-      })
+      if (!conn.principal) {
+        this.#preAuth(conn, data as Buffer, isBinary)
+        return
+      }
+      this.#handle(conn, data as Buffer, isBinary)
     })
     ws.on('error', () => {
       // ws closes the socket itself after an error (1009 for a frame over maxPayload).
     })
-    ws.on('close', () => this.#drop(conn))
+    ws.on('close', (code) => {
+      logger.debug({ connectionId: conn.id, code }, 'ws closed')
+      this.#drop(conn)
+    })
+    if (!principal) {
+      conn.authTimer = setTimeout(() => {
+        conn.authTimer = undefined
+        if (conn.principal) return
+        this.#authFailed('ws', 'no auth frame in time', address)
+        conn.close(CloseCode.unauthorized, 'auth timeout')
+      }, limits.authTimeoutMs)
+      return
+    }
+    this.#welcome(conn)
+  }
+
+  #handle(conn: Connection, data: Buffer, isBinary: boolean): void {
+    this.#onMessage(conn, data, isBinary).catch((err) => {
+      this.#deps.onError(err, 'ws message')
+      conn.json({ type: 'error', code: 'internal', message: 'internal error' })
+    })
+  }
+
+  /** A frame on a socket that has not authenticated: the first must be a valid `auth` frame. */
+  #preAuth(conn: Connection, data: Buffer, isBinary: boolean): void {
+    if (conn.backlog) {
+      // The auth frame is being checked; keep order, but a client may not pile up frames meanwhile.
+      if (conn.backlog.length >= this.#deps.limits.maxSubscriptions + 8) {
+        conn.close(CloseCode.rateLimited, 'too many frames before auth')
+        return
+      }
+      conn.backlog.push({ data, isBinary })
+      return
+    }
+    const frame = isBinary ? undefined : parseAuthFrame(data)
+    if (!frame) {
+      this.#authFailed('ws', 'first frame is not auth', conn.address)
+      conn.close(CloseCode.unauthorized, 'the first frame must be auth')
+      return
+    }
+    conn.backlog = []
+    this.#deps.access.fromToken(frame.token).then(
+      (principal) => {
+        if (!conn.open) return
+        if (conn.authTimer) clearTimeout(conn.authTimer)
+        conn.authTimer = undefined
+        conn.principal = principal
+        if (frame.id !== undefined)
+          conn.json({ type: 'ack', id: frame.id, authenticated: true, role: principal.role })
+        this.#welcome(conn)
+        const queued = conn.backlog ?? []
+        conn.backlog = undefined
+        for (const f of queued) this.#handle(conn, f.data, f.isBinary)
+      },
+      (err) => {
+        conn.backlog = undefined
+        const reason = isFlowcastError(err, 'unauthorized') ? err.message : 'token check failed'
+        if (!isFlowcastError(err)) this.#deps.onError(err, 'ws auth')
+        this.#authFailed('ws', reason, conn.address)
+        conn.close(CloseCode.unauthorized, reason)
+      },
+    )
+  }
+
+  #authFailed(transport: 'upgrade' | 'ws', reason: string, address: string): void {
+    this.#deps.metrics()?.authFailures.inc({ transport })
+    this.#deps.logger.info({ transport, reason, address }, 'auth failed')
+  }
+
+  #refused(reason: string): void {
+    this.#deps.metrics()?.connectionsRefused.inc({ reason })
+  }
+
+  #welcome(conn: Connection): void {
+    const { limits, logger } = this.#deps
+    logger.debug(
+      {
+        connectionId: conn.id,
+        address: conn.address,
+        role: conn.principal?.role,
+        scope: conn.principal?.scope,
+      },
+      'ws open',
+    )
     conn.json({
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -171,6 +334,9 @@ export class WsHub {
   }
 
   #drop(conn: Connection): void {
+    if (conn.authTimer) clearTimeout(conn.authTimer)
+    conn.authTimer = undefined
+    conn.backlog = undefined
     if (!this.#connections.delete(conn)) return
     for (const slot of conn.subs.values()) slot.room?.unsubscribe(conn)
     conn.subs.clear()
@@ -188,27 +354,47 @@ export class WsHub {
   }
 
   async #onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
-    if (isBinary) return this.#reject(conn, undefined, 'bad_frame', 'binary frames are not supported')
+    // Every inbound frame costs a token, the malformed ones too: they cost the server a reply.
+    const allowed = conn.bucket.take()
+    if (!allowed) {
+      this.#deps.metrics()?.rateLimited.inc()
+      if (conn.bucket.refusals >= this.#deps.limits.rateLimitCloseAfter) {
+        this.#deps.logger.warn({ connectionId: conn.id, address: conn.address }, 'ws closed: rate limited')
+        conn.close(CloseCode.rateLimited, 'rate limited')
+        return
+      }
+    }
+    if (isBinary) {
+      if (!allowed) return this.#rateLimited(conn, undefined)
+      return this.#reject(conn, undefined, 'bad_frame', 'binary frames are not supported')
+    }
     let raw: unknown
     try {
       raw = JSON.parse(data.toString('utf8'))
     } catch {
+      if (!allowed) return this.#rateLimited(conn, undefined)
       return this.#reject(conn, undefined, 'bad_frame', 'malformed JSON')
     }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      return this.#reject(conn, undefined, 'bad_frame', 'a frame must be a JSON object')
-    }
-    const obj = raw as Record<string, unknown>
-    const id = typeof obj.id === 'string' || typeof obj.id === 'number' ? obj.id : undefined
+    const obj =
+      typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+        ? (raw as Record<string, unknown>)
+        : undefined
+    const id = obj && isRequestId(obj.id) ? obj.id : undefined
+    if (!allowed) return this.#rateLimited(conn, id)
+    if (!obj) return this.#reject(conn, undefined, 'bad_frame', 'a frame must be a JSON object')
     if (typeof obj.type !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(obj.type)) {
-      return this.#reject(conn, id, 'unknown_type', `unknown frame type ${JSON.stringify(obj.type)}`)
+      return this.#reject(conn, id, 'unknown_type', `unknown frame type ${clip(JSON.stringify(obj.type))}`)
     }
-    if (!this.#take(conn)) return this.#reject(conn, id, 'rate_limited', 'too many commands per second')
     const parsed = ClientFrame.safeParse(raw)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
       const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(frame)'
-      return this.#reject(conn, id, 'bad_frame', `${obj.type}: ${where}: ${issue?.message ?? 'invalid'}`)
+      return this.#reject(
+        conn,
+        id,
+        'bad_frame',
+        clip(`${obj.type}: ${where}: ${issue?.message ?? 'invalid'}`),
+      )
     }
     const frame = parsed.data
     switch (frame.type) {
@@ -223,6 +409,10 @@ export class WsHub {
       case 'ping':
         return conn.json({ type: 'pong', id: frame.id })
       case 'auth':
+        if (this.#deps.access.enabled) {
+          // A socket authenticates once; its rights do not change while it is open.
+          return this.#reject(conn, frame.id, 'invalid_state', 'this socket is already authenticated')
+        }
         // Auth is off: the socket already may do everything; acknowledge so clients can send it blindly.
         if (frame.id !== undefined) conn.json({ type: 'ack', id: frame.id, authenticated: true })
         return
@@ -249,7 +439,7 @@ export class WsHub {
         executionId,
       )
     }
-    if (!conn.principal.canRead(executionId)) {
+    if (!conn.principal?.canRead(executionId)) {
       return this.#reject(conn, f.id, 'forbidden', `no read access to ${executionId}`, executionId)
     }
     const slot: Slot = { room: undefined }
@@ -289,7 +479,7 @@ export class WsHub {
   }
 
   async #stop(conn: Connection, f: z.infer<typeof StopStreamFrame>): Promise<void> {
-    if (!conn.principal.canCommand(f.executionId)) {
+    if (!conn.principal?.canCommand(f.executionId)) {
       return this.#reject(conn, f.id, 'forbidden', 'stop_stream needs the admin role', f.executionId)
     }
     try {
@@ -301,7 +491,7 @@ export class WsHub {
   }
 
   async #continue(conn: Connection, f: z.infer<typeof ContinueFrame>): Promise<void> {
-    if (!conn.principal.canCommand(f.executionId)) {
+    if (!conn.principal?.canCommand(f.executionId)) {
       return this.#reject(conn, f.id, 'forbidden', 'continue needs the admin role', f.executionId)
     }
     try {
@@ -325,15 +515,8 @@ export class WsHub {
     this.#reject(conn, id, 'internal', 'internal error', executionId)
   }
 
-  /** Token bucket: refills `commandsPerSecond` per second up to one second's worth. */
-  #take(conn: Connection): boolean {
-    const rate = this.#deps.limits.commandsPerSecond
-    const now = Date.now()
-    conn.tokens = Math.min(rate, conn.tokens + ((now - conn.lastRefill) / 1000) * rate)
-    conn.lastRefill = now
-    if (conn.tokens < 1) return false
-    conn.tokens -= 1
-    return true
+  #rateLimited(conn: Connection, id: RequestId | undefined): void {
+    this.#reject(conn, id, 'rate_limited', `at most ${this.#deps.limits.commandsPerSecond} frames per second`)
   }
 
   #reject(
@@ -354,14 +537,35 @@ export class WsHub {
   }
 }
 
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
 function refuse(socket: Duplex, status: number): void {
-  const text =
-    status === 401
-      ? 'Unauthorized'
-      : status === 404
-        ? 'Not Found'
-        : status === 503
-          ? 'Service Unavailable'
-          : 'Forbidden'
+  const text = STATUS_TEXT[status] ?? 'Forbidden'
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+function isRequestId(v: unknown): v is RequestId {
+  return (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v))
+}
+
+/** Keeps error messages small whatever the client sent. */
+function clip(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max)}...`
+}
+
+/** The `auth` frame in `data`, or undefined when it is anything else. */
+function parseAuthFrame(data: Buffer): z.infer<typeof AuthFrame> | undefined {
+  try {
+    const parsed = AuthFrame.safeParse(JSON.parse(data.toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -1,14 +1,10 @@
 /**
  * The SDK with token auth on (issue 4): a viewer watches but its stop is refused, an admin's stop
  * ends the viewer's stream, a refused token closes the client for good (no reconnect loop).
- *
- * Skipped while `startServer` does not accept `auth: { apiKey, secret }` yet: the probe below
- * starts one and checks that an unauthenticated start is refused. Once the hardening issue lands,
- * these run with no change.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FlowcastClient, FlowcastError, StreamEvent } from '../../client-sdk/index.ts'
-import { type FlowcastServer, type ServerOptions, startServer } from '../../server/index.ts'
+import { type FlowcastServer, startServer } from '../../server/index.ts'
 import { until } from '../helpers/wait.ts'
 import { flowsWithLongJob, nodeClient, range } from './fixtures.ts'
 
@@ -18,30 +14,10 @@ const SECRET = 'sdk-test-secret-0123456789abcdef0123456789'
 function startAuthServer(): Promise<FlowcastServer> {
   return startServer({
     port: 0,
-    auth: { apiKey: API_KEY, secret: SECRET } as unknown as ServerOptions['auth'],
+    auth: { apiKey: API_KEY, secret: SECRET },
     flows: flowsWithLongJob(),
   })
 }
-
-async function probeAuth(): Promise<boolean> {
-  let server: FlowcastServer | undefined
-  try {
-    server = await startAuthServer()
-    const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { count: 1, size: 16, intervalMs: 0 } }),
-    })
-    await res.body?.cancel()
-    return res.status === 401
-  } catch {
-    return false
-  } finally {
-    await server?.close()
-  }
-}
-
-const authAvailable = await probeAuth()
 
 let server: FlowcastServer | undefined
 const clients: FlowcastClient[] = []
@@ -56,68 +32,73 @@ function track(c: FlowcastClient): FlowcastClient {
 }
 
 describe('client SDK with token auth', () => {
-  it.skipIf(!authAvailable)(
-    "a viewer watches but cannot stop; an admin's stop ends the viewer's stream",
-    async () => {
-      server = await startAuthServer()
-      const starter = track(nodeClient(server.url, { apiKey: API_KEY }))
-      const started = await starter.start('long-job', { count: 500, size: 16, intervalMs: 5 })
-      expect(started.tokens).toBeDefined()
-      const { viewer, admin } = started.tokens!
+  it('a start without the API key is refused with 401', async () => {
+    server = await startAuthServer()
+    const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { count: 1, size: 16, intervalMs: 0 } }),
+    })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } })
+  })
 
-      for (const tokenInFrame of [false, true]) {
-        const viewerClient = track(nodeClient(server.url, { token: viewer, tokenInFrame }))
-        const events: StreamEvent[] = []
-        const errors: FlowcastError[] = []
-        viewerClient.subscribe(started.executionId, {
-          onEvent: (ev) => events.push(ev),
-          onError: (err) => errors.push(err),
-        })
-        await until(() => events.length >= 3, 5_000, 'viewer events')
-        await expect(viewerClient.stopStream(started.executionId)).rejects.toMatchObject({
-          name: 'FlowcastError',
-          code: 'forbidden',
-        })
-        // Refused, yet the socket stays and the stream goes on.
-        const seen = events.length
-        await until(() => events.length > seen + 3, 5_000, 'events after the refusal')
-        expect(viewerClient.connectionState).toBe('open')
-        expect(errors).toEqual([])
-        expect((await viewerClient.result(started.executionId)).status).toBe('running')
-      }
+  it("a viewer watches but cannot stop; an admin's stop ends the viewer's stream", async () => {
+    server = await startAuthServer()
+    const starter = track(nodeClient(server.url, { apiKey: API_KEY }))
+    const started = await starter.start('long-job', { count: 500, size: 16, intervalMs: 5 })
+    expect(started.tokens).toBeDefined()
+    const { viewer, admin } = started.tokens!
 
-      const viewerClient = track(nodeClient(server.url, { token: viewer }))
-      const seqs: number[] = []
-      let endReason = ''
+    for (const tokenInFrame of [false, true]) {
+      const viewerClient = track(nodeClient(server.url, { token: viewer, tokenInFrame }))
+      const events: StreamEvent[] = []
+      const errors: FlowcastError[] = []
       viewerClient.subscribe(started.executionId, {
-        onEvent: (ev) => seqs.push(ev.seq),
-        onEnd: (info) => {
-          endReason = info.reason
-        },
+        onEvent: (ev) => events.push(ev),
+        onError: (err) => errors.push(err),
       })
-      await until(() => seqs.length >= 3, 5_000, 'events')
-      const adminClient = track(nodeClient(server.url, { token: admin }))
-      expect(await adminClient.stopStream(started.executionId)).toEqual({ stopped: true })
-      await until(() => endReason !== '', 5_000, 'stream_end at the viewer')
-      expect(endReason).toBe('stopped')
-      expect(seqs).toEqual(range(1, seqs.length))
-    },
-  )
+      await until(() => events.length >= 3, 5_000, 'viewer events')
+      await expect(viewerClient.stopStream(started.executionId)).rejects.toMatchObject({
+        name: 'FlowcastError',
+        code: 'forbidden',
+      })
+      // Refused, yet the socket stays and the stream goes on.
+      const seen = events.length
+      await until(() => events.length > seen + 3, 5_000, 'events after the refusal')
+      expect(viewerClient.connectionState).toBe('open')
+      expect(errors).toEqual([])
+      expect((await viewerClient.result(started.executionId)).status).toBe('running')
+    }
 
-  it.skipIf(!authAvailable)(
-    'a refused token closes the client for good instead of reconnecting',
-    async () => {
-      server = await startAuthServer()
-      for (const tokenInFrame of [false, true]) {
-        const client = track(nodeClient(server.url, { token: 'not-a-token', tokenInFrame }))
-        const states: string[] = []
-        const errors: string[] = []
-        client.onConnectionState((s) => states.push(s))
-        client.subscribe('whatever', { onError: (err) => errors.push(err.code) })
-        await until(() => client.connectionState === 'closed', 8_000, 'the client to close')
-        expect(states).not.toContain('reconnecting')
-        expect(errors).toEqual(['unauthorized'])
-      }
-    },
-  )
+    const viewerClient = track(nodeClient(server.url, { token: viewer }))
+    const seqs: number[] = []
+    let endReason = ''
+    viewerClient.subscribe(started.executionId, {
+      onEvent: (ev) => seqs.push(ev.seq),
+      onEnd: (info) => {
+        endReason = info.reason
+      },
+    })
+    await until(() => seqs.length >= 3, 5_000, 'events')
+    const adminClient = track(nodeClient(server.url, { token: admin }))
+    expect(await adminClient.stopStream(started.executionId)).toEqual({ stopped: true })
+    await until(() => endReason !== '', 5_000, 'stream_end at the viewer')
+    expect(endReason).toBe('stopped')
+    expect(seqs).toEqual(range(1, seqs.length))
+  })
+
+  it('a refused token closes the client for good instead of reconnecting', async () => {
+    server = await startAuthServer()
+    for (const tokenInFrame of [false, true]) {
+      const client = track(nodeClient(server.url, { token: 'not-a-token', tokenInFrame }))
+      const states: string[] = []
+      const errors: string[] = []
+      client.onConnectionState((s) => states.push(s))
+      client.subscribe('whatever', { onError: (err) => errors.push(err.code) })
+      await until(() => client.connectionState === 'closed', 8_000, 'the client to close')
+      expect(states).not.toContain('reconnecting')
+      expect(errors).toEqual(['unauthorized'])
+    }
+  })
 })

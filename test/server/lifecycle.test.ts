@@ -42,11 +42,13 @@ describe('shutdown', () => {
     expect(await s.closed).toBe(1012)
   })
 
+  const API_KEY = 'lifecycle-test-api-key-0123456789'
+
   it('SIGTERM: the npm start server closes sockets with 1001 and exits 0 promptly', async () => {
     // tsx's loader in this very node, so the signal reaches the server process itself.
     const tsx = createRequire(import.meta.url).resolve('tsx')
     const child = spawn(process.execPath, ['--import', tsx, 'server/main.ts'], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', FLOWCAST_API_KEY: API_KEY },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     children.push(child)
@@ -70,11 +72,17 @@ describe('shutdown', () => {
       15_000,
       'the printed URL',
     )
-    const s = await TestSocket.open(url)
-    const { executionId } = (await (
-      await fetch(`${url}/api/flows/stream-steps/executions`, { method: 'POST', body: '{}' })
-    ).json()) as { executionId: string }
-    expect(typeof executionId).toBe('string')
+    // `npm start` has auth on: the API key starts, the viewer token watches.
+    const started = (await (
+      await fetch(`${url}/api/flows/stream-steps/executions`, {
+        method: 'POST',
+        body: '{}',
+        headers: { authorization: `Bearer ${API_KEY}` },
+      })
+    ).json()) as { executionId: string; tokens: { viewer: string } }
+    expect(typeof started.executionId).toBe('string')
+    const s = new TestSocket(`${url.replace(/^http/, 'ws')}/ws?token=${started.tokens.viewer}`)
+    await s.next((f) => f.type === 'hello')
     const t0 = Date.now()
     child.kill('SIGTERM')
     expect(await waitFor(s.closed, 5000, 'socket close')).toBe(1001)
