@@ -2,7 +2,12 @@
 import { afterEach } from 'vitest'
 import { z } from 'zod'
 import { TriggerFlow } from '../../flows/index.ts'
-import { type FlowcastServer, type ServerLimits, startServer } from '../../server/index.ts'
+import {
+  type FlowcastServer,
+  type ServerLimits,
+  type ServerOptions,
+  startServer,
+} from '../../server/index.ts'
 
 const tick = () => new Promise<void>((r) => setImmediate(r))
 
@@ -108,25 +113,39 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()))
 })
 
-/** Starts a server on port 0 (auth off) that is closed after the test. */
+/** Starts a server on port 0 (auth off unless given) that is closed after the test. */
 export async function serve(
-  options: { gate?: Gate; flows?: TriggerFlow<any>[]; limits?: Partial<ServerLimits> } = {},
+  options: {
+    gate?: Gate
+    flows?: TriggerFlow<any>[]
+    limits?: Partial<ServerLimits>
+  } & Partial<Pick<ServerOptions, 'auth' | 'allowedOrigins' | 'logger'>> = {},
 ): Promise<FlowcastServer> {
+  const { gate, flows, limits, ...rest } = options
   const server = await startServer({
     port: 0,
     auth: 'off',
-    flows: options.flows ?? testFlows(options.gate),
-    ...(options.limits ? { limits: options.limits } : {}),
+    flows: flows ?? testFlows(gate),
+    ...(limits ? { limits } : {}),
+    ...rest,
   })
   running.push(server)
   return server
 }
 
-/** POSTs a start; returns the response body (throws on a non-201). */
-export async function start(server: FlowcastServer, flow: string, input?: unknown): Promise<any> {
+/** POSTs a start (with `apiKey` as bearer when given); returns the body (throws on a non-201). */
+export async function start(
+  server: FlowcastServer,
+  flow: string,
+  input?: unknown,
+  apiKey?: string,
+): Promise<any> {
   const res = await fetch(`${server.url}/api/flows/${flow}/executions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    },
     body: JSON.stringify({ input }),
   })
   const body = await res.json()
