@@ -15,6 +15,7 @@ import type { Broker } from './broker.ts'
 import { redactUrl } from './log.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'
+import { pageRoutes } from './page.ts'
 import type { ExecutionRegistry } from './registry.ts'
 import type { OutFrame, Peer, Rooms } from './room.ts'
 
@@ -168,6 +169,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     return fail(c, 'internal', 'internal error')
   })
   app.notFound((c) => fail(c, 'not_found', `no route ${c.req.method} ${c.req.path}`))
+  app.route('/', pageRoutes())
 
   // Access log at debug level only; the URL goes through redactUrl so `?token=` never lands in it.
   app.use('*', async (c, next) => {

@@ -402,8 +402,12 @@ function watch(executionId) {
       if (snap.status === 'failed' && snap.error) showError(snap.error)
       for (const info of snap.pendingInterrupts ?? []) addInterrupt(info)
     })
-    .catch(() => {
-      // The subscription reports the same refusal; the snapshot only adds detail.
+    .catch((err) => {
+      if (![401, 403, 404].includes(err.status)) return
+      notice(err.status === 404 ? `No execution ${executionId} (it may have expired).` : messageOf(err))
+      // A browser cannot tell a refused upgrade from a network error, so the SDK would retry for
+      // ever; the server has said no, so stop here.
+      client.close()
     })
 
   awaitResult(client, executionId, setStatus)

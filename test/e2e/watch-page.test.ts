@@ -140,7 +140,8 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', () => {
   })
 
   it("an admin page's Stop ends the stream on all five; each shows the result when the execution completes", async () => {
-    const N = 150
+    // Six seconds of stream: the Stop lands well before its end even on a loaded machine.
+    const N = 300
     const { executionId } = await startExecution(server.url, 'long-job', {
       count: N,
       size: 48,
@@ -334,6 +335,11 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', () => {
         const anonymous = await open(`${authServer.url}/?execution=${id}`)
         await anonymous.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
         expect(await rowSeqs(anonymous)).toEqual([])
+        // A forged token: the page says so and stops trying rather than reconnecting for ever.
+        const forged = await open(`${authServer.url}/?execution=${id}&token=${started.tokens!.viewer}x`)
+        await forged.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
+        await forged.waitForSelector('#connection[data-state="closed"]', { timeout: 10_000 })
+        expect(await rowSeqs(forged)).toEqual([])
       },
     )
   })
