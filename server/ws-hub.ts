@@ -444,7 +444,15 @@ export class WsHub {
     }
     const slot: Slot = { room: undefined }
     conn.subs.set(executionId, slot)
-    const room = await this.#deps.rooms.acquire(executionId)
+    let room: Room | undefined
+    try {
+      room = await this.#deps.rooms.acquire(executionId)
+    } catch (err) {
+      // A broker may fail to open a room (its store is away): this subscription is told, and freed.
+      if (conn.subs.get(executionId) === slot) conn.subs.delete(executionId)
+      if (isFlowcastError(err)) return this.#reject(conn, f.id, err.code, err.message, executionId)
+      throw err
+    }
     if (conn.subs.get(executionId) !== slot || !conn.open) {
       // Unsubscribed or closed while the room opened.
       if (room) this.#deps.rooms.releaseIfEmpty(room)

@@ -196,7 +196,8 @@ export class StreamReader {
       } catch (err) {
         this.#reading = false
         if (this.#closed) break
-        this.#onError(err, 'redis stream reader')
+        // A lost connection is reported by /healthz; only a refusal on a live one is worth a log.
+        if (this.#conn.status === 'ready') this.#onError(err, 'redis stream reader')
         await this.#pause(200)
         continue
       }

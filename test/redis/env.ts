@@ -116,6 +116,8 @@ export interface NodeProcess {
 export async function spawnNode(env: {
   REDIS_URL: string
   FLOWCAST_KEY_PREFIX: string
+  FLOWCAST_API_KEY: string
+  FLOWCAST_SECRET: string
 }): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },
@@ -220,15 +222,25 @@ export function sdkClient(urls: string[], extra: Partial<ClientOptions> = {}): F
   })
 }
 
-/** Starts `flow` on the node at `url` over HTTP; returns the execution id. */
-export async function startOn(url: string, flow: string, input: unknown): Promise<string> {
+/** Starts `flow` on the node at `url` over HTTP (with the API key when auth is on); returns its id and tokens. */
+export async function startExecution(
+  url: string,
+  flow: string,
+  input: unknown,
+  apiKey?: string,
+): Promise<{ executionId: string; tokens?: { viewer: string; admin: string } }> {
   const res = await fetch(`${url}/api/flows/${flow}/executions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: JSON.stringify({ input }),
   })
   if (res.status !== 201) throw new Error(`start on ${url}: ${res.status} ${await res.text()}`)
-  return ((await res.json()) as { executionId: string }).executionId
+  return (await res.json()) as { executionId: string; tokens?: { viewer: string; admin: string } }
+}
+
+/** Starts `flow` on an open node; returns the execution id. */
+export async function startOn(url: string, flow: string, input: unknown): Promise<string> {
+  return (await startExecution(url, flow, input)).executionId
 }
 
 /** [from..to] */

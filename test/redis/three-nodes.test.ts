@@ -2,6 +2,7 @@
  * Three nodes as separate processes on one Redis: identical sequences on B and C for an
  * execution running on A, a stop sent to C that ends the stream everywhere, the result from B,
  * and kill -9 of the node an SDK client is on (it resumes on another with nothing lost or repeated).
+ * Auth is on with one secret for all nodes: tokens minted by A are accepted by B and C.
  */
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import type { FlowcastClient } from '../../client-sdk/index.ts'
@@ -15,24 +16,35 @@ import {
   range,
   sdkClient,
   spawnNode,
-  startOn,
+  startExecution,
   stopNode,
 } from './env.ts'
 import { watch } from './watch.ts'
 
+const API_KEY = `key-${Math.random().toString(36).slice(2)}`
+const SECRET = `secret-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`
 let prefix = ''
 let nodes: NodeProcess[] = []
 const clients: FlowcastClient[] = []
 
-function client(urls: string[]): FlowcastClient {
-  const c = sdkClient(urls)
+function client(urls: string[], token: string): FlowcastClient {
+  const c = sdkClient(urls, { token })
   clients.push(c)
   return c
 }
 
 beforeEach(async () => {
   prefix = newPrefix()
-  nodes = await Promise.all([0, 1, 2].map(() => spawnNode({ REDIS_URL, FLOWCAST_KEY_PREFIX: prefix })))
+  nodes = await Promise.all(
+    [0, 1, 2].map(() =>
+      spawnNode({
+        REDIS_URL,
+        FLOWCAST_KEY_PREFIX: prefix,
+        FLOWCAST_API_KEY: API_KEY,
+        FLOWCAST_SECRET: SECRET,
+      }),
+    ),
+  )
 })
 
 afterEach(async () => {
@@ -46,9 +58,14 @@ describeRedis('redis: three nodes, one Redis', () => {
   it('B and C receive the identical sequence 1..N of an execution running on A; the result is read from B', async () => {
     const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 400
-    const id = await startOn(a.url, 'long-job', { count: N, size: 48, intervalMs: 2, burst: 3 })
-    const onB = watch(client([b.url]), id)
-    const onC = watch(client([c.url]), id)
+    const { executionId: id, tokens } = await startExecution(
+      a.url,
+      'long-job',
+      { count: N, size: 48, intervalMs: 2, burst: 3 },
+      API_KEY,
+    )
+    const onB = watch(client([b.url], tokens!.viewer), id)
+    const onC = watch(client([c.url], tokens!.viewer), id)
     await until(() => onB.end !== null && onC.end !== null, 20_000, 'stream_end on B and C')
     expect(onB.seqs()).toEqual(range(1, N))
     expect(onC.seqs()).toEqual(range(1, N))
@@ -60,7 +77,7 @@ describeRedis('redis: three nodes, one Redis', () => {
       expect(w.errors).toEqual([])
       expect(w.statuses.at(-1)).toBe('completed')
     }
-    const viaB = client([b.url])
+    const viaB = client([b.url], tokens!.viewer)
     expect(await viaB.result(id, { wait: 10_000 })).toEqual({
       status: 'completed',
       result: { put: N, accepted: N },
@@ -69,10 +86,15 @@ describeRedis('redis: three nodes, one Redis', () => {
 
   it('a stop sent to C ends the stream on A, B and C while the execution keeps running on A', async () => {
     const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
-    const id = await startOn(a.url, 'long-job', { count: 300, size: 32, intervalMs: 5 })
-    const watchers = [a, b, c].map((n) => watch(client([n.url]), id))
+    const { executionId: id, tokens } = await startExecution(
+      a.url,
+      'long-job',
+      { count: 300, size: 32, intervalMs: 5 },
+      API_KEY,
+    )
+    const watchers = [a, b, c].map((n) => watch(client([n.url], tokens!.viewer), id))
     await until(() => watchers.every((w) => w.events.length >= 20), 10_000, 'first events everywhere')
-    const admin = client([c.url])
+    const admin = client([c.url], tokens!.admin)
     expect(await admin.stopStream(id)).toEqual({ stopped: true })
     await until(() => watchers.every((w) => w.end !== null), 10_000, 'stream_end everywhere')
     const lastSeq = watchers[0]!.end!.lastSeq
@@ -83,7 +105,7 @@ describeRedis('redis: three nodes, one Redis', () => {
     }
     expect(await admin.stopStream(id)).toEqual({ alreadyStopped: true })
     // The stream stopped, not the execution: it still runs on A and completes.
-    const viaB = client([b.url])
+    const viaB = client([b.url], tokens!.viewer)
     expect(await viaB.result(id, { wait: 15_000 })).toEqual({
       status: 'completed',
       result: { put: 300, accepted: lastSeq },
@@ -94,8 +116,13 @@ describeRedis('redis: three nodes, one Redis', () => {
     const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 500
     // Runs on A, which nobody kills; the client knows only B and C, and starts on B.
-    const id = await startOn(a.url, 'long-job', { count: N, size: 32, intervalMs: 4 })
-    const sdk = client([b.url, c.url])
+    const { executionId: id, tokens } = await startExecution(
+      a.url,
+      'long-job',
+      { count: N, size: 32, intervalMs: 4 },
+      API_KEY,
+    )
+    const sdk = client([b.url, c.url], tokens!.viewer)
     const w = watch(sdk, id)
     await until(() => w.events.length >= 50, 10_000, 'first events through B')
     b.child.kill('SIGKILL')
