@@ -6,7 +6,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 
-export const CHROMIUM = '/usr/bin/chromium'
+/** Debian's Chromium; CHROMIUM_PATH overrides it (the bundle test reads the same variable). */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const required = process.env.FLOWCAST_REQUIRE_BROWSER === '1'
 
 /** True when the e2e tests must be skipped: no Chromium here and CI did not ask for it. */

@@ -64,27 +64,6 @@ async function startExecution(
   return (await res.json()) as any
 }
 
-/** True once startServer accepts token auth (issue 4): an unauthenticated start is then refused. */
-async function probeAuth(): Promise<boolean> {
-  let server: FlowcastServer | undefined
-  try {
-    server = await startServer(serverOptions({ apiKey: API_KEY, secret: SECRET } as any))
-    const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { count: 1 } }),
-    })
-    await res.body?.cancel()
-    return res.status === 401
-  } catch {
-    return false
-  } finally {
-    await server?.close()
-  }
-}
-
-const authAvailable = skipBrowser ? false : await probeAuth()
-
 describe.skipIf(skipBrowser)('watch page (Chromium)', () => {
   let browser: Browser
   let server: FlowcastServer
@@ -281,66 +260,62 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', () => {
       authServer = undefined
     })
 
-    // Skipped until startServer accepts `auth: { apiKey, secret }` (issue 4); runs unchanged then.
-    it.skipIf(!authAvailable)(
-      'a viewer page shows no Stop button and its stop is refused; the admin link from Start has one',
-      async () => {
-        authServer = await startServer(serverOptions({ apiKey: API_KEY, secret: SECRET } as any))
-        const started = await startExecution(
-          authServer.url,
-          'long-job',
-          { count: 400, size: 32, intervalMs: 20 },
-          API_KEY,
-        )
-        expect(started.tokens).toBeDefined()
-        const id = started.executionId
-        const viewer = await open(`${authServer.url}/?execution=${id}&token=${started.tokens!.viewer}`)
-        await untilRows(viewer, 5)
-        expect(await viewer.locator('#role').textContent()).toBe('viewer')
-        expect(await viewer.locator('#stop').isHidden()).toBe(true)
-        expect(viewer.url()).not.toContain('token=')
+    it('a viewer page shows no Stop button and its stop is refused; the admin link from Start has one', async () => {
+      authServer = await startServer(serverOptions({ apiKey: API_KEY, secret: SECRET }))
+      const started = await startExecution(
+        authServer.url,
+        'long-job',
+        { count: 400, size: 32, intervalMs: 20 },
+        API_KEY,
+      )
+      expect(started.tokens).toBeDefined()
+      const id = started.executionId
+      const viewer = await open(`${authServer.url}/?execution=${id}&token=${started.tokens!.viewer}`)
+      await untilRows(viewer, 5)
+      expect(await viewer.locator('#role').textContent()).toBe('viewer')
+      expect(await viewer.locator('#stop').isHidden()).toBe(true)
+      expect(viewer.url()).not.toContain('token=')
 
-        // The page's own client (the SDK bundle) with the viewer token: the server refuses the stop.
-        const refused = await viewer.evaluate(
-          `import('/flowcast-client.js').then(async ({ createClient }) => {
+      // The page's own client (the SDK bundle) with the viewer token: the server refuses the stop.
+      const refused = await viewer.evaluate(
+        `import('/flowcast-client.js').then(async ({ createClient }) => {
              const client = createClient({ url: location.origin, token: ${JSON.stringify(started.tokens!.viewer)} })
              try { await client.stopStream(${JSON.stringify(id)}); return 'accepted' }
              catch (err) { return err.code } finally { client.close() }
            })`,
-        )
-        expect(refused).toBe('forbidden')
-        const http = await fetch(`${authServer.url}/api/executions/${id}/stop-stream`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${started.tokens!.viewer}` },
-        })
-        await http.body?.cancel()
-        expect(http.status).toBe(403)
-        expect(await viewer.locator('#stream-end').isHidden()).toBe(true)
+      )
+      expect(refused).toBe('forbidden')
+      const http = await fetch(`${authServer.url}/api/executions/${id}/stop-stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${started.tokens!.viewer}` },
+      })
+      await http.body?.cancel()
+      expect(http.status).toBe(403)
+      expect(await viewer.locator('#stream-end').isHidden()).toBe(true)
 
-        // The start form with the API key leads to an admin page, whose Stop ends the viewer's stream.
-        const admin = await open(`${authServer.url}/`)
-        await admin.getByLabel('API key').fill(API_KEY)
-        const form = admin.locator('form[data-flow="long-job"]')
-        await form.getByLabel('Input (JSON)').fill('{"count": 400, "size": 32, "intervalMs": 20}')
-        await form.getByRole('button', { name: 'Start' }).click()
-        await admin.waitForURL(/\?execution=/)
-        expect(admin.url()).not.toContain('token=')
-        expect(await admin.locator('#role').textContent()).toBe('admin')
-        await untilRows(admin, 5)
-        await admin.locator('#share').click()
-        expect(await admin.locator('#share-url').inputValue()).toContain('token=')
-        await admin.getByRole('button', { name: 'Stop stream' }).click()
-        expect(await untilStreamEnd(admin)).toBe('stopped')
-        // A page without any token is refused by the server.
-        const anonymous = await open(`${authServer.url}/?execution=${id}`)
-        await anonymous.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
-        expect(await rowSeqs(anonymous)).toEqual([])
-        // A forged token: the page says so and stops trying rather than reconnecting for ever.
-        const forged = await open(`${authServer.url}/?execution=${id}&token=${started.tokens!.viewer}x`)
-        await forged.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
-        await forged.waitForSelector('#connection[data-state="closed"]', { timeout: 10_000 })
-        expect(await rowSeqs(forged)).toEqual([])
-      },
-    )
+      // The start form with the API key leads to an admin page, whose Stop ends the viewer's stream.
+      const admin = await open(`${authServer.url}/`)
+      await admin.getByLabel('API key').fill(API_KEY)
+      const form = admin.locator('form[data-flow="long-job"]')
+      await form.getByLabel('Input (JSON)').fill('{"count": 400, "size": 32, "intervalMs": 20}')
+      await form.getByRole('button', { name: 'Start' }).click()
+      await admin.waitForURL(/\?execution=/)
+      expect(admin.url()).not.toContain('token=')
+      expect(await admin.locator('#role').textContent()).toBe('admin')
+      await untilRows(admin, 5)
+      await admin.locator('#share').click()
+      expect(await admin.locator('#share-url').inputValue()).toContain('token=')
+      await admin.getByRole('button', { name: 'Stop stream' }).click()
+      expect(await untilStreamEnd(admin)).toBe('stopped')
+      // A page without any token is refused by the server.
+      const anonymous = await open(`${authServer.url}/?execution=${id}`)
+      await anonymous.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
+      expect(await rowSeqs(anonymous)).toEqual([])
+      // A forged token: the page says so and stops trying rather than reconnecting for ever.
+      const forged = await open(`${authServer.url}/?execution=${id}&token=${started.tokens!.viewer}x`)
+      await forged.locator('#notice').waitFor({ state: 'visible', timeout: 10_000 })
+      await forged.waitForSelector('#connection[data-state="closed"]', { timeout: 10_000 })
+      expect(await rowSeqs(forged)).toEqual([])
+    })
   })
 })
