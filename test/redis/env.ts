@@ -13,7 +13,7 @@ import { type ClientOptions, createClient, type FlowcastClient } from '../../cli
 import { waitFor } from '../helpers/wait.ts'
 
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
-const REQUIRED = process.env.FLOWCAST_REQUIRE_REDIS === '1'
+export const REQUIRED = process.env.FLOWCAST_REQUIRE_REDIS === '1'
 
 /** PING with a bound; the reason when nothing answers. */
 export async function ping(url: string, timeoutMs = 1500): Promise<string | undefined> {
