@@ -5,8 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { eventually } from '../helpers/poll.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
-import { serve, start } from './fixtures.ts'
+import { Gate, getJson, serve, start } from './fixtures.ts'
 
 const sockets: TestSocket[] = []
 afterEach(async () => {
@@ -43,6 +44,69 @@ describe('slow consumers', () => {
     await slow.streamEnd(executionId, 20_000)
     expect(slow.seqs(executionId)).toEqual(range(1, N))
   })
+
+  it('one paused socket among 100 healthy ones: they get every seq; its server-side queue stays under the cap', async () => {
+    const highWaterMark = 64 * 1024
+    const gate = new Gate()
+    const server = await serve({
+      gate,
+      limits: { highWaterMark, catchUpBatch: 16, slowConsumerTimeoutMs: 60_000 },
+    })
+    // The slow socket first stops reading while a big finished execution is replayed to it: the
+    // kernel buffers fill and the server holds it at the mark, so it is slow before the fast stream starts.
+    const big = await start(server, 'ticker', { count: 1500, size: 4096 })
+    expect((await getJson(`${server.url}/api/executions/${big.executionId}/result?wait=10000`)).status).toBe(
+      200,
+    )
+    const slow = await TestSocket.open(server.url)
+    sockets.push(slow)
+    let largestFrame = 0
+    slow.ws.on('message', (data: Buffer) => {
+      if (data.length > largestFrame) largestFrame = data.length
+    })
+    const resume = pauseReading(slow)
+    slow.send({ type: 'subscribe', id: 'big', executionId: big.executionId })
+    await eventually(
+      async () => (await metric(server.url, 'flowcast_socket_queued_bytes')) > highWaterMark,
+      10_000,
+    )
+
+    const N = 1000
+    const healthy = await Promise.all(Array.from({ length: 100 }, () => TestSocket.open(server.url)))
+    sockets.push(...healthy)
+    const { executionId } = await start(server, 'gated', { before: 0, after: N })
+    await Promise.all(healthy.map((s) => s.subscribe(executionId)))
+    slow.send({ type: 'subscribe', id: 'fast', executionId })
+    await eventually(
+      async () => (await getJson(`${server.url}/api/executions/${executionId}`)).body.subscribers === 101,
+      10_000,
+    )
+    // Ended is cheap to watch: no per-frame scan over everything received so far.
+    const ended = healthy.map(
+      (s) =>
+        new Promise<void>((resolve) =>
+          s.ws.on('message', (data: Buffer) => {
+            if (data.toString('utf8', 0, 32).startsWith('{"type":"stream_end"')) resolve()
+          }),
+        ),
+    )
+    gate.open()
+    await waitFor(Promise.all(ended), 30_000, 'stream_end at every healthy socket')
+    for (const s of healthy) expect(s.seqs(executionId)).toEqual(range(1, N))
+    expect(await metric(server.url, 'flowcast_slow_consumer_pauses_total')).toBeGreaterThan(0)
+    const peakWhilePaused = await metric(server.url, 'flowcast_socket_queued_bytes_peak')
+    expect(peakWhilePaused).toBeGreaterThan(highWaterMark)
+
+    resume()
+    await slow.streamEnd(executionId, 30_000)
+    await slow.streamEnd(big.executionId, 30_000)
+    expect(slow.seqs(executionId)).toEqual(range(1, N))
+    expect(slow.seqs(big.executionId)).toEqual(range(1, 1500))
+    expect(slow.closeCode).toBeUndefined()
+    // The most the server ever queued for one socket: the mark plus the frame that crossed it.
+    const peak = await metric(server.url, 'flowcast_socket_queued_bytes_peak')
+    expect(peak).toBeLessThanOrEqual(highWaterMark + largestFrame)
+  }, 60_000)
 
   it('a socket that never reads again is closed with 4008; the room goes on', async () => {
     const server = await serve({
