@@ -5,7 +5,15 @@
 import { FlowcastError, type FlowcastErrorCode } from '../errors.ts'
 import { Connection, DEFAULT_RECONNECT } from './connection.ts'
 import { HttpApi } from './http.ts'
-import type { AckFrame, ClientFrame, ResultResponse, ServerFrame, StartResponse } from './protocol.ts'
+import type {
+  AckFrame,
+  ClientFrame,
+  ExecutionSnapshot,
+  FlowInfo,
+  ResultResponse,
+  ServerFrame,
+  StartResponse,
+} from './protocol.ts'
 import { iterateStream } from './stream.ts'
 import { Subscription, type SubscriptionHost } from './subscription.ts'
 import type {
@@ -138,6 +146,16 @@ export class FlowcastClient {
   /** Starts an execution of `flow` (needs the API key when the server has auth on). */
   start<F = unknown>(flow: string, input?: InputOfFlow<F>): Promise<StartResponse> {
     return this.#http.start(flow, input)
+  }
+
+  /** The flows the server runs, with their contracts as JSON Schema. */
+  flows(): Promise<FlowInfo[]> {
+    return this.#http.flows()
+  }
+
+  /** The execution's snapshot: status, stream position, pending interrupts, subscribers. */
+  snapshot(executionId: string): Promise<ExecutionSnapshot> {
+    return this.#http.snapshot(executionId)
   }
 
   /** The final result, waiting up to `wait` ms for it; `{ status }` alone while still running. */

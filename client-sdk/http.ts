@@ -3,7 +3,7 @@
  * URLs when one cannot be reached; every request is aborted by `close()`.
  */
 import { FlowcastError, type FlowcastErrorCode } from '../errors.ts'
-import type { ResultResponse, StartResponse } from './protocol.ts'
+import type { ExecutionSnapshot, FlowInfo, ResultResponse, StartResponse } from './protocol.ts'
 import type { FetchLike } from './types.ts'
 
 export interface HttpOptions {
@@ -34,6 +34,24 @@ export class HttpApi {
     )
     if (status !== 201 && status !== 200) throw toError(status, body)
     return body as StartResponse
+  }
+
+  /** GET /api/flows: the flows the server runs, with their contracts as JSON Schema. */
+  async flows(): Promise<FlowInfo[]> {
+    const { status, body } = await this.#request('GET', '/api/flows', this.#opts.apiKey ?? this.#opts.token)
+    if (status === 200 && isObject(body) && Array.isArray(body.flows)) return body.flows as FlowInfo[]
+    throw toError(status, body)
+  }
+
+  /** GET /api/executions/:id: the execution's snapshot. */
+  async snapshot(executionId: string): Promise<ExecutionSnapshot> {
+    const { status, body } = await this.#request(
+      'GET',
+      `/api/executions/${encodeURIComponent(executionId)}`,
+      this.#opts.token ?? this.#opts.apiKey,
+    )
+    if (status === 200 && isObject(body)) return body as unknown as ExecutionSnapshot
+    throw toError(status, body)
   }
 
   /** GET /api/executions/:id/result?wait=ms: 200 when finished, 202 with the status while running. */

@@ -12,6 +12,7 @@ export {
   CloseCode,
   type ExecutionSnapshot,
   type ExecutionStatus,
+  type FlowInfo,
   PROTOCOL_VERSION,
   type ResultResponse,
   type StartResponse,

@@ -185,6 +185,12 @@ export interface StartResponse {
   links: { self: string; result: string; stream: string; ws: string; watch: string }
 }
 
+/** One entry of GET /api/flows. */
+export interface FlowInfo {
+  name: string
+  contract: { input?: unknown; stream?: unknown; result?: unknown }
+}
+
 export interface ExecutionSnapshot {
   executionId: string
   flow: string

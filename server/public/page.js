@@ -1,6 +1,5 @@
 // The watch page: the flows with a Start button, and the live view of one execution. The SDK
-// bundle is its only client (start, subscribe, stop, continue, result); plain fetch serves the two
-// reads the SDK has no call for, the flow list and the execution snapshot.
+// bundle is its only client: flows, start, subscribe, snapshot, stop, continue, result.
 import { createClient } from '/flowcast-client.js'
 
 const $ = (id) => document.getElementById(id)
@@ -71,20 +70,6 @@ function messageOf(err) {
   return err?.message ?? String(err)
 }
 
-async function getJson(path, bearer) {
-  const headers = { accept: 'application/json' }
-  if (bearer) headers.authorization = `Bearer ${bearer}`
-  const res = await fetch(path, { headers })
-  const body = await res.json().catch(() => null)
-  if (!res.ok) {
-    const err = new Error(body?.error?.message ?? `HTTP ${res.status}`)
-    err.code = body?.error?.code
-    err.status = res.status
-    throw err
-  }
-  return body
-}
-
 /** The role claim of a JWT, for display only: the server checks the signature and enforces it. */
 function tokenClaims(token) {
   try {
@@ -122,8 +107,12 @@ async function loadFlows() {
   const list = $('flow-list')
   list.setAttribute('aria-busy', 'true')
   try {
-    const { flows } = await getJson('/api/flows', $('api-key').value.trim())
-    list.replaceChildren(...flows.map(flowItem))
+    const client = createClient({ url: location.origin, apiKey: $('api-key').value.trim() || undefined, reconnect: false })
+    try {
+      list.replaceChildren(...(await client.flows()).map(flowItem))
+    } finally {
+      client.close()
+    }
     notice('')
   } catch (err) {
     notice(`Could not load the flows: ${messageOf(err)}`)
@@ -395,7 +384,8 @@ function watch(executionId) {
     },
   })
 
-  getJson(`/api/executions/${encodeURIComponent(executionId)}`, token)
+  client
+    .snapshot(executionId)
     .then((snap) => {
       $('flow-name').textContent = snap.flow ? `(${snap.flow})` : ''
       setStatus(snap.status)
@@ -403,8 +393,8 @@ function watch(executionId) {
       for (const info of snap.pendingInterrupts ?? []) addInterrupt(info)
     })
     .catch((err) => {
-      if (![401, 403, 404].includes(err.status)) return
-      notice(err.status === 404 ? `No execution ${executionId} (it may have expired).` : messageOf(err))
+      if (!['unauthorized', 'forbidden', 'not_found'].includes(err.code)) return
+      notice(err.code === 'not_found' ? `No execution ${executionId} (it may have expired).` : messageOf(err))
       // A browser cannot tell a refused upgrade from a network error, so the SDK would retry for
       // ever; the server has said no, so stop here.
       client.close()
