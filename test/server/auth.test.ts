@@ -330,7 +330,12 @@ describe('WebSocket auth', () => {
     const kinds = s.frames.filter((f) => f.type !== 'event' && f.type !== 'events' && f.type !== 'presence')
     // Replies to different requests may cross (subscribe awaits its room); both come after hello.
     expect(kinds.map((f) => f.type).slice(0, 2)).toEqual(['ack', 'hello'])
-    expect(kinds.map((f) => f.type).slice(2).sort()).toEqual(['pong', 'subscribed'])
+    expect(
+      kinds
+        .map((f) => f.type)
+        .slice(2)
+        .sort(),
+    ).toEqual(['pong', 'subscribed'])
     expect(kinds[0]).toMatchObject({ id: 'a', authenticated: true, role: 'viewer' })
     // A second auth frame does not change the socket's rights.
     expect(await s.request({ type: 'auth', token: started.tokens.admin })).toMatchObject({
