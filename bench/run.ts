@@ -98,7 +98,8 @@ async function measure(
   const m: Measurement = { target: target.name, scenario: sc.key, round, metrics: {} }
   const server = spawnTs(`${target.name} server`, target.server, {
     cpus: cpus.server,
-    nodeFlags: ['--expose-gc'],
+    // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers (NODE_OPTIONS refuses it).
+    nodeFlags: ['--expose-gc', ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
   })
   const unrelay = client.onMessage((msg: ProgressMessage) => {
     if (msg?.op === 'progress') server.send(msg)

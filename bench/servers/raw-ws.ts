@@ -9,6 +9,7 @@
  * for building its own frame header, and the baseline would lose to socket.io, which is no limit.
  * BENCH_WS_PUBLIC_SEND=1 switches to `ws.send` to see the difference.
  */
+import * as wsModule from 'ws'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { EventData } from '../protocol.ts'
 import { host } from './host.ts'
@@ -68,8 +69,12 @@ const { port } = wss.address() as { port: number }
 // client side expects text frames like a JSON protocol server would send.
 const TEXT = { binary: false }
 const FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }
-const Sender = (WebSocket as unknown as { Sender?: { frame?(data: Buffer, opts: typeof FRAME): Buffer[] } })
-  .Sender
+type SenderClass = { frame?(data: Buffer, opts: typeof FRAME): Buffer[] }
+// ws's ESM entry (what tsx loads) exports `Sender` by name and does not hang it on the WebSocket
+// class, as its CommonJS entry does; looking only at WebSocket.Sender silently fell back to ws.send.
+const wsNs = wsModule as unknown as { Sender?: SenderClass; default?: { Sender?: SenderClass } }
+const Sender =
+  wsNs.Sender ?? wsNs.default?.Sender ?? (WebSocket as unknown as { Sender?: SenderClass }).Sender
 type FrameWriter = { sendFrame?(list: Buffer[], cb?: () => void): void }
 const preframed = process.env.BENCH_WS_PUBLIC_SEND !== '1' && typeof Sender?.frame === 'function'
 
