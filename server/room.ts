@@ -15,6 +15,7 @@ import { FlowcastError } from '../errors.ts'
 import type { Broker, BrokerEntry, Follower, StreamClose } from './broker.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'
+import { textFrame } from './ws-frame.ts'
 
 /** One outbound frame: its JSON text, encoded lazily and at most once per transport. */
 export class OutFrame {
@@ -26,6 +27,7 @@ export class OutFrame {
   /** How many runtime-stream events the frame carries. */
   readonly count: number
   #ws: Buffer | undefined
+  #wsFrame: Buffer[] | null | undefined
   #sse: Buffer | undefined
 
   constructor(json: string, event: string, lastSeq?: number, count = 0) {
@@ -39,6 +41,12 @@ export class OutFrame {
   get ws(): Buffer {
     this.#ws ??= Buffer.from(this.json, 'utf8')
     return this.#ws
+  }
+
+  /** The whole WebSocket frame, built once for every socket (see ws-frame.ts); undefined when ws cannot. */
+  get wsFrame(): Buffer[] | undefined {
+    if (this.#wsFrame === undefined) this.#wsFrame = textFrame(this.ws) ?? null
+    return this.#wsFrame ?? undefined
   }
 
   /** The bytes of one SSE message. */

@@ -32,6 +32,7 @@ import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'
 import type { OutFrame, Peer, Room, Rooms } from './room.ts'
 import { TokenBucket } from './token-bucket.ts'
+import { sendText } from './ws-frame.ts'
 
 type RequestId = string | number
 
@@ -76,7 +77,7 @@ class Connection implements Peer {
 
   send(frame: OutFrame): void {
     if (!this.open) return
-    this.ws.send(frame.ws, { binary: false })
+    sendText(this.ws, frame.ws, frame.wsFrame)
     this.#observe()
   }
 
