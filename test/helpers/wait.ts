@@ -14,7 +14,10 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condi
 export function waitFor<T>(promise: Promise<T>, timeoutMs = 5000, what = 'promise'): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    )
   })
   return Promise.race([promise, bound]).finally(() => clearTimeout(timer))
 }
