@@ -105,9 +105,14 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   // Connections that never carried a request (clients pre-connect) are not "idle" to Node, so
   // closeIdleConnections leaves them; close() ends them itself.
   const unused = new Set<Socket>()
+  // One listener for every socket (the socket is `this`): a closure per socket, plus the wrapper
+  // `once` makes, would stay with every WebSocket for its whole life.
+  const forget = function (this: Socket) {
+    unused.delete(this)
+  }
   server.on('connection', (socket: Socket) => {
     unused.add(socket)
-    socket.once('close', () => unused.delete(socket))
+    socket.on('close', forget)
   })
   server.on('request', (req) => unused.delete(req.socket))
   server.on('upgrade', (req) => unused.delete(req.socket))

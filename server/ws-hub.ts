@@ -122,6 +122,11 @@ export class WsHub {
   readonly #heartbeat: ReturnType<typeof setInterval>
   readonly stats = new QueueStats()
   #closing = false
+  // One listener of each kind for every socket (the socket is `this`, its Connection is tagged on
+  // it): per-socket closures would cost each idle subscriber a few hundred bytes.
+  readonly #onWsMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void
+  readonly #onWsClose: (this: WebSocket, code: number) => void
+  readonly #onSocketClose: (this: Duplex) => void
 
   constructor(deps: HubDeps) {
     this.#deps = deps
@@ -132,6 +137,23 @@ export class WsHub {
       clientTracking: false,
     })
     this.#origins = deps.allowedOrigins === '*' ? undefined : new Set(deps.allowedOrigins)
+    const hub = this
+    this.#onWsMessage = function (data, isBinary) {
+      const conn = (this as Tagged)[CONN]
+      if (!conn) return
+      conn.alive = true
+      if (!conn.principal) hub.#preAuth(conn, data, isBinary)
+      else hub.#handle(conn, data, isBinary)
+    }
+    this.#onSocketClose = function () {
+      hub.#releaseAddress(this)
+    }
+    this.#onWsClose = function (code) {
+      const conn = (this as Tagged)[CONN]
+      if (!conn) return
+      hub.#deps.logger.debug({ connectionId: conn.id, code }, 'ws closed')
+      hub.#drop(conn)
+    }
     this.#heartbeat = setInterval(() => this.#beat(), deps.limits.heartbeatMs)
     this.#heartbeat.unref()
   }
@@ -155,7 +177,7 @@ export class WsHub {
       refuse(socket, this.#closing ? 503 : 404)
       return
     }
-    socket.on('error', () => socket.destroy())
+    socket.on('error', destroySelf)
     const origin = req.headers.origin
     if (origin !== undefined && this.#origins && !this.#origins.has(origin)) {
       this.#refused('origin')
@@ -173,15 +195,7 @@ export class WsHub {
     }
     // Counted from now, so that upgrades racing through the token check cannot overshoot the cap.
     this.#perAddress.set(address, held + 1)
-    let counted = true
-    const release = () => {
-      if (!counted) return
-      counted = false
-      const n = (this.#perAddress.get(address) ?? 1) - 1
-      if (n <= 0) this.#perAddress.delete(address)
-      else this.#perAddress.set(address, n)
-    }
-    socket.once('close', release)
+    const release = this.#holdAddress(address, socket)
     this.#deps.access.fromUpgrade(req).then(
       (principal) => {
         if (this.#closing || socket.destroyed) {
@@ -199,6 +213,27 @@ export class WsHub {
         refuse(socket, unauthorized ? 401 : 500)
       },
     )
+  }
+
+  /**
+   * Counts `socket` against `address` until it closes (or `release` is called first). The address
+   * is tagged on the socket and one shared listener releases it: a closure per socket (and the
+   * wrapper `once` adds) would keep handleUpgrade's scope, the upgrade request with its headers
+   * and head buffer, alive for the socket's whole life.
+   */
+  #holdAddress(address: string, socket: Duplex): () => void {
+    ;(socket as HeldSocket)[ADDRESS] = address
+    socket.on('close', this.#onSocketClose)
+    return () => this.#releaseAddress(socket)
+  }
+
+  #releaseAddress(socket: Duplex): void {
+    const address = (socket as HeldSocket)[ADDRESS]
+    if (address === undefined) return
+    ;(socket as HeldSocket)[ADDRESS] = undefined
+    const n = (this.#perAddress.get(address) ?? 1) - 1
+    if (n <= 0) this.#perAddress.delete(address)
+    else this.#perAddress.set(address, n)
   }
 
   /** Closes every socket with `code` (1001 going away, 1012 restarting) and stops the heartbeat. */
@@ -220,27 +255,14 @@ export class WsHub {
   }
 
   #accept(ws: WebSocket, principal: Principal | undefined, address: string): void {
-    const { limits, logger } = this.#deps
+    const { limits } = this.#deps
     const conn = new Connection(ws, principal, limits.commandsPerSecond, address, this.stats)
     this.#connections.add(conn)
-    ws.on('pong', () => {
-      conn.alive = true
-    })
-    ws.on('message', (data, isBinary) => {
-      conn.alive = true
-      if (!conn.principal) {
-        this.#preAuth(conn, data as Buffer, isBinary)
-        return
-      }
-      this.#handle(conn, data as Buffer, isBinary)
-    })
-    ws.on('error', () => {
-      // ws closes the socket itself after an error (1009 for a frame over maxPayload).
-    })
-    ws.on('close', (code) => {
-      logger.debug({ connectionId: conn.id, code }, 'ws closed')
-      this.#drop(conn)
-    })
+    ;(ws as Tagged)[CONN] = conn
+    ws.on('pong', onPong)
+    ws.on('message', this.#onWsMessage)
+    ws.on('error', ignoreError)
+    ws.on('close', this.#onWsClose)
     if (!principal) {
       conn.authTimer = setTimeout(() => {
         conn.authTimer = undefined
@@ -553,6 +575,26 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+}
+
+/** Where a socket keeps its Connection, so that shared listeners can find it from `this`. */
+const CONN = Symbol('flowcast.connection')
+type Tagged = WebSocket & { [CONN]?: Connection }
+/** Where an upgraded socket keeps the client address it is counted against, until it closes. */
+const ADDRESS = Symbol('flowcast.address')
+type HeldSocket = Duplex & { [ADDRESS]?: string }
+
+function onPong(this: WebSocket): void {
+  const conn = (this as Tagged)[CONN]
+  if (conn) conn.alive = true
+}
+
+function ignoreError(): void {
+  // ws closes the socket itself after an error (1009 for a frame over maxPayload).
+}
+
+function destroySelf(this: Duplex): void {
+  this.destroy()
 }
 
 function refuse(socket: Duplex, status: number): void {
