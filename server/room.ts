@@ -247,7 +247,10 @@ export class Room {
     this.#close = info
     if (this.#live.size === 0) return
     const frame = this.#streamEndFrame()
+    // Events the close counts but this node never received (lost in Redis) end in a gap, not silence.
+    const tail = info.lastSeq > this.#head ? this.#gapFrame(this.#head + 1, info.lastSeq) : undefined
     for (const m of this.#live) {
+      if (tail) this.#send(m, tail)
       this.#send(m, frame)
       m.live = false
       m.ended = true
@@ -275,9 +278,15 @@ export class Room {
     if (entries.length === 0) return
     this.#pending = []
     const first = entries[0]!.seq
-    this.#head = entries[entries.length - 1]!.seq
+    const previous = this.#head
+    this.#head = Math.max(previous, entries[entries.length - 1]!.seq)
     this.#metrics?.eventsIn.inc(entries.length)
     if (this.#live.size === 0) return
+    // A follower that skipped seqs (Redis lost them): a hole is only ever announced by `gap`.
+    // (Seqs from a follower only increase, so the span tells whether any is missing.)
+    if (first !== previous + 1 || this.#head - first !== entries.length - 1) {
+      return this.#flushAcrossHoles(entries, previous)
+    }
     const frame = this.#eventsFrame(entries)
     const hwm = this.#limits.highWaterMark
     let sent = 0
@@ -303,6 +312,51 @@ export class Room {
     if (this.#catching.size > 0) this.#startDrainTimer()
   }
 
+  /** The rare flush of a batch with holes: events, `gap`, events, in seq order, to every live member. */
+  #flushAcrossHoles(entries: BrokerEntry[], previous: number): void {
+    const frames: OutFrame[] = []
+    let gaps = 0
+    let expected = previous + 1
+    let run = 0
+    for (let i = 0; i <= entries.length; i++) {
+      const seq = entries[i]?.seq
+      if (seq !== undefined && seq === expected) {
+        expected++
+        continue
+      }
+      if (i > run) frames.push(this.#eventsFrame(entries.slice(run, i)))
+      if (seq === undefined) break
+      if (seq < expected) {
+        // Never repeat: drop what the live members already have.
+        run = i + 1
+        continue
+      }
+      frames.push(this.#gapFrame(expected, seq - 1))
+      gaps++
+      expected = seq + 1
+      run = i
+    }
+    let events = 0
+    for (const f of frames) events += f.count
+    const hwm = this.#limits.highWaterMark
+    for (const m of this.#live) {
+      if (m.peer.bufferedAmount > hwm || !m.peer.open) {
+        // Paused before this batch: it reads the rest, holes included, from the log.
+        this.#live.delete(m)
+        m.live = false
+        m.cursor = previous
+        m.stuckSince = Date.now()
+        this.#catching.add(m)
+        this.#metrics?.slowPauses.inc()
+        continue
+      }
+      for (const f of frames) this.#send(m, f)
+      this.#metrics?.eventsOut.inc(events)
+      if (gaps > 0) this.#metrics?.gaps.inc(gaps)
+    }
+    if (this.#catching.size > 0) this.#startDrainTimer()
+  }
+
   /** Serves a catching-up member from the log in bounded batches until it is live, paused or ended. */
   #pump(m: Member): void {
     const { highWaterMark, catchUpBatch } = this.#limits
@@ -312,6 +366,7 @@ export class Room {
         this.#catching.delete(m)
         m.stuckSince = 0
         if (this.#close && this.#pending.length === 0) {
+          if (this.#close.lastSeq > m.cursor) this.#send(m, this.#gapFrame(m.cursor + 1, this.#close.lastSeq))
           this.#send(m, this.#streamEndFrame())
           m.ended = true
           m.peer.onStreamEnd?.()
@@ -328,16 +383,22 @@ export class Room {
         return
       }
       const read = this.#follower.read(m.cursor, Math.min(catchUpBatch, this.#head - m.cursor))
-      const gap = read.gap ?? (read.entries.length === 0 ? { from: m.cursor + 1, to: this.#head } : undefined)
+      const next = read.entries.find((e) => e.seq > m.cursor)?.seq
+      const gap =
+        read.gap ??
+        (next === undefined
+          ? { from: m.cursor + 1, to: this.#head }
+          : next > m.cursor + 1
+            ? { from: m.cursor + 1, to: next - 1 }
+            : undefined)
       if (gap) {
-        this.#send(
-          m,
-          new OutFrame(`{"type":"gap",${this.#idField},"from":${gap.from},"to":${gap.to}}`, 'gap', gap.to),
-        )
+        this.#send(m, this.#gapFrame(gap.from, gap.to))
         this.#metrics?.gaps.inc()
         m.cursor = gap.to
       }
-      const entries = read.entries.filter((e) => e.seq > m.cursor && e.seq <= this.#head)
+      let entries = read.entries.filter((e) => e.seq > m.cursor && e.seq <= this.#head)
+      // A hole inside the page: send up to it; the next read announces it as a gap.
+      if (!contiguous(entries)) entries = entries.slice(0, contiguousPrefix(entries))
       if (entries.length > 0) {
         const frame = this.#eventsFrame(entries)
         this.#send(m, frame)
@@ -396,6 +457,10 @@ export class Room {
     return new OutFrame(json, 'events', last, entries.length)
   }
 
+  #gapFrame(from: number, to: number): OutFrame {
+    return new OutFrame(`{"type":"gap",${this.#idField},"from":${from},"to":${to}}`, 'gap', to)
+  }
+
   #streamEndFrame(): OutFrame {
     const c = this.#close!
     const by = c.by === undefined || c.by === 'flow' ? '' : `,"by":${JSON.stringify(c.by)}`
@@ -420,6 +485,18 @@ export class Room {
       for (const m of this.#members.values()) this.#send(m, frame)
     }, wait)
   }
+}
+
+/** How many entries from the start follow each other seq by seq. */
+function contiguousPrefix(entries: BrokerEntry[]): number {
+  let i = 1
+  while (i < entries.length && entries[i]!.seq === entries[i - 1]!.seq + 1) i++
+  return Math.min(i, entries.length)
+}
+
+/** True when the entries' seqs follow each other with no hole. */
+function contiguous(entries: BrokerEntry[]): boolean {
+  return contiguousPrefix(entries) === entries.length
 }
 
 /** The rooms of one server, created on first subscribe and dropped with their last member. */
