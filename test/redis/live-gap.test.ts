@@ -131,7 +131,12 @@ describeRedis('redis: a follower that skips seqs', () => {
 
     // The burst reached Redis as its retained tail only: B learns of the rest as a gap.
     const m = BEFORE + BURST - RETAINED + 1
-    const expected = [...range(1, BEFORE), `gap ${BEFORE + 1}..${m - 1}`, ...range(m, N), `end completed ${N}`]
+    const expected = [
+      ...range(1, BEFORE),
+      `gap ${BEFORE + 1}..${m - 1}`,
+      ...range(m, N),
+      `end completed ${N}`,
+    ]
     expect(onB.out).toEqual(expected)
     expect(sseStory(viaSse)).toEqual(expected)
     expect(onB.errors).toEqual([])
