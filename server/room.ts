@@ -285,7 +285,8 @@ export class Room {
     // A follower that skipped seqs (Redis lost them): a hole is only ever announced by `gap`.
     // (Seqs from a follower only increase, so the span tells whether any is missing.)
     if (first !== previous + 1 || this.#head - first !== entries.length - 1) {
-      return this.#flushAcrossHoles(entries, previous)
+      this.#flushAcrossHoles(entries, previous)
+      return
     }
     const frame = this.#eventsFrame(entries)
     const hwm = this.#limits.highWaterMark
