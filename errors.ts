@@ -33,6 +33,7 @@ export type FlowcastErrorCode =
   | 'queue_full'
   | 'protocol_error'
   | 'internal'
+  | 'node_lost'
 
 /** An error with a stable string code and, where one caused it, the original error as `cause`. */
 export class FlowcastError extends Error {

@@ -61,6 +61,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           url: options.redisUrl,
           keyPrefix: options.keyPrefix ?? 'flowcast:',
           finishedTtlMs: limits.finishedTtlMs,
+          leaseMs: limits.nodeLeaseMs,
           onError,
         })
       : new MemoryBroker())

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the embedded server (memory broker, catalog flows) on $PORT (default 8787) and
- * $HOST (default 127.0.0.1). With $REDIS_URL (and $FLOWCAST_KEY_PREFIX), the Redis broker.
+ * $HOST (default 127.0.0.1). With $REDIS_URL (and $FLOWCAST_KEY_PREFIX, $FLOWCAST_LEASE_MS), the
+ * Redis broker.
  * SIGTERM and SIGINT close it gracefully.
  *
  * Auth is on: $FLOWCAST_API_KEY and $FLOWCAST_SECRET, each generated when unset (the generated API
@@ -28,6 +29,10 @@ const server = await startServer({
   // Several nodes on one Redis serve the same executions; without REDIS_URL, the memory broker.
   ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
   ...(process.env.FLOWCAST_KEY_PREFIX ? { keyPrefix: process.env.FLOWCAST_KEY_PREFIX } : {}),
+  // How soon the other nodes end this node's executions if it dies without a word (Redis only).
+  ...(process.env.FLOWCAST_LEASE_MS
+    ? { limits: { nodeLeaseMs: Number(process.env.FLOWCAST_LEASE_MS) } }
+    : {}),
 })
 console.log(`flowcast listening on ${server.url}`)
 if (auth === 'off') console.log('flowcast: auth is OFF (FLOWCAST_AUTH=off): every client may do everything')

@@ -43,6 +43,12 @@ export interface ServerLimits {
   maxConnectionsPerAddress: number
   /** How long a socket without `?token=` has to send its `auth` frame before it is closed with 4001. */
   authTimeoutMs: number
+  /**
+   * Redis broker: how long a node's lease lasts unrenewed (renewed every third of it). When a node
+   * dies without a word, other nodes end its running executions as failed `node_lost` about this
+   * long after. Use one value for every node of a deployment.
+   */
+  nodeLeaseMs: number
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -65,6 +71,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   rateLimitCloseAfter: 100,
   maxConnectionsPerAddress: 1000,
   authTimeoutMs: 5000,
+  nodeLeaseMs: 15_000,
 }
 
 export interface ServerOptions {

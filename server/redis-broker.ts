@@ -25,6 +25,7 @@ import { MemoryBroker } from './memory-broker.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
 import { type EntryId, RedisKeys } from './redis/keys.ts'
+import { NodeLease } from './redis/lease.ts'
 import { infoOf, isFinal, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { MirrorWriter } from './redis/writer.ts'
@@ -40,6 +41,11 @@ export interface RedisBrokerOptions {
   commandTimeoutMs?: number
   /** How long the first connection may take; default 3000. */
   connectTimeoutMs?: number
+  /**
+   * How long this node's lease lasts unrenewed (renewed every third of it); past it, other nodes
+   * end its running executions as failed with `node_lost`. Default 15000.
+   */
+  leaseMs?: number
   onError?: (err: unknown, context: string) => void
 }
 
@@ -72,6 +78,7 @@ export class RedisBroker implements Broker {
   readonly #sub: Redis
   readonly #reader: StreamReader
   readonly #writer: MirrorWriter
+  readonly #lease: NodeLease
   readonly #bus: CommandBus
   readonly #waits = new Set<() => void>()
   #lastError: string | undefined
@@ -95,6 +102,15 @@ export class RedisBroker implements Broker {
       })
     }
     this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
+    // Before the writer: on a reconnect the lease is renewed before the writer rewrites anything.
+    this.#lease = new NodeLease({
+      redis: this.#redis,
+      keys: this.keys,
+      nodeId: this.nodeId,
+      leaseMs: options.leaseMs ?? 15_000,
+      finishedTtlMs: options.finishedTtlMs,
+      onError,
+    })
     this.#writer = new MirrorWriter({
       redis: this.#redis,
       keys: this.keys,
@@ -122,6 +138,7 @@ export class RedisBroker implements Broker {
     const broker = new RedisBroker(options)
     try {
       await Promise.all([broker.#redis.connect(), broker.#blocking.connect(), broker.#sub.connect()])
+      await broker.#lease.start()
       await broker.#bus.start()
     } catch (err) {
       await broker.close()
@@ -263,7 +280,12 @@ export class RedisBroker implements Broker {
     if (!this.#writer.has(executionId)) return
     this.#writer.detach(executionId)
     await this.#local.evict(executionId)
-    await this.#redis.del(this.keys.log(executionId), this.keys.meta(executionId)).catch(() => undefined)
+    await this.#redis
+      .multi()
+      .del(this.keys.log(executionId), this.keys.meta(executionId))
+      .srem(this.keys.runs(this.nodeId), executionId)
+      .exec()
+      .catch(() => undefined)
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
@@ -290,12 +312,19 @@ export class RedisBroker implements Broker {
     this.#bus.close()
     // Cancel what runs here and tell the other nodes before leaving, if Redis still answers.
     await this.#local.close()
+    let told = false
     if (this.#redis.status === 'ready') {
-      await Promise.race([
-        this.#writer.flush().catch(() => undefined),
-        new Promise((r) => setTimeout(r, 1000).unref()),
+      told = await Promise.race([
+        this.#writer.flush().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
       ])
     }
+    // Give the lease back only once Redis knows how each execution ended; else let it pass, so
+    // that another node ends them as node_lost.
+    await this.#lease.close(told)
     this.#writer.close()
     await this.#reader.close()
     for (const c of [this.#redis, this.#blocking, this.#sub]) c.disconnect()

@@ -8,6 +8,8 @@
  *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
  *                                 interrupts, retention, createdAt, endedAt (TTL once finished).
  *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
+ *   <prefix>nodes                 Sorted set: node id -> lease deadline (ms, Redis clock); see lease.ts.
+ *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
  */
 
 /** Key names under one prefix. */
@@ -31,6 +33,16 @@ export class RedisKeys {
   /** The pub/sub channel a node listens on for commands and replies. */
   node(nodeId: string): string {
     return `${this.prefix}node:${nodeId}`
+  }
+
+  /** Sorted set of node id -> lease deadline (ms, Redis clock) of every live node. */
+  nodes(): string {
+    return `${this.prefix}nodes`
+  }
+
+  /** Set of the executions a node runs (unfinished), swept when its lease passes. */
+  runs(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}:runs`
   }
 
   /** The execution id of a log key, or undefined when the key is not one. */

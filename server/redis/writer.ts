@@ -42,6 +42,8 @@ interface Mirror {
   lastInfo?: ExecutionInfo
   /** True once a snapshot of it is in Redis. */
   confirmed?: boolean
+  /** True while Redis is known to list it among this node's runs (the lease sweep reads that set). */
+  listed?: boolean
 }
 
 export interface MirrorWriterOptions {
@@ -189,7 +191,15 @@ export class MirrorWriter {
         break
     }
     const multi = redis.multi()
-    const plans: { m: Mirror; markers: Marker[]; seq: number; id: EntryId; trimmedTo: number }[] = []
+    const plans: {
+      m: Mirror
+      markers: Marker[]
+      seq: number
+      id: EntryId
+      trimmedTo: number
+      listed: boolean
+    }[] = []
+    const runs = keys.runs(this.#o.nodeId)
     batch.forEach((m, i) => {
       const info = snaps[i]!.info ?? m.lastInfo
       m.dirty = false
@@ -235,11 +245,16 @@ export class MirrorWriter {
         snapshot.streamOpen = false
       }
       multi.hset(keys.meta(m.id), metaFields(snapshot, this.#o.nodeId, m.retention, snaps[i]!.outcome))
-      if (isFinal(snapshot.status)) {
+      const final = isFinal(snapshot.status)
+      if (final) {
         multi.pexpire(keys.meta(m.id), this.#o.finishedTtlMs)
         multi.pexpire(log, this.#o.finishedTtlMs)
+        multi.srem(runs, m.id)
+      } else if (!m.listed) {
+        // In the same MULTI as the hash: no sweeper sees a running execution missing from the set.
+        multi.sadd(runs, m.id)
       }
-      plans.push({ m, markers, seq, id: top, trimmedTo: Math.max(m.trimmedTo, firstSeq) })
+      plans.push({ m, markers, seq, id: top, trimmedTo: Math.max(m.trimmedTo, firstSeq), listed: !final })
     })
     let results: [Error | null, unknown][] | null
     try {
@@ -261,6 +276,7 @@ export class MirrorWriter {
       if (idAfter(p.id, p.m.writtenId)) p.m.writtenId = p.id
       p.m.trimmedTo = p.trimmedTo
       p.m.confirmed = true
+      p.m.listed = p.listed
     }
     if ([...this.#mirrors.values()].some((m) => m.dirty)) this.#schedule()
   }
@@ -300,6 +316,7 @@ export class MirrorWriter {
       m.writtenSeq = Math.min(m.writtenSeq, top.seq)
       m.writtenId = top
       m.trimmedTo = 1
+      m.listed = false
       m.markers = []
       this.#mark(m, { status: m.follower.status })
       if (m.follower.streamClose) this.#mark(m, { close: m.follower.streamClose })

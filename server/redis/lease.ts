@@ -1,0 +1,213 @@
+/**
+ * Node leases: how the nodes on one Redis learn that one of them died without a word (kill -9,
+ * a lost machine) and end its running executions instead of leaving them `running` forever.
+ *
+ * One key per deployment, `<prefix>nodes`, a sorted set of node id -> lease deadline (ms, on
+ * Redis's clock, so the nodes' clocks never matter), and per node `<prefix>node:<id>:runs`, the
+ * set of executions it runs (the writer keeps it). Every node renews its own lease with one
+ * script call per period (a third of the lease), whatever the number of executions, and the same
+ * call returns the nodes whose lease has passed. For each, the node marks that node's executions
+ * failed with `node_lost`, each in one script that checks the lease again and the status, so an
+ * execution is ended once however many nodes sweep at the same time: status and close markers
+ * appended to its stream (every node's followers tell their subscribers), the hash updated, and
+ * the finished TTL on both keys. Then the dead node's entry and set are dropped.
+ *
+ * No scan of every execution and no timer per execution: the work is O(1) per node per period,
+ * plus O(executions of a dead node) once.
+ */
+import type { Redis } from 'ioredis'
+import type { RedisKeys } from './keys.ts'
+
+/** Redis's clock in ms, from inside a script. */
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+/**
+ * KEYS: nodes. ARGV: node id, lease ms, max dead nodes to report.
+ * Returns {lapsed (1 when this node's own lease had passed or was missing), dead node ids...}.
+ */
+const RENEW = `${NOW}
+local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local lapsed = 0
+if not prev or tonumber(prev) < now then lapsed = 1 end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now), 'LIMIT', 0, tonumber(ARGV[3]))
+table.insert(dead, 1, lapsed)
+return dead
+`
+
+/**
+ * KEYS: meta, log, nodes. ARGV: the dead node's id, finished TTL ms, the error JSON.
+ * Ends the execution once: only while it is not final, still owned by that node, whose lease has
+ * passed. Markers go after the stream's top entry, as the running node would have put them.
+ */
+const MARK_LOST = `${NOW}
+local h = redis.call('HMGET', KEYS[1], 'status', 'node', 'lastSeq', 'close')
+local status = h[1]
+if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
+if h[2] ~= ARGV[1] then return 0 end
+local lease = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if lease and tonumber(lease) >= now then return 0 end
+local seq = tonumber(h[3] or '0')
+local sub = 0
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if top[1] then
+  local id = top[1][1]
+  local dash = string.find(id, '-', 1, true)
+  local topSeq = tonumber(string.sub(id, 1, dash - 1))
+  if topSeq >= seq then
+    seq = topSeq
+    sub = tonumber(string.sub(id, dash + 1))
+  end
+end
+local last = string.format('%.0f', seq)
+sub = sub + 1
+redis.call('XADD', KEYS[2], last .. '-' .. sub, 's', 'failed')
+local fields = {'status', 'failed', 'error', ARGV[3], 'endedAt', string.format('%.0f', now), 'interrupts', '[]'}
+if not h[4] then
+  local close = '{"reason":"failed","lastSeq":' .. last .. '}'
+  sub = sub + 1
+  redis.call('XADD', KEYS[2], last .. '-' .. sub, 'c', close)
+  table.insert(fields, 'close')
+  table.insert(fields, close)
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`
+
+/**
+ * KEYS: nodes, the dead node's runs. ARGV: its id. Forgets the node only while its lease is still
+ * passed: a node that was only slow and renewed meanwhile keeps its entry and its set.
+ */
+const FORGET = `${NOW}
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if lease and tonumber(lease) >= now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+`
+
+/** Most dead nodes one renewal reports (the rest come with the next ones). */
+const DEAD_PER_RENEWAL = 16
+
+export interface NodeLeaseOptions {
+  /** The command connection. */
+  redis: Redis
+  keys: RedisKeys
+  nodeId: string
+  /** How long a node's lease lasts without renewal; renewed every third of it. */
+  leaseMs: number
+  finishedTtlMs: number
+  onError: (err: unknown, context: string) => void
+  /** Told the ids of executions this node ended because their node was lost. */
+  onLost?: (executionIds: string[]) => void
+}
+
+/** This node's lease, and the sweep of the executions of nodes whose lease passed. */
+export class NodeLease {
+  readonly #o: NodeLeaseOptions
+  #timer: ReturnType<typeof setInterval> | undefined
+  /** When the command connection last became ready (0 while it is not). */
+  #readySince = 0
+  #renewing = false
+  /** False until the first renewal: a node's first lease is never a lapse. */
+  #started = false
+  #closed = false
+
+  constructor(options: NodeLeaseOptions) {
+    this.#o = options
+    if (options.redis.status === 'ready') this.#readySince = Date.now()
+    options.redis.on('close', () => {
+      this.#readySince = 0
+    })
+    // Registered before the writer's resync: the lease is renewed before any hash is rewritten,
+    // so a sweeper never sees a rewritten execution of a node whose lease Redis lost.
+    options.redis.on('ready', () => {
+      this.#readySince = Date.now()
+      if (this.#timer) void this.renew()
+    })
+  }
+
+  /** Takes the lease (before this node writes any execution) and renews it periodically. */
+  async start(): Promise<void> {
+    this.#readySince ||= Date.now()
+    await this.renew()
+    this.#timer ??= setInterval(() => void this.renew(), Math.max(50, Math.floor(this.#o.leaseMs / 3)))
+    this.#timer.unref()
+  }
+
+  /** Renews the lease and ends the executions of nodes whose lease passed. */
+  async renew(): Promise<void> {
+    const { redis, keys, nodeId, leaseMs } = this.#o
+    if (this.#closed || this.#renewing || redis.status !== 'ready') return
+    this.#renewing = true
+    try {
+      const reply = (await redis.eval(RENEW, 1, keys.nodes(), nodeId, leaseMs, DEAD_PER_RENEWAL)) as [
+        number,
+        ...string[],
+      ]
+      const [lapsed, ...dead] = reply
+      if (lapsed === 1 && this.#started) {
+        this.#o.onError(
+          new Error(
+            `node ${nodeId}: its lease had passed before renewal; other nodes may have ended its executions`,
+          ),
+          'redis lease',
+        )
+      }
+      this.#started = true
+      // Right after (re)connecting, live nodes may not have renewed yet: wait out one lease first.
+      if (dead.length > 0 && this.#readySince > 0 && Date.now() - this.#readySince >= leaseMs) {
+        for (const node of dead) if (node !== nodeId) await this.#sweep(node)
+      }
+    } catch (err) {
+      if (redis.status === 'ready') this.#o.onError(err, 'redis lease')
+    } finally {
+      this.#renewing = false
+    }
+  }
+
+  /** Stops renewing; with `release`, gives the lease back (nothing of this node is left running). */
+  async close(release: boolean): Promise<void> {
+    this.#closed = true
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = undefined
+    const { redis, keys, nodeId } = this.#o
+    if (!release || redis.status !== 'ready') return
+    await redis
+      .multi()
+      .zrem(keys.nodes(), nodeId)
+      .del(keys.runs(nodeId))
+      .exec()
+      .catch(() => undefined)
+  }
+
+  /** Ends every execution of a dead node, then forgets the node. */
+  async #sweep(node: string): Promise<void> {
+    const { redis, keys, finishedTtlMs } = this.#o
+    const runs = keys.runs(node)
+    const ids = await redis.smembers(runs)
+    const lost: string[] = []
+    if (ids.length > 0) {
+      const pipe = redis.pipeline()
+      for (const id of ids) {
+        const error = JSON.stringify({
+          code: 'node_lost',
+          message: `the node running execution ${id} stopped renewing its lease`,
+        })
+        pipe.eval(MARK_LOST, 3, keys.meta(id), keys.log(id), keys.nodes(), node, finishedTtlMs, error)
+      }
+      const results = (await pipe.exec()) ?? []
+      results.forEach(([err, marked], i) => {
+        if (err) throw err
+        if (marked === 1) lost.push(ids[i]!)
+      })
+    }
+    await redis.eval(FORGET, 2, keys.nodes(), runs, node)
+    if (lost.length > 0) this.#o.onLost?.(lost)
+  }
+}
