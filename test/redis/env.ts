@@ -118,6 +118,7 @@ export async function spawnNode(env: {
   FLOWCAST_KEY_PREFIX: string
   FLOWCAST_API_KEY: string
   FLOWCAST_SECRET: string
+  FLOWCAST_LEASE_MS?: string
 }): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },

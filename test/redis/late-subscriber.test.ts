@@ -56,9 +56,10 @@ describeRedis('redis: late subscriber on another node', () => {
     expect(onB.errors).toEqual([])
     expect(JSON.stringify(onB.events)).toBe(JSON.stringify(onA.events))
 
-    // The key layout: one stream and one hash per execution, under the prefix.
+    // The key layout: one stream and one hash per execution, the nodes' leases, under the prefix
+    // (a node's set of runs is empty, hence absent, once its executions have finished).
     expect(await keysUnder(REDIS_URL, prefix)).toEqual(
-      [`${prefix}x:${id}:log`, `${prefix}x:${id}:meta`].sort(),
+      [`${prefix}x:${id}:log`, `${prefix}x:${id}:meta`, `${prefix}nodes`].sort(),
     )
   })
 
