@@ -35,7 +35,7 @@ let redis: Redis | undefined
 beforeEach(async () => {
   prefix = newPrefix()
   nodes = await Promise.all(
-    [0, 1].map(() =>
+    [0, 1, 2].map(() =>
       spawnNode({
         REDIS_URL,
         FLOWCAST_KEY_PREFIX: prefix,
@@ -58,8 +58,8 @@ afterEach(async () => {
 })
 
 describeRedis('redis: the running node is killed', () => {
-  it('subscribers on B get the events up to the kill, then status failed and stream_end failed; the result is node_lost; the keys expire', async () => {
-    const [a, b] = nodes as [NodeProcess, NodeProcess]
+  it('subscribers on B and C get the events up to the kill, then status failed and stream_end failed, once; the result is node_lost; the keys expire', async () => {
+    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 5000
     const { executionId: id, tokens } = await startExecution(
       a.url,
@@ -67,17 +67,18 @@ describeRedis('redis: the running node is killed', () => {
       { count: N, size: 32, intervalMs: 4 },
       API_KEY,
     )
-    const viewer = () => {
-      const c = sdkClient([b.url], { token: tokens!.viewer })
-      clients.push(c)
-      return c
+    const viewer = (url: string) => {
+      const client = sdkClient([url], { token: tokens!.viewer })
+      clients.push(client)
+      return client
     }
-    const onB = [watch(viewer(), id), watch(viewer(), id)]
+    // Two nodes follow it, so two sweepers race to end it: it must still end once.
+    const onB = [watch(viewer(b.url), id), watch(viewer(b.url), id), watch(viewer(c.url), id)]
     // A result wait on B that starts before the kill and must end with it.
     const waiting = fetch(`${b.url}/api/executions/${id}/result?wait=30000`, {
       headers: { authorization: `Bearer ${tokens!.viewer}` },
     }).then(async (r) => ({ status: r.status, body: await r.json() }))
-    await until(() => onB.every((w) => w.events.length >= 40), 10_000, 'first events on B')
+    await until(() => onB.every((w) => w.events.length >= 40), 10_000, 'first events on B and C')
     const node = await redis!.hget(`${prefix}x:${id}:meta`, 'node')
     expect(await redis!.sismember(`${prefix}node:${node}:runs`, id)).toBe(1)
 
@@ -85,7 +86,7 @@ describeRedis('redis: the running node is killed', () => {
     await a.exited
     const killedAt = Date.now()
     const seenAtKill = onB[0]!.events.length
-    await until(() => onB.every((w) => w.end !== null), 10 * LEASE_MS, 'stream_end on B')
+    await until(() => onB.every((w) => w.end !== null), 10 * LEASE_MS, 'stream_end on B and C')
     const elapsed = Date.now() - killedAt
     // One lease unrenewed, plus at most a renewal period of B, plus the reads.
     expect(elapsed).toBeLessThan(LEASE_MS + LEASE_MS / 3 + 1500)
@@ -123,7 +124,7 @@ describeRedis('redis: the running node is killed', () => {
     }
     expect(await redis!.exists(`${prefix}node:${node}:runs`)).toBe(0)
     expect(await redis!.zscore(`${prefix}nodes`, node!)).toBeNull()
-    // Ended once: exactly one failed status and one close in the stream.
+    // Ended once, though B and C both swept: exactly one failed status and one close in the stream.
     const markers = (await redis!.xrevrange(`${prefix}x:${id}:log`, '+', '-', 'COUNT', 5)).filter(
       ([, f]) => f[0] !== 'e',
     )
