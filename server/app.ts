@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { ContinueBody, MintTokenBody, StartBody } from '../client-sdk/protocol.ts'
+import { ContinueBody, type ExecutionSnapshot, MintTokenBody, StartBody } from '../client-sdk/protocol.ts'
 import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
 import type { Broker } from './broker.ts'
@@ -322,7 +322,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     const info = await broker.info(id)
     if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
     const { streamClose: _s, ...rest } = info
-    return c.json({ ...rest, subscribers: rooms.get(id)?.size ?? 0 })
+    return c.json({ ...rest, subscribers: rooms.get(id)?.size ?? 0 } satisfies ExecutionSnapshot)
   })
 
   app.get('/api/executions/:id/result', async (c) => {

@@ -9,7 +9,12 @@
  * is a node-local cache of one execution's log kept current by the broker.
  */
 
-import type { ExecutionStatus, StreamEndReason } from '../client-sdk/protocol.ts'
+import type {
+  ExecutionSnapshot,
+  ExecutionStatus,
+  ResultResponse,
+  StreamEndReason,
+} from '../client-sdk/protocol.ts'
 import type { TriggerFlow } from '../flows/index.ts'
 
 /** One retained runtime-stream event: its seq and the envelope's JSON, encoded once at append. */
@@ -31,29 +36,13 @@ export interface StreamClose {
   readonly lastSeq: number
 }
 
-/** What the server knows of an execution at one moment. */
-export interface ExecutionInfo {
-  executionId: string
-  flow: string
-  status: ExecutionStatus
-  streamOpen: boolean
-  /** Seq of the newest event (0 when none). */
-  lastSeq: number
-  /** Seq of the oldest retained event (lastSeq + 1 when none is retained). */
-  firstSeq: number
+/** What the server knows of an execution at one moment: the snapshot route's body, less what the node adds. */
+export interface ExecutionInfo extends Omit<ExecutionSnapshot, 'subscribers'> {
   streamClose?: StreamClose
-  createdAt: number
-  endedAt?: number
-  error?: { code: string; message: string }
-  pendingInterrupts: { id: string; type: string; payload?: unknown }[]
 }
 
-/** The outcome of an execution, or its current status when it has not finished. */
-export type ExecutionOutcome =
-  | { status: 'completed'; result: unknown }
-  | { status: 'failed'; error: { code: string; message: string } }
-  | { status: 'cancelled'; error?: { code: string; message: string } }
-  | { status: 'created' | 'running' | 'waiting' }
+/** The outcome of an execution, or its current status when it has not finished: the result route's body. */
+export type ExecutionOutcome = ResultResponse
 
 export type BrokerCommand =
   | { type: 'stop_stream'; by: string }
