@@ -147,7 +147,14 @@ export class IncrementalJsonParser {
     if (!top) this.#root = { value }
     else if (top.kind === 'array') top.value.push(value)
     else if (top.key !== undefined) {
-      top.value[top.key] = value
+      // An own property, as JSON.parse makes it: a plain assignment to "__proto__" would set the
+      // object's prototype (or be ignored) instead of keeping the key — model output is untrusted.
+      Object.defineProperty(top.value, top.key, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      })
       top.key = undefined
     }
   }

@@ -162,6 +162,16 @@ describe('instant', () => {
       { numRuns: 300 },
     )
   })
+
+  it('keeps a "__proto__" key as an own property, as JSON.parse does (found by the property above)', () => {
+    const parser = new IncrementalJsonParser()
+    const text = '{"__proto__":{"polluted":true},"a":1}'
+    for (const ch of text) parser.push(ch)
+    const parsed = parser.end() as Record<string, unknown>
+    expect(parsed).toStrictEqual(JSON.parse(text))
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
 })
 
 describe('long-job', () => {
