@@ -1,16 +1,21 @@
 #!/usr/bin/env node
-// npm test: type-check, run the whole suite, and close with one countable line so that a run
+// npm test: type-check, lint, run the whole suite, and close with one countable line so that a run
 // which executed nothing is visible at a glance.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const tsc = spawnSync('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' })
-if (tsc.status !== 0) {
-  console.error('typecheck failed')
-  console.log('tests: 0 passed, 1 failed')
-  process.exit(1)
+// Static checks first: a suite that passes on code that does not type-check or lint proves little.
+for (const [what, cmd] of [
+  ['typecheck', ['tsc', '--noEmit', '-p', 'tsconfig.json']],
+  ['lint', ['biome', 'check', '.']],
+]) {
+  if (spawnSync('npx', cmd, { stdio: 'inherit' }).status !== 0) {
+    console.error(`${what} failed`)
+    console.log('tests: 0 passed, 1 failed')
+    process.exit(1)
+  }
 }
 
 const out = join(mkdtempSync(join(tmpdir(), 'flowcast-test-')), 'report.json')
