@@ -75,7 +75,11 @@ export class FlowcastClient {
 
     this.#onError = options.onError
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    const tokenInFrame = options.tokenInFrame === true && options.token !== undefined
+    // The socket carries the token, or else the API key (the server takes it wherever a token goes).
+    // An API key is long-lived: it only ever travels in an `auth` frame, never in a URL that logs keep.
+    const socketCredential = options.token ?? options.apiKey
+    const tokenInFrame =
+      socketCredential !== undefined && (options.tokenInFrame === true || options.token === undefined)
     this.#http = new HttpApi({
       bases: bases.map(httpBase),
       fetch: fetchImpl,
@@ -107,12 +111,12 @@ export class FlowcastClient {
     }
     const reconnect = options.reconnect === false ? false : { ...DEFAULT_RECONNECT, ...options.reconnect }
     const connOptions: ConstructorParameters<typeof Connection>[0] = {
-      urls: bases.map((b) => wsUrl(b, options.wsPath ?? '/ws', tokenInFrame ? undefined : options.token)),
+      urls: bases.map((b) => wsUrl(b, options.wsPath ?? '/ws', tokenInFrame ? undefined : socketCredential)),
       WebSocket: WebSocketImpl,
       reconnect,
       maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
     }
-    if (tokenInFrame) connOptions.authToken = options.token!
+    if (tokenInFrame) connOptions.authToken = socketCredential!
     this.#conn = new Connection(connOptions, {
       onOpen: () => {
         for (const sub of [...this.#subs.values()]) sub.resume()

@@ -52,7 +52,7 @@ export interface ClientOptions {
   urls?: string[]
   /** A viewer or admin token: sent as `?token=` (or an `auth` frame) and as `Authorization: Bearer` on reads. */
   token?: string
-  /** The server API key: used to start executions. */
+  /** The server API key: starts executions; without a `token`, also the socket's credential (sent in an `auth` frame). */
   apiKey?: string
   /** Send the token in an `auth` first frame instead of the URL. */
   tokenInFrame?: boolean

@@ -88,6 +88,34 @@ describe('client SDK with token auth', () => {
     expect(seqs).toEqual(range(1, seqs.length))
   })
 
+  it('a client with only the API key starts, watches and stops, and never puts the key in a URL', async () => {
+    server = await startAuthServer()
+    const urls: string[] = []
+    const { default: WebSocket } = await import('ws')
+    class Recording extends WebSocket {
+      constructor(url: string | URL, ...rest: any[]) {
+        urls.push(String(url))
+        super(url, ...rest)
+      }
+    }
+    const client = track(nodeClient(server.url, { apiKey: API_KEY, WebSocket: Recording }))
+    const { executionId } = await client.start('long-job', { count: 400, size: 16, intervalMs: 5 })
+    const seqs: number[] = []
+    let endReason = ''
+    client.subscribe(executionId, {
+      onEvent: (ev) => seqs.push(ev.seq),
+      onEnd: (info) => {
+        endReason = info.reason
+      },
+    })
+    await until(() => seqs.length >= 3, 5_000, 'events with the API key')
+    expect(await client.stopStream(executionId)).toEqual({ stopped: true })
+    await until(() => endReason === 'stopped', 5_000, 'stream_end')
+    expect(seqs).toEqual(range(1, seqs.length))
+    expect(urls.length).toBeGreaterThan(0)
+    for (const u of urls) expect(u).not.toContain(API_KEY)
+  })
+
   it('a refused token closes the client for good instead of reconnecting', async () => {
     server = await startAuthServer()
     for (const tokenInFrame of [false, true]) {
