@@ -1,5 +1,6 @@
 /** The WebSocket protocol v1 over real sockets on port 0: fan-out, replay, resume, stop, status. */
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitFor } from '../helpers/wait.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
 import { Gate, getJson, serve, start } from './fixtures.ts'
 
@@ -162,21 +163,30 @@ describe('websocket protocol', () => {
     expect(wrong).toMatchObject({ type: 'error', code: 'interrupt_not_waiting' })
   })
 
-  it('sends throttled presence counts', async () => {
+  it('throttles presence: joins within one interval yield one frame with the final count, not before the interval', async () => {
     const gate = new Gate()
-    const server = await serve({ gate, limits: { presenceIntervalMs: 30 } })
+    const intervalMs = 1500
+    const server = await serve({ gate, limits: { presenceIntervalMs: intervalMs } })
     const { executionId } = await start(server, 'gated')
     const a = await open(server.url)
     await a.subscribe(executionId)
-    const b = await open(server.url)
-    await b.subscribe(executionId)
-    const c = await open(server.url)
-    await c.subscribe(executionId)
-    await a.next((f) => f.type === 'presence' && f.subscribers === 3)
-    await c.close()
-    await a.next((f) => f.type === 'presence' && f.subscribers === 2)
-    // Throttled: three joins in a row never produce more presence frames than joins.
-    expect(a.ofType('presence').length).toBeLessThanOrEqual(4)
+    // The room's first presence goes out at once; it starts the interval.
+    await a.next((f) => f.type === 'presence', 5_000, 'the first presence')
+    const firstAt = Date.now()
+    const others = await Promise.all(Array.from({ length: 4 }, () => open(server.url)))
+    await Promise.all(others.map((s) => s.subscribe(executionId)))
+    // A round trip on every socket after the joins: an unthrottled count would be here by now.
+    await Promise.all([a, ...others].map((s) => s.request({ type: 'ping' })))
+    const presence = (s: TestSocket) => s.ofType('presence').map((f) => f.subscribers)
+    expect(presence(a)).toEqual([1])
+    for (const s of others) expect(presence(s)).toEqual([])
+    await Promise.all(
+      [a, ...others].map((s) => s.next((f) => f.type === 'presence' && f.subscribers === 5, 3 * intervalMs)),
+    )
+    // The slack covers the first frame's trip and a timer firing a little early, far below the interval.
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(intervalMs - 100)
+    expect(presence(a)).toEqual([1, 5])
+    for (const s of others) expect(presence(s)).toEqual([5])
     gate.open()
   })
 
@@ -206,7 +216,7 @@ describe('websocket protocol', () => {
     const silent = new TestSocket(`${server.url.replace('http', 'ws')}/ws`, { autoPong: false })
     sockets.push(silent)
     const healthy = await open(server.url)
-    expect(await silent.closed).toBe(1006)
+    expect(await waitFor(silent.closed, 5_000, 'the silent socket to be terminated')).toBe(1006)
     // The healthy one answers pings (ws does it by itself) and stays.
     await healthy.request({ type: 'ping' })
     expect(healthy.closeCode).toBeUndefined()
