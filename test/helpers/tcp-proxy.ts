@@ -12,6 +12,8 @@ export interface TcpProxy {
   readonly connections: number
   /** Connections accepted so far. */
   readonly accepted: number
+  /** When each connection was accepted (Date.now()), in order: the gaps between a client's attempts. */
+  readonly acceptedAt: readonly number[]
   /** Destroys every open connection on both sides; `reset` sends RST instead of FIN. Returns how many. */
   cutAll(options?: { reset?: boolean }): number
   /**
@@ -40,6 +42,7 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
   const pairs = new Set<Pair>()
   let paused = false
   let accepted = 0
+  const acceptedAt: number[] = []
   let stallTimer: ReturnType<typeof setTimeout> | null = null
 
   const forward = (from: net.Socket, to: net.Socket): void => {
@@ -53,6 +56,7 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
 
   const server = net.createServer((client) => {
     accepted++
+    acceptedAt.push(Date.now())
     client.setNoDelay(true)
     const upstream = net.connect({ port: targetPort, host: targetHost })
     upstream.setNoDelay(true)
@@ -93,6 +97,7 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
     get accepted() {
       return accepted
     },
+    acceptedAt,
     cutAll(options = {}) {
       const n = pairs.size
       for (const pair of [...pairs]) {

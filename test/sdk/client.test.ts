@@ -259,14 +259,26 @@ describe('client SDK', () => {
     const { executionId } = await client.start('long-job', { count: 3, size: 16, intervalMs: 400 })
     const w = watch(client, executionId)
     await until(() => w.events.length === 1, 5_000, 'seq 1')
-    // Injected between two real frames while the execution is quiet: not JSON, a broken event,
-    // and a well-formed event that skips seqs (a protocol error the client must repair).
+    // Injected between two real frames while the execution is quiet: not JSON, a broken event, a
+    // repeat of seq 1, and a well-formed event that skips seqs (a protocol error the client must repair).
     proxy.injectToClients(wsText('not json'))
     proxy.injectToClients(wsText(JSON.stringify({ type: 'event', executionId, seq: 'two', ts: 1, data: {} })))
+    // A seq the client already has, well-formed and with other data: dropped without a word.
+    proxy.injectToClients(
+      wsText(JSON.stringify({ type: 'event', executionId, seq: 1, ts: 1, data: { n: 7, of: 3, pad: 'x' } })),
+    )
     proxy.injectToClients(wsText(JSON.stringify({ type: 'event', executionId, seq: 9, ts: 1, data: {} })))
+    // Once the repair is over and seq 2 is in, repeats of both seqs it has.
+    await until(() => w.events.length === 2, 5_000, 'seq 2')
+    for (const seq of [2, 1])
+      proxy.injectToClients(
+        wsText(JSON.stringify({ type: 'event', executionId, seq, ts: 1, data: { n: 7, of: 3, pad: 'x' } })),
+      )
     await until(() => w.state.end !== null, 10_000, 'stream_end')
     expect(w.events.map((e) => e.seq)).toEqual([1, 2, 3])
+    expect(w.events.map((e) => e.data.n)).toEqual([1, 2, 3])
     expect(w.errors.map((e) => e.code)).toEqual(['bad_frame', 'bad_frame', 'protocol_error'])
+    expect(w.errors[2]!.message).toContain('received 9')
     expect(client.connectionState).toBe('open')
   })
 
@@ -307,20 +319,32 @@ describe('client SDK', () => {
     const port = await freePort()
     // The proxy accepts and at once drops every connection, since nothing listens behind it.
     proxy = await createProxy(port)
+    const baseMs = 20
+    const maxMs = 200
     const client = track(
       nodeClient(`http://127.0.0.1:${proxy.port}`, {
-        reconnect: { baseMs: 20, maxMs: 200, minUptimeMs: 1000, connectTimeoutMs: 1000 },
+        reconnect: { baseMs, maxMs, minUptimeMs: 1000, connectTimeoutMs: 1000 },
       }),
     )
-    const t0 = Date.now()
-    await until(() => proxy!.accepted >= 8, 5_000, 'eight attempts')
-    const elapsed = Date.now() - t0
-    // Eight attempts need at least a few backoff rounds but, capped at 200 ms each, never seconds.
-    expect(elapsed).toBeLessThan(8 * 200 + 1_000)
-    const before = proxy.accepted
-    await until(() => Date.now() - t0 >= elapsed + 400, 2_000, 'time to pass')
-    // Not a hot loop: with full jitter under a 200 ms cap, 400 ms hold a handful of attempts at most.
-    expect(proxy.accepted - before).toBeLessThan(20)
+    // Retry k waits up to baseMs * 2^k; from retry `capFrom` on, only the cap keeps that under maxMs.
+    const capFrom = Math.floor(Math.log2(maxMs / baseMs)) + 1
+    const capped = 8
+    // The gap between two accepts is the wait plus a refused connect on loopback (a few ms).
+    const slackMs = 100
+    const accepted = proxy.acceptedAt
+    const gaps = () => accepted.slice(1).map((t, i) => t - accepted[i]!)
+    await until(
+      () => gaps().length >= capFrom + capped || gaps().some((g) => g > maxMs + slackMs),
+      (capFrom + capped) * (maxMs + slackMs) + 2_000,
+      `${capFrom + capped} retries`,
+    )
+    const seen = gaps()
+    expect(seen.filter((g) => g > maxMs + slackMs)).toEqual([])
+    expect(seen.length).toBeGreaterThanOrEqual(capFrom + capped)
+    // Not a hot loop: eight full-jitter waits under the cap sum to less than one cap with
+    // probability 1/8! (Irwin-Hall); a loop without waits does it every time.
+    const cappedTotal = seen.slice(capFrom, capFrom + capped).reduce((x, y) => x + y, 0)
+    expect(cappedTotal).toBeGreaterThanOrEqual(maxMs)
     expect(client.connectionState).toBe('reconnecting')
   })
 
