@@ -34,7 +34,10 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
   #finished = false
   /** Request id of the subscribe in flight; events that do not continue the sequence are stale while set. */
   #awaiting: string | null = null
+  /** Cancels the one scheduled retry of a refused subscribe, if any. */
   #cancelRetry: (() => void) | null = null
+  /** `already_subscribed` refusals since the last accepted subscribe. */
+  #duplicateRefusals = 0
   readonly #handlers: SubscribeHandlers<T>
   readonly #host: SubscriptionHost
   /** Called once when the subscription stops for any reason (used by `client.stream`). */
@@ -71,20 +74,23 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
     this.#finish(null, true)
   }
 
-  /** The socket (re)opened: ask for everything after lastSeq. */
+  /** The socket (re)opened, or a refused subscribe is tried again: ask for everything after lastSeq. */
   resume(): void {
     if (this.#ended) return
-    this.#awaiting = this.#host.sendSubscribe(this)
+    this.#subscribeNow(false)
   }
 
-  /** The socket went away: nothing in flight belongs to the next socket. */
+  /** The socket went away: nothing in flight, and no retry scheduled for it, belongs to the next socket. */
   suspend(): void {
     this.#awaiting = null
+    this.#duplicateRefusals = 0
+    this.#cancelPendingRetry()
   }
 
   onSubscribed(frame: SubscribedFrame): void {
     if (this.#ended || String(frame.id) !== this.#awaiting) return
     this.#awaiting = null
+    this.#duplicateRefusals = 0
     this.#call(this.#handlers.onStatus, frame.status)
     this.#call(this.#handlers.onPresence, frame.subscribers)
   }
@@ -93,13 +99,20 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
   onSubscribeError(frame: ErrorFrame): void {
     if (this.#ended) return
     this.#awaiting = null
+    if (frame.code === 'already_subscribed') {
+      // The server still holds an earlier subscription of this socket (say, an unsubscribe of ours
+      // was refused): replace it with one that continues from lastSeq. Seqs are filtered here, so
+      // whatever the old one still delivers is harmless. A second refusal in a row waits a little,
+      // so a server that keeps saying so cannot make us spin.
+      this.#duplicateRefusals++
+      if (this.#duplicateRefusals === 1) this.#subscribeNow(true)
+      else this.#retryLater(true)
+      return
+    }
     const err = new FlowcastError(frame.code as FlowcastErrorCode, frame.message)
     if (RETRYABLE.has(frame.code)) {
       this.#call(this.#handlers.onError, err)
-      this.#cancelRetry = this.#host.later(() => {
-        this.#cancelRetry = null
-        this.resume()
-      }, RETRY_AFTER_MS)
+      this.#retryLater(false)
       return
     }
     this.#finish(err, false)
@@ -172,14 +185,40 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
   #protocolError(message: string): void {
     this.#call(this.#handlers.onError, new FlowcastError('protocol_error', `${this.executionId}: ${message}`))
     // Start over from what the application already has; the server replays the rest.
-    this.#host.sendUnsubscribe(this)
+    this.#subscribeNow(true)
+  }
+
+  /**
+   * Sends the one subscribe this subscription waits for, after an unsubscribe when the server may
+   * still hold an older one. Whatever retry was scheduled is superseded: at most one subscribe of
+   * ours is ever in flight or pending, so the server never sees two on the same socket.
+   */
+  #subscribeNow(replace: boolean): void {
+    this.#cancelPendingRetry()
+    if (replace) this.#host.sendUnsubscribe(this)
     this.#awaiting = this.#host.sendSubscribe(this)
+  }
+
+  /** Schedules the single retry of a refused subscribe (replacing any earlier one). */
+  #retryLater(replace: boolean): void {
+    this.#cancelPendingRetry()
+    const cancel = this.#host.later(() => {
+      if (this.#cancelRetry !== cancel) return
+      this.#cancelRetry = null
+      if (!this.#ended) this.#subscribeNow(replace)
+    }, RETRY_AFTER_MS)
+    this.#cancelRetry = cancel
+  }
+
+  #cancelPendingRetry(): void {
+    const cancel = this.#cancelRetry
+    this.#cancelRetry = null
+    cancel?.()
   }
 
   #finish(err: FlowcastError | null, tellServer: boolean): void {
     this.#ended = true
-    this.#cancelRetry?.()
-    this.#cancelRetry = null
+    this.#cancelPendingRetry()
     if (tellServer) this.#host.sendUnsubscribe(this)
     this.#host.forget(this)
     if (err) this.#call(this.#handlers.onError, err)
