@@ -106,12 +106,6 @@ export class Connection {
     return this.#queue.includes(frame)
   }
 
-  /** Drops the current socket and reconnects (used when the server stops answering sensibly). */
-  reconnectNow(): void {
-    if (this.#state === 'closed') return
-    this.#drop(null)
-  }
-
   /** Closes for good: no reconnect, no timer left, the socket closed. */
   close(): void {
     if (this.#state === 'closed') return
