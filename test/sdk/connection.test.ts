@@ -1,0 +1,161 @@
+/**
+ * The SDK's connection loop against a real server through a TCP proxy: the backoff resets only
+ * after a connection stayed up, a connect that never completes is given up after
+ * connectTimeoutMs, and a 4003 close is final.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { FlowcastClient, FlowcastError } from '../../client-sdk/index.ts'
+import type { FlowcastServer } from '../../server/index.ts'
+import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { until } from '../helpers/wait.ts'
+import { nodeClient, startTestServer } from './fixtures.ts'
+
+let server: FlowcastServer | undefined
+let proxy: TcpProxy | undefined
+const clients: FlowcastClient[] = []
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  await proxy?.close()
+  proxy = undefined
+  await server?.close()
+  server = undefined
+})
+
+function track(c: FlowcastClient): FlowcastClient {
+  clients.push(c)
+  return c
+}
+
+/** Starts long-job on the server directly (not through the proxy, whose cuts would hit the POST). */
+async function startLongJob(input: { count: number; size: number; intervalMs: number }): Promise<string> {
+  const res = await fetch(`${server!.url}/api/flows/long-job/executions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input }),
+  })
+  expect(res.status).toBe(201)
+  return ((await res.json()) as { executionId: string }).executionId
+}
+
+/** One unmasked WebSocket close frame, as a server sends it. */
+function wsClose(code: number, reason: string): Buffer {
+  const payload = Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)])
+  return Buffer.concat([Buffer.from([0x88, payload.length]), payload])
+}
+
+describe('client SDK connection loop', () => {
+  it('keeps growing the backoff over connections cut at once, and resets it after one that stayed up minUptimeMs', async () => {
+    server = await startTestServer()
+    proxy = await createProxy(server.port)
+    const p = proxy
+    const baseMs = 20
+    const minUptimeMs = 300
+    const client = track(
+      nodeClient(`http://127.0.0.1:${p.port}`, {
+        reconnect: { baseMs, maxMs: 60_000, minUptimeMs, connectTimeoutMs: 5_000 },
+      }),
+    )
+    // Each open (hello received) is cut on the next turn, far within minUptimeMs.
+    let cutsLeft = 8
+    const cuts: number[] = []
+    let openedAt = 0
+    client.onConnectionState((state) => {
+      if (state !== 'open') return
+      openedAt = Date.now()
+      if (cutsLeft === 0) return
+      cutsLeft--
+      setImmediate(() => {
+        cuts.push(Date.now())
+        p.cutAll()
+      })
+    })
+    const cutAndWait = async (): Promise<number> => {
+      const n = p.acceptedAt.length
+      const cutAt = Date.now()
+      p.cutAll()
+      await until(() => p.acceptedAt.length > n, 15_000, 'the reconnect after a cut')
+      return p.acceptedAt[n]! - cutAt
+    }
+    // Delays up to 20, 40, ..., 2560 ms: about 2.5 s on average.
+    await until(() => cuts.length === 8 && client.connectionState === 'open', 20_000, 'eight cut connections')
+    const delays = cuts.map((t, k) => p.acceptedAt[k + 1]! - t)
+    // Reset on every drop, each wait would stay under baseMs. Without a reset, the waits of retries
+    // 3..7 (ceilings 160..2560 ms) all stay under 60 ms with probability below 1e-5.
+    const slackMs = 40
+    expect(Math.max(...delays.slice(3))).toBeGreaterThan(baseMs + slackMs)
+
+    // A connection that carries events for longer than minUptimeMs resets the backoff: the next
+    // wait is under baseMs again (without the reset its ceiling would be 5120 ms). Twice, so that
+    // a lucky short draw from a large ceiling cannot pass for a reset.
+    const executionId = await startLongJob({ count: 5_000, size: 16, intervalMs: 10 })
+    let lastEventAt = 0
+    client.subscribe(executionId, {
+      onEvent: () => {
+        lastEventAt = Date.now()
+      },
+    })
+    for (let round = 0; round < 2; round++) {
+      await until(
+        () => client.connectionState === 'open' && lastEventAt - openedAt > minUptimeMs + 50,
+        10_000,
+        'events on a connection older than minUptimeMs',
+      )
+      expect(await cutAndWait()).toBeLessThan(baseMs + slackMs)
+    }
+  })
+
+  it('gives up a connect that never completes after connectTimeoutMs and tries again', async () => {
+    server = await startTestServer()
+    proxy = await createProxy(server.port)
+    const p = proxy
+    // TCP is accepted, but not one byte of the upgrade passes.
+    p.pause()
+    const connectTimeoutMs = 300
+    const maxMs = 50
+    const client = track(
+      nodeClient(`http://127.0.0.1:${p.port}`, {
+        reconnect: { baseMs: 10, maxMs, minUptimeMs: 1000, connectTimeoutMs },
+      }),
+    )
+    const states: string[] = []
+    client.onConnectionState((s) => states.push(s))
+    await until(() => p.acceptedAt.length >= 2, connectTimeoutMs + maxMs + 2_000, 'a second attempt')
+    const gap = p.acceptedAt[1]! - p.acceptedAt[0]!
+    expect(gap).toBeGreaterThanOrEqual(connectTimeoutMs - 20)
+    expect(gap).toBeLessThan(connectTimeoutMs + maxMs + 300)
+    expect(states[0]).toBe('reconnecting')
+    // The link comes back: the attempt under way completes.
+    p.resume()
+    await until(() => client.connectionState === 'open', 5_000, 'the connection to open')
+  })
+
+  it('a close with 4003 (forbidden) is final: no reconnect, state closed, error forbidden', async () => {
+    server = await startTestServer()
+    proxy = await createProxy(server.port)
+    const p = proxy
+    const clientErrors: FlowcastError[] = []
+    const client = track(
+      nodeClient(`http://127.0.0.1:${p.port}`, { onError: (err) => clientErrors.push(err) }),
+    )
+    const executionId = await startLongJob({ count: 2, size: 16, intervalMs: 60_000 })
+    const seqs: number[] = []
+    const subErrors: FlowcastError[] = []
+    client.subscribe(executionId, {
+      onEvent: (ev) => seqs.push(ev.seq),
+      onError: (err) => subErrors.push(err),
+    })
+    await until(() => seqs.length === 1, 5_000, 'seq 1')
+    const states: string[] = []
+    client.onConnectionState((s) => states.push(s))
+    // The execution is quiet for a minute: the close frame cannot split a real frame.
+    expect(p.injectToClients(wsClose(4003, 'forbidden'))).toBe(1)
+    await until(() => client.connectionState === 'closed', 5_000, 'state closed')
+    // A reconnect would have gone through 'reconnecting' at the drop itself.
+    expect(states).toEqual(['closed'])
+    expect(clientErrors.map((e) => e.code)).toEqual(['forbidden'])
+    expect(subErrors.map((e) => e.code)).toEqual(['forbidden'])
+    expect(p.accepted).toBe(1)
+    expect(seqs).toEqual([1])
+  })
+})
