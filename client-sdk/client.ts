@@ -30,6 +30,7 @@ import type {
   SubscriptionHandle,
   WebSocketConstructor,
 } from './types.ts'
+import { Unsubscribes } from './unsubscribes.ts'
 
 const DEFAULT_MAX_QUEUE = 1_000
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
@@ -58,6 +59,7 @@ export class FlowcastClient {
   #nextId = 0
   #closed = false
   readonly #host: SubscriptionHost
+  readonly #unsubscribes: Unsubscribes
 
   constructor(options: ClientOptions) {
     const bases = options.urls?.length ? options.urls : options.url ? [options.url] : []
@@ -87,27 +89,34 @@ export class FlowcastClient {
       apiKey: options.apiKey,
       signal: this.#abort.signal,
     })
+    const later = (fn: () => void, ms: number): (() => void) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        fn()
+      }, ms)
+      this.#timers.add(timer)
+      return () => {
+        clearTimeout(timer)
+        this.#timers.delete(timer)
+      }
+    }
+    this.#unsubscribes = new Unsubscribes({
+      send: (executionId) => {
+        const id = this.#id('u')
+        return this.#conn.sendIfOpen({ type: 'unsubscribe', id, executionId }) ? id : null
+      },
+      watches: (executionId) => this.#subs.get(executionId)?.ended === false,
+      later,
+    })
     this.#host = {
       sendSubscribe: (sub) => this.#sendSubscribe(sub),
-      sendUnsubscribe: (sub) => {
-        this.#conn.sendIfOpen({ type: 'unsubscribe', id: this.#id('u'), executionId: sub.executionId })
-      },
+      sendUnsubscribe: (sub) => this.#unsubscribes.send(sub.executionId),
       forget: (sub) => {
         if (this.#subs.get(sub.executionId) === sub) this.#subs.delete(sub.executionId)
       },
       reportHandlerError: (err) =>
         this.#report(new FlowcastError('internal', 'a handler threw', { cause: err })),
-      later: (fn, ms) => {
-        const timer = setTimeout(() => {
-          this.#timers.delete(timer)
-          fn()
-        }, ms)
-        this.#timers.add(timer)
-        return () => {
-          clearTimeout(timer)
-          this.#timers.delete(timer)
-        }
-      },
+      later,
     }
     const reconnect = options.reconnect === false ? false : { ...DEFAULT_RECONNECT, ...options.reconnect }
     const connOptions: ConstructorParameters<typeof Connection>[0] = {
@@ -210,6 +219,7 @@ export class FlowcastClient {
     this.#abort.abort()
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
+    this.#unsubscribes.reset()
     const closed = new FlowcastError('connection_closed', 'the client is closed')
     for (const p of [...this.#pending.values()]) this.#settle(p, closed)
     for (const sub of [...this.#subs.values()]) sub.terminate(null)
@@ -306,6 +316,7 @@ export class FlowcastClient {
       case 'ack': {
         const p = this.#pending.get(String(frame.id))
         if (p) this.#settle(p, frame)
+        else this.#unsubscribes.onAck(String(frame.id))
         return
       }
       case 'pong':
@@ -324,7 +335,8 @@ export class FlowcastClient {
               return
             }
           }
-          // A reply to an unsubscribe or ping nobody waits for.
+          if (this.#unsubscribes.onError(id, frame.code)) return
+          // A reply nobody waits for (to a ping, or to an unsubscribe already forgotten).
           if (id.startsWith('u') || id.startsWith('ping')) return
         }
         const err = new FlowcastError(frame.code as FlowcastErrorCode, frame.message)
@@ -358,6 +370,7 @@ export class FlowcastClient {
   }
 
   #onDrop(terminal: FlowcastError | null): void {
+    this.#unsubscribes.reset()
     for (const sub of this.#subs.values()) sub.suspend()
     if (terminal) {
       for (const p of [...this.#pending.values()]) this.#settle(p, terminal)
