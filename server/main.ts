@@ -4,10 +4,16 @@
  * Redis broker.
  * SIGTERM and SIGINT close it gracefully.
  *
+ * $FLOWCAST_EXTRA_FLOWS: path of a module whose `flows` export (an array of TriggerFlows) is served
+ * beside the catalog; the Redis tests use it to give spawned nodes test-only flows.
+ *
  * Auth is on: $FLOWCAST_API_KEY and $FLOWCAST_SECRET, each generated when unset (the generated API
  * key is printed once; the secret never is, so tokens die with the process). FLOWCAST_AUTH=off
  * opens the server to everyone, for local work.
  */
+import { pathToFileURL } from 'node:url'
+import { catalogFlows } from '../flows/catalog/index.ts'
+import type { TriggerFlow } from '../flows/index.ts'
 import { randomKey, startServer } from './index.ts'
 
 const port = process.env.PORT === undefined || process.env.PORT === '' ? 8787 : Number(process.env.PORT)
@@ -22,10 +28,14 @@ const auth =
         apiKey: process.env.FLOWCAST_API_KEY || randomKey(24),
         secret: process.env.FLOWCAST_SECRET || randomKey(32),
       }
+const extraFlows: TriggerFlow<any>[] = process.env.FLOWCAST_EXTRA_FLOWS
+  ? (await import(pathToFileURL(process.env.FLOWCAST_EXTRA_FLOWS).href)).flows
+  : []
 const server = await startServer({
   port,
   host: process.env.HOST || '127.0.0.1',
   auth,
+  ...(extraFlows.length > 0 ? { flows: [...catalogFlows(), ...extraFlows] } : {}),
   // Several nodes on one Redis serve the same executions; without REDIS_URL, the memory broker.
   ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
   ...(process.env.FLOWCAST_KEY_PREFIX ? { keyPrefix: process.env.FLOWCAST_KEY_PREFIX } : {}),
