@@ -236,9 +236,13 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     input?: I,
     options: StreamReadOptions = {},
   ): AsyncGenerator<StreamEnvelope<S> | StreamGap, void, undefined> {
+    const { since } = options
+    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0)) {
+      throw new FlowcastError('invalid_since', `since must be a whole seq >= 0, got ${String(since)}`)
+    }
     if (!this.#started && this.#status === 'created') await this.start(input as I)
     const timeout = options.timeout === undefined ? DEFAULT_STREAM_TIMEOUT_MS : options.timeout
-    let cursor = options.since ?? 0
+    let cursor = since ?? 0
     for (;;) {
       const { gap, entries } = this.#log.read(cursor, 256)
       if (gap) {

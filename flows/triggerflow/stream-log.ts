@@ -131,8 +131,9 @@ export class RuntimeStreamLog<T = unknown> {
   read(after: number, limit = Number.POSITIVE_INFINITY): LogRead<T> {
     const first = this.firstSeq
     const out: LogRead<T> = { entries: [] }
-    // A negative cursor means "from the start", not a gap before seq 1.
-    let from = Math.max(0, after) + 1
+    // Seqs are whole: after 2.5 comes 3, so the cursor is floored (a fractional slot index would
+    // read past the entries). A negative or NaN cursor means "from the start", not a gap before seq 1.
+    let from = (after >= 0 ? Math.floor(after) : 0) + 1
     if (from < first && from <= this.seq) {
       out.gap = { kind: 'gap', from, to: first - 1 }
       from = first
