@@ -4,6 +4,7 @@
  * for seconds recovers without a missing or repeated row, a viewer gets no admin controls.
  */
 import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { catalogFlows } from '../../flows/catalog/index.ts'
@@ -21,7 +22,8 @@ import {
   untilStreamEnd,
 } from './browser.ts'
 
-const root = resolve(import.meta.dirname, '../..')
+// Not import.meta.dirname: that needs Node 20.11, and package.json promises any Node 20.
+const root = fileURLToPath(new URL('../..', import.meta.url))
 const API_KEY = 'e2e-api-key-0123456789abcdef'
 const SECRET = 'e2e-secret-0123456789abcdef0123456789abcdef'
 

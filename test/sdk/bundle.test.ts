@@ -2,19 +2,18 @@
  * The browser bundle: built with esbuild from client-sdk/index.ts, free of Node-only code, and
  * working as it is in a real Chromium against a real server (global WebSocket and fetch).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildClientBundle } from '../../scripts/build-client.mjs'
 import type { FlowcastServer } from '../../server/index.ts'
+import { launchBrowser, skipBrowser } from '../e2e/browser.ts'
 import { range, startTestServer } from './fixtures.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const browserAvailable = existsSync(CHROMIUM)
-// CI must fail, not skip, when the browser is missing.
-const runBrowser = browserAvailable || process.env.FLOWCAST_REQUIRE_BROWSER === '1'
+// The e2e tests' rule: CI (FLOWCAST_REQUIRE_BROWSER=1) fails, not skips, when the browser is missing.
+const runBrowser = !skipBrowser
 
 const dir = mkdtempSync(join(tmpdir(), 'flowcast-bundle-'))
 let built: { outFile: string; bytes: number; gzipBytes: number }
@@ -42,7 +41,7 @@ describe('browser bundle', () => {
 
     beforeAll(async () => {
       server = await startTestServer()
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+      browser = await launchBrowser()
     })
     afterAll(async () => {
       await browser?.close()
