@@ -108,6 +108,40 @@ describe('slow consumers', () => {
     expect(peak).toBeLessThanOrEqual(highWaterMark + largestFrame)
   }, 60_000)
 
+  it('a paused socket that falls out of retention gets what it had, gap {from, to}, then the retained tail', async () => {
+    const retainedEvents = 100
+    const server = await serve({
+      limits: { retainedEvents, highWaterMark: 64 * 1024, slowConsumerTimeoutMs: 60_000 },
+    })
+    const slow = await TestSocket.open(server.url)
+    sockets.push(slow)
+    // 4 KB events: 16 MB in all, far beyond what the kernel buffers and the high-water mark hold.
+    const N = 4000
+    const { executionId } = await start(server, 'ticker', { count: N, every: 'tick', size: 4096 })
+    await slow.subscribe(executionId)
+    const resume = pauseReading(slow)
+    const done = await getJson(`${server.url}/api/executions/${executionId}/result?wait=20000`)
+    expect(done.body.status).toBe('completed')
+    resume()
+    await slow.streamEnd(executionId, 20_000)
+    // Events and gaps in arrival order: 1..k, one gap up to the first retained seq, the tail.
+    const got: (number | { from: number; to: number })[] = []
+    for (const f of slow.frames) {
+      if (f.executionId !== executionId) continue
+      if (f.type === 'event') got.push(f.seq)
+      else if (f.type === 'events') for (const it of f.items) got.push(it.seq)
+      else if (f.type === 'gap') got.push({ from: f.from, to: f.to })
+    }
+    const at = got.findIndex((x) => typeof x !== 'number')
+    expect(at).toBeGreaterThan(0)
+    expect(got).toEqual([
+      ...range(1, at),
+      { from: at + 1, to: N - retainedEvents },
+      ...range(N - retainedEvents + 1, N),
+    ])
+    expect(slow.closeCode).toBeUndefined()
+  })
+
   it('a socket that never reads again is closed with 4008; the room goes on', async () => {
     const server = await serve({
       limits: { highWaterMark: 16 * 1024, slowConsumerTimeoutMs: 150, drainCheckMs: 10 },
@@ -127,7 +161,7 @@ describe('slow consumers', () => {
     await healthy.streamEnd(executionId, 20_000)
     expect(healthy.seqs(executionId)).toEqual(range(1, N))
     resume()
-    expect(await slow.closed).toBe(4008)
+    expect(await waitFor(slow.closed, 5_000, 'the slow socket to close')).toBe(4008)
     // What it did receive before the close was a prefix, in order.
     const got = slow.seqs(executionId)
     expect(got).toEqual(range(1, got.length))
