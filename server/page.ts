@@ -12,11 +12,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const PUBLIC = join(root, 'server/public')
 const BUNDLE = join(PUBLIC, 'flowcast-client.js')
 
-/** The page's own files; nothing else under server/public is served. */
-const ASSETS: Record<string, string> = {
-  'page.js': 'text/javascript; charset=utf-8',
-  'page.css': 'text/css; charset=utf-8',
-}
+/**
+ * The page's own files and their types; nothing else under server/public is served. A Map, so that
+ * a name such as `constructor` or `__proto__` is just a name that is not there.
+ */
+const ASSETS = new Map<string, string>([
+  ['page.js', 'text/javascript; charset=utf-8'],
+  ['page.css', 'text/css; charset=utf-8'],
+])
 
 // The token sits in the address bar until the page's script moves it out: no Referer may carry it,
 // and only this origin's script may run next to it.
@@ -95,7 +98,7 @@ export function pageRoutes(): Hono {
 
   app.get('/assets/:name', (c) => {
     const name = c.req.param('name')
-    const type = ASSETS[name]
+    const type = ASSETS.get(name)
     if (!type) return c.json({ error: { code: 'not_found', message: `no asset ${name}` } }, 404)
     return c.body(readPublic(name), 200, { 'content-type': type, ...PAGE_HEADERS })
   })
