@@ -27,7 +27,7 @@ export interface ServerLimits {
   slowConsumerTimeoutMs: number
   /** How often paused sockets are checked for drain. */
   drainCheckMs: number
-  /** Server ping interval; a socket that misses one pong is terminated. */
+  /** Server ping interval; a socket that has not answered the previous ping with a pong is terminated. */
   heartbeatMs: number
   /** Least time between two presence frames of one room. */
   presenceIntervalMs: number
@@ -37,8 +37,17 @@ export interface ServerLimits {
   maxHistoryLimit: number
   /** Largest HTTP request body in bytes; bigger ones answer 413 `payload_too_large`. */
   maxBodyBytes: number
-  /** Consecutive rate-limited frames after which the socket is closed with 4029. */
+  /** Rate-limited frames within one `rateLimitWindowMs` after which the socket is closed with 4029. */
   rateLimitCloseAfter: number
+  /** The window (fixed, per socket) over which `rateLimitCloseAfter` counts refusals. */
+  rateLimitWindowMs: number
+  /**
+   * Bytes of control replies (pong, error, ack, subscribed) one socket may have queued past the
+   * high-water mark; the reply that would go over closes the socket with 4008. Live delivery
+   * pauses at the mark, but a reply cannot wait for a drain, so a client that sends and never
+   * reads would otherwise grow the server's queue without bound.
+   */
+  controlOverdraftBytes: number
   /** Open WebSocket connections one client address may hold; more are refused with 429. */
   maxConnectionsPerAddress: number
   /** How long a socket without `?token=` has to send its `auth` frame before it is closed with 4001. */
@@ -69,6 +78,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxHistoryLimit: 1000,
   maxBodyBytes: 1024 * 1024,
   rateLimitCloseAfter: 100,
+  rateLimitWindowMs: 10_000,
+  controlOverdraftBytes: 64 * 1024,
   maxConnectionsPerAddress: 1000,
   authTimeoutMs: 5000,
   nodeLeaseMs: 15_000,

@@ -5,16 +5,28 @@
 export class TokenBucket {
   #tokens: number
   #last: number
-  /** Consecutive refusals; sustained abuse is judged on this. */
-  refusals = 0
+  #windowStart: number
+  /**
+   * Refusals in the current fixed window of `windowMs`. Sustained abuse is judged on this, not on
+   * refusals in a row: a client that floods faster than the rate still gets a token now and then,
+   * and a streak counter would be reset by each of them.
+   */
+  #refusals = 0
 
   constructor(
     private readonly rate: number,
     private readonly burst: number,
     private readonly now: () => number = monotonicNow,
+    private readonly windowMs = 10_000,
   ) {
     this.#tokens = burst
     this.#last = this.now()
+    this.#windowStart = this.#last
+  }
+
+  /** Refusals within the current window (the window restarts at the first refusal after it ends). */
+  get refusals(): number {
+    return this.#refusals
   }
 
   /** Takes one token; false when the bucket is empty. */
@@ -24,10 +36,13 @@ export class TokenBucket {
     this.#last = t
     if (this.#tokens >= 1) {
       this.#tokens -= 1
-      this.refusals = 0
       return true
     }
-    this.refusals++
+    if (t - this.#windowStart >= this.windowMs) {
+      this.#windowStart = t
+      this.#refusals = 0
+    }
+    this.#refusals++
     return false
   }
 }

@@ -45,10 +45,20 @@ export class QueueStats {
   peak = 0
 }
 
+/** What every Connection of one hub shares: one object, so that each socket pays for a pointer. */
+interface ConnContext {
+  readonly stats: QueueStats
+  readonly limits: ServerLimits
+  readonly onTooSlow: (conn: Connection) => void
+}
+
 class Connection implements Peer {
   readonly id = nanoid(12)
   readonly subs = new Map<string, Slot>()
+  /** Set by a pong only: frames the client sends prove nothing about whether it reads. */
   alive = true
+  /** Bytes of control replies sent while the queue was above the high-water mark since it was last below. */
+  overdraft = 0
   readonly bucket: TokenBucket
   /** Undefined until an `auth` frame succeeds (auth on, no `?token=`). */
   principal: Principal | undefined
@@ -59,12 +69,12 @@ class Connection implements Peer {
   constructor(
     readonly ws: WebSocket,
     principal: Principal | undefined,
-    commandsPerSecond: number,
     readonly address: string,
-    readonly stats: QueueStats,
+    readonly ctx: ConnContext,
   ) {
     this.principal = principal
-    this.bucket = new TokenBucket(commandsPerSecond, commandsPerSecond)
+    const { commandsPerSecond, rateLimitWindowMs } = ctx.limits
+    this.bucket = new TokenBucket(commandsPerSecond, commandsPerSecond, undefined, rateLimitWindowMs)
   }
 
   get bufferedAmount(): number {
@@ -81,23 +91,54 @@ class Connection implements Peer {
     this.#observe()
   }
 
-  /** Sends a control frame (hello, subscribed, ack, error, pong): per-socket JSON is fine off the hot path. */
+  /**
+   * Sends a control frame (hello, subscribed, ack, error, pong): per-socket JSON is fine off the hot
+   * path. Replies cannot wait for a drain as events do, so past the high-water mark they draw on
+   * `controlOverdraftBytes`; the reply that would exceed it closes the socket with 4008 instead.
+   */
   json(value: unknown): void {
     if (!this.open) return
-    this.ws.send(JSON.stringify(value))
+    const text = JSON.stringify(value)
+    const { highWaterMark, controlOverdraftBytes } = this.ctx.limits
+    if (this.ws.bufferedAmount <= highWaterMark) this.overdraft = 0
+    else {
+      this.overdraft += text.length
+      if (this.overdraft > controlOverdraftBytes) {
+        this.ctx.onTooSlow(this)
+        return
+      }
+    }
+    this.ws.send(text)
     this.#observe()
   }
 
   #observe(): void {
     const queued = this.ws.bufferedAmount
-    if (queued > this.stats.peak) this.stats.peak = queued
+    if (queued > this.ctx.stats.peak) this.ctx.stats.peak = queued
   }
 
   close(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING)
       this.ws.close(code, reason)
   }
+
+  /**
+   * Closes an abusive socket (4008, 4029): the close frame waits behind whatever is queued, and a
+   * client that does not read would hold that queue until ws's 30 s close timeout, so the socket
+   * is terminated if the close handshake has not finished after a short grace.
+   */
+  evict(code: number, reason: string): void {
+    if (this.ws.readyState !== this.ws.OPEN && this.ws.readyState !== this.ws.CONNECTING) return
+    this.ws.close(code, reason)
+    const ws = this.ws
+    setTimeout(() => {
+      if (ws.readyState !== ws.CLOSED) ws.terminate()
+    }, EVICT_GRACE_MS).unref()
+  }
 }
+
+/** How long an evicted socket gets to finish the close handshake before it is terminated. */
+const EVICT_GRACE_MS = 1000
 
 export interface HubDeps {
   broker: Broker
@@ -121,6 +162,7 @@ export class WsHub {
   readonly #origins: Set<string> | undefined
   readonly #heartbeat: ReturnType<typeof setInterval>
   readonly stats = new QueueStats()
+  readonly #ctx: ConnContext
   #closing = false
   // One listener of each kind for every socket (the socket is `this`, its Connection is tagged on
   // it): per-socket closures would cost each idle subscriber a few hundred bytes.
@@ -137,11 +179,11 @@ export class WsHub {
       clientTracking: false,
     })
     this.#origins = deps.allowedOrigins === '*' ? undefined : new Set(deps.allowedOrigins)
+    this.#ctx = { stats: this.stats, limits: deps.limits, onTooSlow: (conn) => this.#tooSlow(conn) }
     const hub = this
     this.#onWsMessage = function (data, isBinary) {
       const conn = (this as Tagged)[CONN]
       if (!conn) return
-      conn.alive = true
       if (!conn.principal) hub.#preAuth(conn, data, isBinary)
       else hub.#handle(conn, data, isBinary)
     }
@@ -256,7 +298,7 @@ export class WsHub {
 
   #accept(ws: WebSocket, principal: Principal | undefined, address: string): void {
     const { limits } = this.#deps
-    const conn = new Connection(ws, principal, limits.commandsPerSecond, address, this.stats)
+    const conn = new Connection(ws, principal, address, this.#ctx)
     this.#connections.add(conn)
     ;(ws as Tagged)[CONN] = conn
     ws.on('pong', onPong)
@@ -287,7 +329,7 @@ export class WsHub {
     if (conn.backlog) {
       // The auth frame is being checked; keep order, but a client may not pile up frames meanwhile.
       if (conn.backlog.length >= this.#deps.limits.maxSubscriptions + 8) {
-        conn.close(CloseCode.rateLimited, 'too many frames before auth')
+        conn.evict(CloseCode.rateLimited, 'too many frames before auth')
         return
       }
       conn.backlog.push({ data, isBinary })
@@ -378,24 +420,25 @@ export class WsHub {
 
   async #onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
     // Every inbound frame costs a token, the malformed ones too: they cost the server a reply.
-    const allowed = conn.bucket.take()
-    if (!allowed) {
+    if (!conn.bucket.take()) {
       this.#deps.metrics()?.rateLimited.inc()
-      if (conn.bucket.refusals >= this.#deps.limits.rateLimitCloseAfter) {
-        this.#deps.logger.warn({ connectionId: conn.id, address: conn.address }, 'ws closed: rate limited')
-        conn.close(CloseCode.rateLimited, 'rate limited')
+      const { rateLimitCloseAfter, rateLimitWindowMs } = this.#deps.limits
+      if (conn.bucket.refusals >= rateLimitCloseAfter) {
+        this.#deps.logger.warn(
+          { connectionId: conn.id, address: conn.address, refusals: conn.bucket.refusals, rateLimitWindowMs },
+          'ws closed: rate limited',
+        )
+        conn.evict(CloseCode.rateLimited, 'rate limited')
         return
       }
+      // A refused frame costs no parse: the id is echoed only from the prefix every client writes.
+      return this.#rateLimited(conn, isBinary ? undefined : leadingId(data))
     }
-    if (isBinary) {
-      if (!allowed) return this.#rateLimited(conn, undefined)
-      return this.#reject(conn, undefined, 'bad_frame', 'binary frames are not supported')
-    }
+    if (isBinary) return this.#reject(conn, undefined, 'bad_frame', 'binary frames are not supported')
     let raw: unknown
     try {
       raw = JSON.parse(data.toString('utf8'))
     } catch {
-      if (!allowed) return this.#rateLimited(conn, undefined)
       return this.#reject(conn, undefined, 'bad_frame', 'malformed JSON')
     }
     const obj =
@@ -403,7 +446,6 @@ export class WsHub {
         ? (raw as Record<string, unknown>)
         : undefined
     const id = obj && isRequestId(obj.id) ? obj.id : undefined
-    if (!allowed) return this.#rateLimited(conn, id)
     if (!obj) return this.#reject(conn, undefined, 'bad_frame', 'a frame must be a JSON object')
     if (typeof obj.type !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(obj.type)) {
       return this.#reject(conn, id, 'unknown_type', `unknown frame type ${clip(JSON.stringify(obj.type))}`)
@@ -546,6 +588,16 @@ export class WsHub {
     this.#reject(conn, id, 'internal', 'internal error', executionId)
   }
 
+  /** Closes a socket whose replies went past the high-water mark and the control overdraft. */
+  #tooSlow(conn: Connection): void {
+    this.#deps.metrics()?.slowCloses.inc()
+    this.#deps.logger.warn(
+      { connectionId: conn.id, address: conn.address, queued: conn.bufferedAmount },
+      'ws closed: replies queued past the high-water mark (4008)',
+    )
+    conn.evict(CloseCode.tooSlow, 'too slow')
+  }
+
   #rateLimited(conn: Connection, id: RequestId | undefined): void {
     this.#reject(conn, id, 'rate_limited', `at most ${this.#deps.limits.commandsPerSecond} frames per second`)
   }
@@ -604,6 +656,22 @@ function refuse(socket: Duplex, status: number): void {
 
 function isRequestId(v: unknown): v is RequestId {
   return (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v))
+}
+
+/**
+ * `{"type":"<name>","id":<id>` at the very start of a frame, as every client (JSON.stringify of
+ * `{ type, id, ... }`) writes it: enough to route a rate_limited reply without parsing the frame.
+ * Anything else (other key order, escapes in the id) gets a reply without an id.
+ */
+const LEADING_ID = /^\{"type":"[a-z_]{1,32}","id":(?:"([^"\\]{0,64})"|(-?\d{1,16}))[,}]/
+
+/** The request id at the start of `data` (see LEADING_ID), reading at most its first 128 bytes. */
+function leadingId(data: Buffer): RequestId | undefined {
+  const m = LEADING_ID.exec(data.toString('utf8', 0, Math.min(data.length, 128)))
+  if (!m) return undefined
+  if (m[1] !== undefined) return m[1]
+  const n = Number(m[2])
+  return Number.isSafeInteger(n) ? n : undefined
 }
 
 /** Keeps error messages small whatever the client sent. */

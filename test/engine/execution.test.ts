@@ -576,8 +576,10 @@ describe('12. cancel', () => {
     const child = new TriggerFlow({ name: 'child-c' })
     let childAborted = false
     let childRunning = false
+    const childStarts: unknown[] = []
     child.to(async (data) => {
       childRunning = true
+      childStarts.push(data.input)
       await new Promise<void>((r) =>
         data.signal.addEventListener('abort', () => {
           childAborted = true
@@ -587,33 +589,38 @@ describe('12. cancel', () => {
     })
     const parent = new TriggerFlow({ name: 'parent-c' })
     let before = Promise.resolve()
-    let passedGate = false
+    let passedGate = 0
     parent
-      .to(async () => {
+      .to(async (data) => {
         await before
-        passedGate = true
+        passedGate++
+        return data.input
       })
       .to(child)
     const ex = parent.createExecution()
-    await ex.start()
+    await ex.start('first')
     await until(() => childRunning)
     ex.cancel()
     await until(() => childAborted)
 
-    // Cancelled while the step before the child still runs: that step may finish, the child never starts.
-    childRunning = false
-    passedGate = false
+    // Cancelled while the step before the child still runs: that step may finish, the child never
+    // starts. A twin that is not cancelled passes the same gate at the same moment: once its child
+    // runs, the cancelled one's child would have run too.
+    childStarts.length = 0
+    passedGate = 0
     const go = gate()
     before = go.promise
     const early = parent.createExecution()
-    await early.start()
+    const twin = parent.createExecution()
+    await early.start('early')
+    await twin.start('twin')
     early.cancel()
     go.open()
     await expect(early.getResult()).rejects.toSatisfy((e) => codeOf(e) === 'execution_cancelled')
-    await until(() => passedGate)
-    // The chain's next steps run in microtasks; one macrotask turn lets them all happen.
-    await new Promise((r) => setImmediate(r))
-    expect(childRunning).toBe(false)
+    await until(() => passedGate === 2, 1000, 'both executions past the gate')
+    await until(() => childStarts.includes('twin'), 1000, "the twin's child to start")
+    expect(childStarts).toStrictEqual(['twin'])
+    twin.cancel()
   })
 })
 
@@ -673,18 +680,17 @@ describe('13. interrupts', () => {
 
   it('completes after the answer even when nobody awaited pauseFor and there is no resumeEvent', async () => {
     const flow = new TriggerFlow({ name: 'fire-and-forget-pause' })
-    let returned = false
     flow.to(async (data) => {
-      void data.pauseFor({ type: 'note' })
-      returned = true
+      if (data.input === 'pause') void data.pauseFor({ type: 'note' })
       return 'returned at once'
     })
     const ex = flow.createExecution()
-    await ex.start()
-    // Answer only after the chain's own bookkeeping (microtasks after the return) is over, so
-    // that nothing but the answer is left to notice that the execution is done.
-    await until(() => returned)
-    await new Promise((r) => setImmediate(r))
+    // The same flow without the pause: its completion marks the moment the chain's bookkeeping
+    // after the return is over, so that nothing but the answer is left to end `ex`.
+    const twin = flow.createExecution()
+    await ex.start('pause')
+    await twin.start('no pause')
+    expect(await waitFor(twin.getResult(), 1000, 'the twin to complete')).toBe('returned at once')
     expect(ex.getStatus()).toBe('waiting')
     await ex.continueWith(ex.getPendingInterrupts()[0]!.id, 'seen')
     expect(await waitFor(ex.getResult(), 1000)).toBe('returned at once')

@@ -84,7 +84,7 @@ describe('limits', () => {
     const bad = await open(server)
     const good = await open(server)
     bad.send({ type: 'ping', id: 1, pad: 'x'.repeat(4096) })
-    expect(await bad.closed).toBe(1009)
+    expect(await waitFor(bad.closed, 5_000, 'the 1009 close')).toBe(1009)
     expect((await good.request({ type: 'ping' })).type).toBe('pong')
   })
 

@@ -109,8 +109,8 @@ describe('metrics', () => {
     gate.open()
     await Promise.all([c, d].map((s) => s.streamEnd(live.executionId)))
     const after = await scrape(server)
-    const got = c.seqs(live.executionId).length + d.seqs(live.executionId).length
-    expect(got).toBe(40)
+    expect(c.seqs(live.executionId)).toEqual(range(1, 20))
+    expect(d.seqs(live.executionId)).toEqual(range(1, 20))
     expect(after.get('flowcast_events_out_total')).toBe(10 + 40)
     expect(after.get('flowcast_events_in_total')).toBe(20)
     expect(after.get('flowcast_gaps_total')).toBe(2)
