@@ -177,6 +177,17 @@ export class MemoryBroker implements Broker {
     if (!isTerminal(exec.getStatus())) exec.close()
   }
 
+  /**
+   * Fails a running execution with `error` and forgets it: another node has already ended it
+   * (a Redis node whose lease had passed), so this copy must neither run on nor answer for it.
+   */
+  abandon(executionId: string, error: FlowcastError): void {
+    const exec = this.#executions.get(executionId)
+    if (!exec) return
+    this.#executions.delete(executionId)
+    exec.fail(error)
+  }
+
   async health(): Promise<{ ok: boolean; detail?: string }> {
     return this.#closed ? { ok: false, detail: 'closed' } : { ok: true }
   }

@@ -25,7 +25,7 @@ import { MemoryBroker } from './memory-broker.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
 import { type EntryId, RedisKeys } from './redis/keys.ts'
-import { NodeLease } from './redis/lease.ts'
+import { NodeLease, nodeLostMessage } from './redis/lease.ts'
 import { infoOf, isFinal, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { MirrorWriter } from './redis/writer.ts'
@@ -81,12 +81,14 @@ export class RedisBroker implements Broker {
   readonly #lease: NodeLease
   readonly #bus: CommandBus
   readonly #waits = new Set<() => void>()
+  readonly #onError: (err: unknown, context: string) => void
   #lastError: string | undefined
   #closed = false
 
   private constructor(options: RedisBrokerOptions) {
     this.keys = new RedisKeys(options.keyPrefix ?? 'flowcast:')
     const onError = options.onError ?? ((err, ctx) => console.error(`[flowcast] ${ctx}:`, err))
+    this.#onError = onError
     const conn = connectionOptions(options.connectTimeoutMs ?? 3000)
     this.#redis = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:cmd` })
     this.#blocking = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
@@ -110,6 +112,12 @@ export class RedisBroker implements Broker {
       leaseMs: options.leaseMs ?? 15_000,
       finishedTtlMs: options.finishedTtlMs,
       onError,
+      onLapsed: () => {
+        this.#writer.fenced().then(
+          (ids) => this.#fence(ids),
+          (err) => onError(err, 'redis fence'),
+        )
+      },
     })
     this.#writer = new MirrorWriter({
       redis: this.#redis,
@@ -118,6 +126,7 @@ export class RedisBroker implements Broker {
       local: this.#local,
       finishedTtlMs: options.finishedTtlMs,
       onError,
+      onFenced: (ids) => this.#fence(ids),
     })
     this.#bus = new CommandBus({
       pub: this.#redis,
@@ -328,6 +337,27 @@ export class RedisBroker implements Broker {
     this.#writer.close()
     await this.#reader.close()
     for (const c of [this.#redis, this.#blocking, this.#sub]) c.disconnect()
+  }
+
+  /**
+   * Another node ended these executions as node_lost while this node's lease had passed (it was
+   * blocked or cut off, not dead). Redis already refuses its writes; stop the local copy too, so
+   * that it stops working and this node answers for it from Redis like every other node.
+   */
+  #fence(executionIds: string[]): void {
+    for (const id of executionIds) {
+      if (!this.#writer.has(id)) continue
+      this.#writer.detach(id)
+      // The sweep's own words, so that this node's subscribers read the same error.
+      this.#local.abandon(id, new FlowcastError('node_lost', nodeLostMessage(id)))
+      this.#onError(
+        new FlowcastError(
+          'node_lost',
+          `execution ${id} was ended as node_lost by another node while this node's lease had passed; stopped here, its writes are refused`,
+        ),
+        'redis fence',
+      )
+    }
   }
 
   /** Throws broker_unavailable unless the command connection is up. */

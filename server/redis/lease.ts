@@ -12,6 +12,11 @@
  * appended to its stream (every node's followers tell their subscribers), the hash updated, and
  * the finished TTL on both keys. Then the dead node's entry and set are dropped.
  *
+ * The hash also gets `lost` (the sweeper's id): the fence. A node that was only slow (a step
+ * that blocked it longer than its lease, a partition) comes back still running the execution;
+ * its writer's script refuses every write to a hash carrying `lost` (see writer.ts), and its next
+ * renewal reports the lapse, on which it checks its executions and stops those that were lost.
+ *
  * No scan of every execution and no timer per execution: the work is O(1) per node per period,
  * plus O(executions of a dead node) once.
  */
@@ -39,7 +44,7 @@ return dead
 `
 
 /**
- * KEYS: meta, log, nodes. ARGV: the dead node's id, finished TTL ms, the error JSON.
+ * KEYS: meta, log, nodes. ARGV: the dead node's id, finished TTL ms, the error JSON, the sweeper's id.
  * Ends the execution once: only while it is not final, still owned by that node, whose lease has
  * passed. Markers go after the stream's top entry, as the running node would have put them.
  */
@@ -65,7 +70,7 @@ end
 local last = string.format('%.0f', seq)
 sub = sub + 1
 redis.call('XADD', KEYS[2], last .. '-' .. sub, 's', 'failed')
-local fields = {'status', 'failed', 'error', ARGV[3], 'endedAt', string.format('%.0f', now), 'interrupts', '[]'}
+local fields = {'status', 'failed', 'error', ARGV[3], 'endedAt', string.format('%.0f', now), 'interrupts', '[]', 'lost', ARGV[4]}
 if not h[4] then
   local close = '{"reason":"failed","lastSeq":' .. last .. '}'
   sub = sub + 1
@@ -91,6 +96,11 @@ redis.call('DEL', KEYS[2])
 return 1
 `
 
+/** The error message of an execution ended because its node was lost (the same on every node). */
+export function nodeLostMessage(executionId: string): string {
+  return `the node running execution ${executionId} stopped renewing its lease`
+}
+
 /** Most dead nodes one renewal reports (the rest come with the next ones). */
 const DEAD_PER_RENEWAL = 16
 
@@ -105,6 +115,8 @@ export interface NodeLeaseOptions {
   onError: (err: unknown, context: string) => void
   /** Told the ids of executions this node ended because their node was lost. */
   onLost?: (executionIds: string[]) => void
+  /** Called when this node's own lease had passed before a renewal: other nodes may have fenced it. */
+  onLapsed?: () => void
 }
 
 /** This node's lease, and the sweep of the executions of nodes whose lease passed. */
@@ -158,6 +170,7 @@ export class NodeLease {
           ),
           'redis lease',
         )
+        this.#o.onLapsed?.()
       }
       this.#started = true
       // Right after (re)connecting, live nodes may not have renewed yet: wait out one lease first.
@@ -195,11 +208,18 @@ export class NodeLease {
     if (ids.length > 0) {
       const pipe = redis.pipeline()
       for (const id of ids) {
-        const error = JSON.stringify({
-          code: 'node_lost',
-          message: `the node running execution ${id} stopped renewing its lease`,
-        })
-        pipe.eval(MARK_LOST, 3, keys.meta(id), keys.log(id), keys.nodes(), node, finishedTtlMs, error)
+        const error = JSON.stringify({ code: 'node_lost', message: nodeLostMessage(id) })
+        pipe.eval(
+          MARK_LOST,
+          3,
+          keys.meta(id),
+          keys.log(id),
+          keys.nodes(),
+          node,
+          finishedTtlMs,
+          error,
+          this.#o.nodeId,
+        )
       }
       const results = (await pipe.exec()) ?? []
       results.forEach(([err, marked], i) => {

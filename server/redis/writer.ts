@@ -9,16 +9,70 @@
  * markers (status, close) never count against the events kept. Exact (`=`), not approximate
  * (`~`), so every node holds the same first event and announces the same gap.
  *
- * Every write is idempotent (explicit entry ids; a duplicate id is refused and ignored; hash
- * snapshots), so a batch that failed half-way is simply written again. After a reconnect the
- * node checks each stream's top id and, when Redis lost data (a restart without persistence),
- * writes the retained log, the snapshot and the current markers again.
+ * Each execution's part of a batch is ONE script call (all of them pipelined in one round trip),
+ * so it is atomic and fenced: the script writes nothing when the hash says another node ended the
+ * execution (`lost`, set by the lease sweep when this node's lease had passed), names another
+ * node, or holds a final status other than the one written. A node that was only slow therefore
+ * never changes a status or result after the sweep, nor appends after its close marker, and the
+ * keys keep the finished TTL the sweep gave them. The writer reports such an execution as fenced
+ * and stops mirroring it; the broker stops the local copy.
+ *
+ * Every write is idempotent (explicit entry ids; the script skips ids at or below the stream's
+ * top; hash snapshots), so a batch that failed half-way is simply written again. After a
+ * reconnect the node checks each stream's top id and, when Redis lost data (a restart without
+ * persistence), writes the retained log, the snapshot and the current markers again.
  */
 import type { Redis } from 'ioredis'
 import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
-import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
+import { type EntryId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { isFinal, metaFields } from './meta.ts'
+
+/**
+ * KEYS: meta, log, runs. ARGV: node id, execution id, status, finished TTL ms, trim MINID ('' for
+ * none), n (the count of hash arguments), the n hash arguments (field, value, ...), then entries as
+ * groups of four (seq, sub, field, value) in id order.
+ * Returns 1 when written, 0 when fenced (nothing written).
+ */
+const WRITE = `
+local h = redis.call('HMGET', KEYS[1], 'node', 'status', 'lost')
+if h[3] then return 0 end
+if h[1] and h[1] ~= ARGV[1] then return 0 end
+local final = {completed = true, failed = true, cancelled = true}
+if h[2] and final[h[2]] and h[2] ~= ARGV[3] then return 0 end
+local topSeq, topSub = -1, -1
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if top[1] then
+  local id = top[1][1]
+  local dash = string.find(id, '-', 1, true)
+  topSeq = tonumber(string.sub(id, 1, dash - 1))
+  topSub = tonumber(string.sub(id, dash + 1))
+end
+local n = tonumber(ARGV[6])
+for i = 7 + n, #ARGV, 4 do
+  local seq, sub = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if seq > topSeq or (seq == topSeq and sub > topSub) then
+    redis.call('XADD', KEYS[2], ARGV[i] .. '-' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    topSeq, topSub = seq, sub
+  end
+end
+if ARGV[5] ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '=', ARGV[5]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n))
+if final[ARGV[3]] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  redis.call('SREM', KEYS[3], ARGV[2])
+else
+  -- On every write, not only the first: a sweep that found this node's lease passed may have
+  -- dropped the set while this execution was not yet in it.
+  redis.call('SADD', KEYS[3], ARGV[2])
+end
+return 1
+`
+
+const WRITE_COMMAND = 'flowcastMirrorWrite'
+
+type WriteCommand = (meta: string, log: string, runs: string, ...args: (string | number)[]) => unknown
 
 type Marker = { id: EntryId; status: ExecutionStatus } | { id: EntryId; close: StreamClose }
 
@@ -42,8 +96,6 @@ interface Mirror {
   lastInfo?: ExecutionInfo
   /** True once a snapshot of it is in Redis. */
   confirmed?: boolean
-  /** True while Redis is known to list it among this node's runs (the lease sweep reads that set). */
-  listed?: boolean
 }
 
 export interface MirrorWriterOptions {
@@ -54,9 +106,9 @@ export interface MirrorWriterOptions {
   local: Broker
   finishedTtlMs: number
   onError: (err: unknown, context: string) => void
+  /** Told the executions whose writes Redis refused because another node ended them (node_lost). */
+  onFenced: (executionIds: string[]) => void
 }
-
-const DUPLICATE_ID = /equal or smaller than the target stream top item/
 
 /** Writes this node's executions to Redis, batched per tick. */
 export class MirrorWriter {
@@ -70,6 +122,9 @@ export class MirrorWriter {
 
   constructor(options: MirrorWriterOptions) {
     this.#o = options
+    if (!(WRITE_COMMAND in options.redis)) {
+      options.redis.defineCommand(WRITE_COMMAND, { numberOfKeys: 3, lua: WRITE })
+    }
     options.redis.on('close', () => {
       this.#needsResync = true
     })
@@ -117,6 +172,27 @@ export class MirrorWriter {
     if (follower.streamClose) this.#mark(m, { close: follower.streamClose })
     await this.flush()
     if (!m.confirmed) throw new Error('the first snapshot did not reach redis')
+  }
+
+  /**
+   * After this node's lease had passed: the mirrored executions whose hash says another node
+   * ended them (the writes of those are refused anyway). Every other one is written again, since
+   * the sweep may have dropped this node's set of runs.
+   */
+  async fenced(): Promise<string[]> {
+    const ids = [...this.#mirrors.keys()]
+    if (ids.length === 0) return []
+    const pipe = this.#o.redis.pipeline()
+    for (const id of ids) pipe.hmget(this.#o.keys.meta(id), 'node', 'lost')
+    const rows = (await pipe.exec()) ?? []
+    const out = new Set<string>()
+    rows.forEach(([err, value], i) => {
+      if (err) throw err
+      const [node, lost] = value as (string | null)[]
+      if (lost != null || (node != null && node !== this.#o.nodeId)) out.add(ids[i]!)
+    })
+    for (const m of this.#mirrors.values()) if (!out.has(m.id)) this.#touch(m)
+    return [...out]
   }
 
   /** Stops mirroring (eviction); the caller deletes the keys. */
@@ -190,23 +266,18 @@ export class MirrorWriter {
       if (batch.every((m, i) => snaps[i]!.info === undefined || snaps[i]!.info!.status === m.follower.status))
         break
     }
-    const multi = redis.multi()
-    const plans: {
-      m: Mirror
-      markers: Marker[]
-      seq: number
-      id: EntryId
-      trimmedTo: number
-      listed: boolean
-    }[] = []
+    const pipe = redis.pipeline() as unknown as Record<typeof WRITE_COMMAND, WriteCommand> & {
+      exec(): Promise<[Error | null, unknown][] | null>
+    }
+    const plans: { m: Mirror; markers: Marker[]; seq: number; id: EntryId; trimmedTo: number }[] = []
     const runs = keys.runs(this.#o.nodeId)
     batch.forEach((m, i) => {
       const info = snaps[i]!.info ?? m.lastInfo
       m.dirty = false
       if (!info) return
       m.lastInfo = info
-      const log = keys.log(m.id)
       const markers = m.markers.splice(0)
+      const entries: (string | number)[] = []
       let seq = m.writtenSeq
       let top = m.writtenId
       const eventsUpTo = (upTo: number) => {
@@ -215,7 +286,7 @@ export class MirrorWriter {
           if (r.gap) seq = Math.min(upTo, r.gap.to)
           for (const e of r.entries) {
             if (e.seq > upTo) break
-            multi.xadd(log, `${e.seq}-0`, 'e', e.json)
+            entries.push(e.seq, 0, 'e', e.json)
             seq = e.seq
             top = { seq: e.seq, sub: 0 }
           }
@@ -224,15 +295,14 @@ export class MirrorWriter {
       }
       for (const mk of markers) {
         eventsUpTo(mk.id.seq)
-        if ('status' in mk) multi.xadd(log, formatId(mk.id), 's', mk.status)
-        else multi.xadd(log, formatId(mk.id), 'c', JSON.stringify(mk.close))
+        if ('status' in mk) entries.push(mk.id.seq, mk.id.sub, 's', mk.status)
+        else entries.push(mk.id.seq, mk.id.sub, 'c', JSON.stringify(mk.close))
         if (idAfter(mk.id, top)) top = mk.id
       }
       const head = m.follower.lastSeq
       eventsUpTo(head)
       const probe = m.follower.read(0, 1)
       const firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
-      if (firstSeq > m.trimmedTo) multi.xtrim(log, 'MINID', '=', `${firstSeq}-0`)
       const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
       if (snapshot.status === 'cancelled' && !snapshot.error) {
         snapshot.error = { code: 'execution_cancelled', message: `execution ${m.id} was cancelled` }
@@ -244,41 +314,61 @@ export class MirrorWriter {
         snapshot.streamClose = close
         snapshot.streamOpen = false
       }
-      multi.hset(keys.meta(m.id), metaFields(snapshot, this.#o.nodeId, m.retention, snaps[i]!.outcome))
-      const final = isFinal(snapshot.status)
-      if (final) {
-        multi.pexpire(keys.meta(m.id), this.#o.finishedTtlMs)
-        multi.pexpire(log, this.#o.finishedTtlMs)
-        multi.srem(runs, m.id)
-      } else if (!m.listed) {
-        // In the same MULTI as the hash: no sweeper sees a running execution missing from the set.
-        multi.sadd(runs, m.id)
-      }
-      plans.push({ m, markers, seq, id: top, trimmedTo: Math.max(m.trimmedTo, firstSeq), listed: !final })
+      const fields = Object.entries(
+        metaFields(snapshot, this.#o.nodeId, m.retention, snaps[i]!.outcome),
+      ).flat()
+      pipe[WRITE_COMMAND](
+        keys.meta(m.id),
+        keys.log(m.id),
+        runs,
+        this.#o.nodeId,
+        m.id,
+        snapshot.status,
+        this.#o.finishedTtlMs,
+        firstSeq > m.trimmedTo ? `${firstSeq}-0` : '',
+        fields.length,
+        ...fields,
+        ...entries,
+      )
+      plans.push({ m, markers, seq, id: top, trimmedTo: Math.max(m.trimmedTo, firstSeq) })
     })
     let results: [Error | null, unknown][] | null
     try {
-      results = await multi.exec()
-      if (!results) throw new Error('MULTI aborted')
+      results = await pipe.exec()
+      if (!results) throw new Error('pipeline aborted')
     } catch (err) {
       // Nothing is confirmed: put the markers back in front and try again once Redis answers.
-      for (const p of plans) {
-        p.m.markers = [...p.markers, ...p.m.markers]
-        p.m.dirty = true
-      }
+      for (const p of plans) this.#unconfirmed(p.m, p.markers)
       this.#retryLater()
       throw err
     }
-    for (const [err] of results)
-      if (err && !DUPLICATE_ID.test(err.message)) this.#o.onError(err, 'redis write')
-    for (const p of plans) {
+    const fenced: string[] = []
+    plans.forEach((p, i) => {
+      const [err, written] = results![i] ?? [new Error('no reply'), null]
+      if (err) {
+        // Each call is atomic: this one wrote nothing (or, after a script error, only ids the retry skips).
+        this.#unconfirmed(p.m, p.markers)
+        this.#retryLater()
+        if (this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
+        return
+      }
+      if (written !== 1) {
+        fenced.push(p.m.id)
+        return
+      }
       p.m.writtenSeq = Math.max(p.m.writtenSeq, p.seq)
       if (idAfter(p.id, p.m.writtenId)) p.m.writtenId = p.id
       p.m.trimmedTo = p.trimmedTo
       p.m.confirmed = true
-      p.m.listed = p.listed
-    }
+    })
+    if (fenced.length > 0) this.#o.onFenced(fenced)
     if ([...this.#mirrors.values()].some((m) => m.dirty)) this.#schedule()
+  }
+
+  /** Puts a batch's markers back in front of newer ones and marks the mirror to be written again. */
+  #unconfirmed(m: Mirror, markers: Marker[]): void {
+    m.markers = [...markers, ...m.markers]
+    m.dirty = true
   }
 
   async #snapshot(
@@ -316,7 +406,6 @@ export class MirrorWriter {
       m.writtenSeq = Math.min(m.writtenSeq, top.seq)
       m.writtenId = top
       m.trimmedTo = 1
-      m.listed = false
       m.markers = []
       this.#mark(m, { status: m.follower.status })
       if (m.follower.streamClose) this.#mark(m, { close: m.follower.streamClose })
