@@ -6,7 +6,8 @@
  *                                 (the envelope JSON); markers at `<seq>-<k>` (k >= 1) carry a status
  *                                 change (`s`) or the stream close (`c`), ordered after event `seq`.
  *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
- *                                 interrupts, retention, createdAt, endedAt (TTL once finished).
+ *                                 interrupts, retention, createdAt, endedAt (TTL once finished);
+ *                                 `lost` once another node ended it (the fence, see lease.ts).
  *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
  *   <prefix>nodes                 Sorted set: node id -> lease deadline (ms, Redis clock); see lease.ts.
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
@@ -43,12 +44,6 @@ export class RedisKeys {
   /** Set of the executions a node runs (unfinished), swept when its lease passes. */
   runs(nodeId: string): string {
     return `${this.prefix}node:${nodeId}:runs`
-  }
-
-  /** The execution id of a log key, or undefined when the key is not one. */
-  executionOfLog(key: string): string | undefined {
-    if (!key.startsWith(`${this.prefix}x:`) || !key.endsWith(':log')) return undefined
-    return key.slice(this.prefix.length + 2, -4)
   }
 }
 
