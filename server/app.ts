@@ -3,6 +3,7 @@
  * rooms. Runtime-neutral (fetch in, Response out); SSE is a ReadableStream whose queue is the
  * peer's buffered amount, so a slow SSE reader is paused and caught up exactly like a socket.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
@@ -11,6 +12,7 @@ import { z } from 'zod'
 import { ContinueBody, type ExecutionSnapshot, MintTokenBody, StartBody } from '../client-sdk/protocol.ts'
 import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
+import type { AddressSlots } from './address-slots.ts'
 import type { Broker } from './broker.ts'
 import { redactUrl } from './log.ts'
 import type { ServerMetrics } from './metrics.ts'
@@ -23,6 +25,8 @@ export interface AppDeps {
   broker: Broker
   registry: ExecutionRegistry
   rooms: Rooms
+  /** The per-address cap, shared with the WebSocket hub: an SSE response holds a slot too. */
+  addresses: AddressSlots
   access: AccessResolver
   limits: ServerLimits
   /** `'*'` or the exact origins allowed by CORS on /api/*. */
@@ -33,7 +37,11 @@ export interface AppDeps {
   onError: (err: unknown, context: string) => void
 }
 
-type Env = { Variables: { principal: Principal } }
+/** Under @hono/node-server the Node request and response are the bindings; other runtimes have none. */
+type Env = {
+  Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
+  Variables: { principal: Principal }
+}
 
 const STATUS_OF: Partial<Record<FlowcastErrorCode, number>> = {
   bad_request: 400,
@@ -47,6 +55,7 @@ const STATUS_OF: Partial<Record<FlowcastErrorCode, number>> = {
   invalid_state: 409,
   payload_too_large: 413,
   too_many_executions: 429,
+  too_many_connections: 429,
   rate_limited: 429,
   broker_unavailable: 503,
 }
@@ -63,10 +72,18 @@ class SsePeer implements Peer {
   #keepAlive: ReturnType<typeof setInterval> | undefined
   readonly stream: ReadableStream<Uint8Array>
   readonly #strategyHwm: number
+  readonly #abort: (() => void) | undefined
   readonly #onGone: (peer: SsePeer) => void
 
-  constructor(hwm: number, keepAliveMs: number, onGone: (peer: SsePeer) => void) {
+  /** `abort` tears the HTTP response down at once (the Node response's destroy), where there is one. */
+  constructor(
+    hwm: number,
+    keepAliveMs: number,
+    abort: (() => void) | undefined,
+    onGone: (peer: SsePeer) => void,
+  ) {
     this.#strategyHwm = hwm
+    this.#abort = abort
     this.#onGone = onGone
     this.stream = new ReadableStream<Uint8Array>(
       {
@@ -95,7 +112,29 @@ class SsePeer implements Peer {
     this.#write(bytes)
   }
 
-  close(): void {
+  /**
+   * The room's close (a slow consumer, 4008): the response is destroyed, not ended. Ending would
+   * wait for the queue to drain first, which a client that never reads never lets happen, and
+   * the pipe from the stream to the socket sits waiting for a drain, so it would not see an
+   * errored stream either.
+   */
+  close(_code: number, reason: string): void {
+    if (!this.open) return
+    this.#gone()
+    if (this.#abort) {
+      this.#abort()
+      return
+    }
+    // Elsewhere, an errored stream is the runtime's cue to abort the response.
+    try {
+      this.#controller?.error(new Error(reason))
+    } catch {
+      // Already closed or errored.
+    }
+  }
+
+  /** Ends the response after what is queued (stream_end, server shutdown). */
+  end(): void {
     if (!this.open) return
     try {
       this.#controller?.close()
@@ -106,7 +145,7 @@ class SsePeer implements Peer {
   }
 
   onStreamEnd(): void {
-    this.close()
+    this.end()
   }
 
   #write(bytes: Uint8Array): void {
@@ -367,23 +406,44 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     const since = intParam(c.req.header('last-event-id') ?? c.req.query('since')) ?? 0
     if (Number.isNaN(since))
       throw new FlowcastError('invalid_since', 'Last-Event-ID must be a non-negative integer')
-    const room = await rooms.acquire(id)
-    if (!room) throw new FlowcastError('not_found', `no execution "${id}"`)
-    const peer = new SsePeer(limits.highWaterMark, limits.heartbeatMs, (p) => {
-      sse.delete(p)
-      room.unsubscribe(p)
-    })
+    // The same per-address cap as WebSockets: a response held open is a connection.
+    const address = c.env?.incoming?.socket.remoteAddress ?? 'unknown'
+    if (!deps.addresses.take(address)) {
+      deps.metrics().connectionsRefused.inc({ reason: 'per_address' })
+      deps.logger.warn({ address }, 'sse refused: too many connections from one address')
+      throw new FlowcastError('too_many_connections', 'too many connections from this address')
+    }
+    const outgoing = c.env?.outgoing
+    let created: SsePeer | undefined
+    let peer: SsePeer
     try {
-      room.subscribe(peer, since, (info) => {
-        peer.write(
-          Buffer.from(
-            `retry: 1000\nevent: status\ndata: ${JSON.stringify({ type: 'status', executionId: id, status: info.status })}\n\n`,
-          ),
+      const entered = await rooms.enter(id, (room) => {
+        const p = new SsePeer(
+          limits.highWaterMark,
+          limits.heartbeatMs,
+          outgoing && (() => outgoing.destroy()),
+          (gone) => {
+            sse.delete(gone)
+            room.unsubscribe(gone)
+            deps.addresses.release(address)
+          },
         )
+        created = p
+        room.subscribe(p, since, (info) => {
+          p.write(
+            Buffer.from(
+              `retry: 1000\nevent: status\ndata: ${JSON.stringify({ type: 'status', executionId: id, status: info.status })}\n\n`,
+            ),
+          )
+        })
+        return p
       })
+      if (!entered) throw new FlowcastError('not_found', `no execution "${id}"`)
+      peer = entered
     } catch (err) {
-      peer.close()
-      rooms.releaseIfEmpty(room)
+      // A peer gives its slot back when it goes; before there was one, the slot is given back here.
+      if (created) created.end()
+      else deps.addresses.release(address)
       throw err
     }
     if (peer.open) sse.add(peer)
@@ -418,7 +478,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
   return {
     app,
     closeStreams() {
-      for (const p of [...sse]) p.close()
+      for (const p of [...sse]) p.end()
     },
   }
 }

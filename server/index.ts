@@ -10,6 +10,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import { CloseCode } from '../client-sdk/protocol.ts'
 import { catalogFlows } from '../flows/catalog/index.ts'
 import { openAccess, tokenAccess } from './access.ts'
+import { AddressSlots } from './address-slots.ts'
 import { createApp } from './app.ts'
 import { Auth, type Role } from './auth.ts'
 import { defaultLogger } from './log.ts'
@@ -69,9 +70,11 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   const access = auth.off ? openAccess() : tokenAccess(auth)
   let metrics: ServerMetrics | undefined
   const rooms = new Rooms(broker, limits, () => metrics, logger)
+  const addresses = new AddressSlots(limits.maxConnectionsPerAddress)
   const hub = new WsHub({
     broker,
     rooms,
+    addresses,
     access,
     limits,
     allowedOrigins,
@@ -92,6 +95,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     broker,
     registry,
     rooms,
+    addresses,
     access,
     limits,
     allowedOrigins,

@@ -72,14 +72,16 @@ export interface Peer {
   onStreamEnd?(): void
 }
 
+/** A subscription: live (in the room's live set), catching up (in the catching set) or ended. */
 interface Member {
   readonly peer: Peer
-  live: boolean
   ended: boolean
   /** Last seq sent; meaningful while catching up (live members are at the room's head). */
   cursor: number
   /** When the member last found its queue above the high-water mark without progress (0 = not stuck). */
   stuckSince: number
+  /** The last status this member was told (in `subscribed` or a status frame). */
+  status: ExecutionStatus
 }
 
 /** What a subscriber learns in the `subscribed` reply, before any replay frame. */
@@ -102,6 +104,7 @@ export class Room {
   readonly #limits: RoomLimits
   readonly #metrics: ServerMetrics | undefined
   readonly #logger: Logger | undefined
+  /** Told when the last member leaves; the owner decides whether to dispose the room. */
   readonly #onEmpty: (room: Room) => void
   /** `"executionId":<json>` once, reused by every frame of this room. */
   readonly #idField: string
@@ -185,7 +188,7 @@ export class Room {
     }
     // A `since` among appended-but-unflushed events: flush now so the head covers it.
     if (since > this.#head) this.#flush()
-    const member: Member = { peer, live: false, ended: false, cursor: since, stuckSince: 0 }
+    const member: Member = { peer, ended: false, cursor: since, stuckSince: 0, status: this.#status }
     this.#members.set(peer, member)
     beforeReplay?.({
       status: this.#status,
@@ -205,14 +208,9 @@ export class Room {
     this.#members.delete(peer)
     this.#live.delete(member)
     this.#catching.delete(member)
-    if (this.#members.size === 0) this.dispose()
+    if (this.#members.size === 0) this.#onEmpty(this)
     else this.#schedulePresence()
     return true
-  }
-
-  /** Sends everything appended so far now, instead of at the end of the tick. */
-  flushNow(): void {
-    this.#flush()
   }
 
   /** Releases the follower and every timer; members are forgotten, not closed. */
@@ -228,7 +226,6 @@ export class Room {
     this.#live.clear()
     this.#catching.clear()
     this.#pending = []
-    this.#onEmpty(this)
   }
 
   // ---- follower events ------------------------------------------------------------------------
@@ -252,7 +249,6 @@ export class Room {
     for (const m of this.#live) {
       if (tail) this.#send(m, tail)
       this.#send(m, frame)
-      m.live = false
       m.ended = true
       m.peer.onStreamEnd?.()
     }
@@ -260,11 +256,16 @@ export class Room {
   }
 
   #onStatus(status: ExecutionStatus): void {
-    // Status after the events that preceded it, so a UI never sees "completed" before the last event.
+    // Status after the events that preceded it, so a UI never sees "completed" before the last event:
+    // members at the head get it now; those catching up get the latest one when they reach the head.
     this.#flush()
     this.#status = status
-    const frame = new OutFrame(`{"type":"status",${this.#idField},"status":"${status}"}`, 'status')
-    for (const m of this.#members.values()) if (m.peer.open) this.#send(m, frame)
+    const frame = this.#statusFrame()
+    for (const m of this.#members.values()) {
+      if (this.#catching.has(m) || !m.peer.open) continue
+      this.#send(m, frame)
+      m.status = status
+    }
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -295,7 +296,6 @@ export class Room {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused: it has everything before this batch and will read the rest from the log.
         this.#live.delete(m)
-        m.live = false
         m.cursor = first - 1
         m.stuckSince = Date.now()
         this.#catching.add(m)
@@ -344,7 +344,6 @@ export class Room {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused before this batch: it reads the rest, holes included, from the log.
         this.#live.delete(m)
-        m.live = false
         m.cursor = previous
         m.stuckSince = Date.now()
         this.#catching.add(m)
@@ -361,18 +360,22 @@ export class Room {
   /** Serves a catching-up member from the log in bounded batches until it is live, paused or ended. */
   #pump(m: Member): void {
     const { highWaterMark, catchUpBatch } = this.#limits
-    while (!m.live && !m.ended && this.#members.has(m.peer)) {
+    while (!m.ended && !this.#live.has(m) && this.#members.has(m.peer)) {
       if (!m.peer.open) return
       if (m.cursor >= this.#head) {
         this.#catching.delete(m)
         m.stuckSince = 0
+        // The status it missed while behind, now that it has every event before it.
+        if (m.status !== this.#status) {
+          this.#send(m, this.#statusFrame())
+          m.status = this.#status
+        }
         if (this.#close && this.#pending.length === 0) {
           if (this.#close.lastSeq > m.cursor) this.#send(m, this.#gapFrame(m.cursor + 1, this.#close.lastSeq))
           this.#send(m, this.#streamEndFrame())
           m.ended = true
           m.peer.onStreamEnd?.()
         } else {
-          m.live = true
           this.#live.add(m)
         }
         return
@@ -458,6 +461,10 @@ export class Room {
     return new OutFrame(json, 'events', last, entries.length)
   }
 
+  #statusFrame(): OutFrame {
+    return new OutFrame(`{"type":"status",${this.#idField},"status":"${this.#status}"}`, 'status')
+  }
+
   #gapFrame(from: number, to: number): OutFrame {
     return new OutFrame(`{"type":"gap",${this.#idField},"from":${from},"to":${to}}`, 'gap', to)
   }
@@ -500,7 +507,10 @@ function contiguous(entries: BrokerEntry[]): boolean {
   return contiguousPrefix(entries) === entries.length
 }
 
-/** The rooms of one server, created on first subscribe and dropped with their last member. */
+/**
+ * The rooms of one server, created on first subscribe and dropped with their last member once
+ * nobody is entering them.
+ */
 export class Rooms {
   readonly #broker: Broker
   readonly #limits: RoomLimits
@@ -508,6 +518,13 @@ export class Rooms {
   readonly #logger: Logger | undefined
   readonly #rooms = new Map<string, Room>()
   readonly #opening = new Map<string, Promise<Room | undefined>>()
+  /**
+   * Callers inside enter() per execution, counted from before their first await: a room is not
+   * disposed under them when its last member leaves meanwhile (a subscribe, unsubscribe, subscribe
+   * on one socket; two sockets on a slow follow()).
+   */
+  readonly #entering = new Map<string, number>()
+  #closed = false
 
   constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined, logger?: Logger) {
     this.#broker = broker
@@ -516,31 +533,29 @@ export class Rooms {
     this.#logger = logger
   }
 
-  /** The room of `executionId`, opening it (and its follower) when needed; undefined when unknown. */
-  async acquire(executionId: string): Promise<Room | undefined> {
-    for (;;) {
-      const existing = this.#rooms.get(executionId)
-      if (existing && !existing.disposed) return existing
-      let opening = this.#opening.get(executionId)
-      if (!opening) {
-        opening = this.#open(executionId)
-        this.#opening.set(executionId, opening)
-      }
-      const room = await opening
-      if (!room) return undefined
-      // Emptied and disposed while this caller waited: open afresh.
-      if (!room.disposed) return room
+  /**
+   * Runs `use` with the room of `executionId`, opening it (and its follower) when needed, and
+   * resolves with what `use` returned; undefined when the execution is unknown. `use` runs in the
+   * same synchronous step as the room is found live, and the room stays while the caller waits;
+   * a room `use` leaves empty is disposed after it.
+   */
+  async enter<T>(executionId: string, use: (room: Room) => T): Promise<T | undefined> {
+    this.#entering.set(executionId, (this.#entering.get(executionId) ?? 0) + 1)
+    let room: Room | undefined
+    try {
+      room = await this.#find(executionId)
+      return room ? use(room) : undefined
+    } finally {
+      const n = this.#entering.get(executionId)! - 1
+      if (n > 0) this.#entering.set(executionId, n)
+      else this.#entering.delete(executionId)
+      if (room) this.#disposeIfIdle(room)
     }
   }
 
   /** The open room of `executionId`, if any. */
   get(executionId: string): Room | undefined {
     return this.#rooms.get(executionId)
-  }
-
-  /** Drops `room` when nobody is in it (e.g. a subscribe that failed after opening it). */
-  releaseIfEmpty(room: Room): void {
-    if (room.size === 0) room.dispose()
   }
 
   get count(): number {
@@ -554,22 +569,47 @@ export class Rooms {
     return n
   }
 
-  /** Disposes every room. */
+  /** Disposes every room; rooms opening now are disposed as they open. */
   close(): void {
+    this.#closed = true
     for (const r of [...this.#rooms.values()]) r.dispose()
     this.#rooms.clear()
+  }
+
+  async #find(executionId: string): Promise<Room | undefined> {
+    for (;;) {
+      const existing = this.#rooms.get(executionId)
+      if (existing && !existing.disposed) return existing
+      let opening = this.#opening.get(executionId)
+      if (!opening) {
+        opening = this.#open(executionId)
+        this.#opening.set(executionId, opening)
+      }
+      const room = await opening
+      if (!room?.disposed) return room
+      // Only close() disposes a room someone is entering; after it there is nothing to open.
+      if (this.#closed) return undefined
+    }
+  }
+
+  #disposeIfIdle(room: Room): void {
+    if (room.size > 0 || room.disposed || this.#entering.has(room.executionId)) return
+    room.dispose()
+    if (this.#rooms.get(room.executionId) === room) this.#rooms.delete(room.executionId)
   }
 
   async #open(executionId: string): Promise<Room | undefined> {
     try {
       const follower = await this.#broker.follow(executionId)
       if (!follower) return undefined
+      if (this.#closed) {
+        follower.release()
+        return undefined
+      }
       const room = new Room(
         follower,
         this.#limits,
-        (r) => {
-          if (this.#rooms.get(r.executionId) === r) this.#rooms.delete(r.executionId)
-        },
+        (r) => this.#disposeIfIdle(r),
         this.#metrics(),
         this.#logger,
       )

@@ -26,6 +26,7 @@ import {
 } from '../client-sdk/protocol.ts'
 import { type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
+import type { AddressSlots } from './address-slots.ts'
 import type { Broker } from './broker.ts'
 import { redactUrl } from './log.ts'
 import type { ServerMetrics } from './metrics.ts'
@@ -143,6 +144,8 @@ const EVICT_GRACE_MS = 1000
 export interface HubDeps {
   broker: Broker
   rooms: Rooms
+  /** The per-address cap, shared with the SSE route. */
+  addresses: AddressSlots
   access: AccessResolver
   limits: ServerLimits
   /** `'*'` or the exact origins (scheme://host[:port]) allowed to open sockets. */
@@ -157,8 +160,8 @@ export class WsHub {
   readonly #deps: HubDeps
   readonly #wss: WebSocketServer
   readonly #connections = new Set<Connection>()
-  /** Open (or opening) sockets per client address. */
-  readonly #perAddress = new Map<string, number>()
+  /** Open (or opening) sockets and SSE responses per client address. */
+  readonly #addresses: AddressSlots
   readonly #origins: Set<string> | undefined
   readonly #heartbeat: ReturnType<typeof setInterval>
   readonly stats = new QueueStats()
@@ -172,6 +175,7 @@ export class WsHub {
 
   constructor(deps: HubDeps) {
     this.#deps = deps
+    this.#addresses = deps.addresses
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.limits.maxPayload,
@@ -213,7 +217,7 @@ export class WsHub {
 
   /** The Node server's `upgrade` handler. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { logger, limits } = this.#deps
+    const { logger } = this.#deps
     const path = (req.url ?? '/').split('?')[0]
     if (this.#closing || path !== '/ws') {
       refuse(socket, this.#closing ? 503 : 404)
@@ -228,15 +232,13 @@ export class WsHub {
       return
     }
     const address = req.socket.remoteAddress ?? 'unknown'
-    const held = this.#perAddress.get(address) ?? 0
-    if (held >= limits.maxConnectionsPerAddress) {
+    // Counted from now, so that upgrades racing through the token check cannot overshoot the cap.
+    if (!this.#addresses.take(address)) {
       this.#refused('per_address')
       logger.warn({ address }, 'ws upgrade refused: too many connections from one address')
       refuse(socket, 429)
       return
     }
-    // Counted from now, so that upgrades racing through the token check cannot overshoot the cap.
-    this.#perAddress.set(address, held + 1)
     const release = this.#holdAddress(address, socket)
     this.#deps.access.fromUpgrade(req).then(
       (principal) => {
@@ -273,9 +275,7 @@ export class WsHub {
     const address = (socket as HeldSocket)[ADDRESS]
     if (address === undefined) return
     ;(socket as HeldSocket)[ADDRESS] = undefined
-    const n = (this.#perAddress.get(address) ?? 1) - 1
-    if (n <= 0) this.#perAddress.delete(address)
-    else this.#perAddress.set(address, n)
+    this.#addresses.release(address)
   }
 
   /** Closes every socket with `code` (1001 going away, 1012 restarting) and stops the heartbeat. */
@@ -509,35 +509,28 @@ export class WsHub {
     }
     const slot: Slot = { room: undefined }
     conn.subs.set(executionId, slot)
-    let room: Room | undefined
+    // Unsubscribed (or closed) while the room opened: the slot is no longer this request's.
+    const wanted = () => conn.subs.get(executionId) === slot && conn.open
+    let found: boolean | undefined
     try {
-      room = await this.#deps.rooms.acquire(executionId)
+      found = await this.#deps.rooms.enter(executionId, (room) => {
+        if (!wanted()) return true
+        room.subscribe(conn, f.since ?? 0, (info) =>
+          conn.json({ type: 'subscribed', id: f.id, executionId, ...info }),
+        )
+        slot.room = room
+        return true
+      })
     } catch (err) {
-      // A broker may fail to open a room (its store is away): this subscription is told, and freed.
+      // A broker may fail to open a room (its store is away), or `since` is out of range: this
+      // subscription is told, and freed.
       if (conn.subs.get(executionId) === slot) conn.subs.delete(executionId)
       if (isFlowcastError(err)) return this.#reject(conn, f.id, err.code, err.message, executionId)
       throw err
     }
-    if (conn.subs.get(executionId) !== slot || !conn.open) {
-      // Unsubscribed or closed while the room opened.
-      if (room) this.#deps.rooms.releaseIfEmpty(room)
-      return
-    }
-    if (!room) {
-      conn.subs.delete(executionId)
-      return this.#reject(conn, f.id, 'not_found', `no execution "${executionId}"`, executionId)
-    }
-    try {
-      room.subscribe(conn, f.since ?? 0, (info) =>
-        conn.json({ type: 'subscribed', id: f.id, executionId, ...info }),
-      )
-      slot.room = room
-    } catch (err) {
-      conn.subs.delete(executionId)
-      this.#deps.rooms.releaseIfEmpty(room)
-      if (isFlowcastError(err)) return this.#reject(conn, f.id, err.code, err.message, executionId)
-      throw err
-    }
+    if (found || !wanted()) return
+    conn.subs.delete(executionId)
+    return this.#reject(conn, f.id, 'not_found', `no execution "${executionId}"`, executionId)
   }
 
   #unsubscribe(conn: Connection, f: z.infer<typeof UnsubscribeFrame>): void {
