@@ -2,7 +2,7 @@
 // npm test: type-check, lint, run the whole suite, and close with one countable line so that a run
 // which executed nothing is visible at a glance.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -18,7 +18,8 @@ for (const [what, cmd] of [
   }
 }
 
-const out = join(mkdtempSync(join(tmpdir(), 'flowcast-test-')), 'report.json')
+const dir = mkdtempSync(join(tmpdir(), 'flowcast-test-'))
+const out = join(dir, 'report.json')
 const args = [
   'vitest',
   'run',
@@ -37,6 +38,8 @@ try {
   failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0)
 } catch {
   failed = 1
+} finally {
+  rmSync(dir, { recursive: true, force: true })
 }
 console.log(`tests: ${passed} passed, ${failed} failed`)
 process.exit(run.status === 0 && failed === 0 && passed > 0 ? 0 : 1)

@@ -126,7 +126,7 @@ export async function spawnNode(env: {
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   let out = ''
-  const url = await waitFor(
+  const listening = waitFor(
     new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         out += chunk.toString()
@@ -142,7 +142,27 @@ export async function spawnNode(env: {
     20_000,
     'a node to listen',
   )
+  let url: string
+  try {
+    url = await listening
+  } catch (err) {
+    // A node that never said where it listens must not outlive the test run.
+    await stopNode({ url: '', child, exited })
+    throw err
+  }
   return { url, child, exited }
+}
+
+/** Spawns `n` nodes at once; when any fails to start, stops the ones that did and throws. */
+export async function spawnNodes(n: number, env: Parameters<typeof spawnNode>[0]): Promise<NodeProcess[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, () => spawnNode(env)))
+  const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) {
+    await Promise.all(started.map(stopNode))
+    throw failed.reason
+  }
+  return started
 }
 
 /** SIGTERM, then SIGKILL after a bound; resolves once the process is gone. */

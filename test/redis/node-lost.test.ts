@@ -18,7 +18,7 @@ import {
   REDIS_URL,
   range,
   sdkClient,
-  spawnNode,
+  spawnNodes,
   startExecution,
   stopNode,
 } from './env.ts'
@@ -34,17 +34,13 @@ let redis: Redis | undefined
 
 beforeEach(async () => {
   prefix = newPrefix()
-  nodes = await Promise.all(
-    [0, 1, 2].map(() =>
-      spawnNode({
-        REDIS_URL,
-        FLOWCAST_KEY_PREFIX: prefix,
-        FLOWCAST_API_KEY: API_KEY,
-        FLOWCAST_SECRET: SECRET,
-        FLOWCAST_LEASE_MS: String(LEASE_MS),
-      }),
-    ),
-  )
+  nodes = await spawnNodes(3, {
+    REDIS_URL,
+    FLOWCAST_KEY_PREFIX: prefix,
+    FLOWCAST_API_KEY: API_KEY,
+    FLOWCAST_SECRET: SECRET,
+    FLOWCAST_LEASE_MS: String(LEASE_MS),
+  })
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
 })
 

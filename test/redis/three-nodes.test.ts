@@ -15,7 +15,7 @@ import {
   REDIS_URL,
   range,
   sdkClient,
-  spawnNode,
+  spawnNodes,
   startExecution,
   stopNode,
 } from './env.ts'
@@ -35,16 +35,12 @@ function client(urls: string[], token: string): FlowcastClient {
 
 beforeEach(async () => {
   prefix = newPrefix()
-  nodes = await Promise.all(
-    [0, 1, 2].map(() =>
-      spawnNode({
-        REDIS_URL,
-        FLOWCAST_KEY_PREFIX: prefix,
-        FLOWCAST_API_KEY: API_KEY,
-        FLOWCAST_SECRET: SECRET,
-      }),
-    ),
-  )
+  nodes = await spawnNodes(3, {
+    REDIS_URL,
+    FLOWCAST_KEY_PREFIX: prefix,
+    FLOWCAST_API_KEY: API_KEY,
+    FLOWCAST_SECRET: SECRET,
+  })
 })
 
 afterEach(async () => {
