@@ -29,6 +29,7 @@ export {
   type SubFlowOptions,
   type Target,
 } from './triggerflow/process.ts'
+export { RetainedWindow, type RetentionBounds } from './triggerflow/retained-window.ts'
 export { type PauseOptions, RuntimeData } from './triggerflow/runtime-data.ts'
 export { StateStore } from './triggerflow/state.ts'
 export {

@@ -5,6 +5,8 @@
  * so with an explicit gap, never a silent hole.
  */
 
+import { RetainedWindow } from './retained-window.ts'
+
 /** One runtime-stream item with its position: what servers and `getRuntimeStreamEvents` see. */
 export interface StreamEnvelope<T = unknown> {
   readonly seq: number
@@ -55,39 +57,33 @@ export interface LogRead<T = unknown> {
 
 /** The bounded log behind one execution's runtime stream. */
 export class RuntimeStreamLog<T = unknown> {
-  private readonly entries: LogEntry<T>[] = []
-  // Evicting from the front of an array is O(n); an offset makes it O(1) amortised.
-  private head = 0
-  private bytes = 0
-  private seq = 0
+  private readonly window: RetainedWindow<LogEntry<T>>
   private closeInfo: StreamCloseInfo | undefined
   private readonly listeners = new Set<LogListener<T>>()
   private waiters: (() => void)[] = []
-  private readonly retention: StreamRetention
 
   constructor(retention: Partial<StreamRetention> = {}) {
-    this.retention = { ...DEFAULT_RETENTION, ...retention }
+    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.envelope.seq)
   }
 
   /** Seq of the newest item ever appended (0 when none). */
   get lastSeq(): number {
-    return this.seq
+    return this.window.lastSeq
   }
 
   /** Seq of the oldest retained item (lastSeq + 1 when nothing is retained). */
   get firstSeq(): number {
-    const first = this.entries[this.head]
-    return first ? first.envelope.seq : this.seq + 1
+    return this.window.firstSeq
   }
 
   /** Number of retained items. */
   get size(): number {
-    return this.entries.length - this.head
+    return this.window.size
   }
 
   /** Encoded bytes held by retained items. */
   get retainedBytes(): number {
-    return this.bytes
+    return this.window.bytes
   }
 
   get closed(): boolean {
@@ -101,17 +97,13 @@ export class RuntimeStreamLog<T = unknown> {
   /** Appends an item; returns its entry, or undefined when the stream is closed (the item is dropped). */
   append(data: T, source?: string): LogEntry<T> | undefined {
     if (this.closeInfo) return undefined
+    const seq = this.window.lastSeq + 1
     const envelope: StreamEnvelope<T> =
-      source === undefined
-        ? { seq: this.seq + 1, ts: Date.now(), data }
-        : { seq: this.seq + 1, ts: Date.now(), source, data }
+      source === undefined ? { seq, ts: Date.now(), data } : { seq, ts: Date.now(), source, data }
     // Encode before committing the seq: an item JSON cannot carry must not leave a hole.
     const json = JSON.stringify(envelope)
-    this.seq = envelope.seq
     const entry: LogEntry<T> = { envelope, json }
-    this.entries.push(entry)
-    this.bytes += json.length
-    this.evict()
+    this.window.push(entry)
     for (const l of this.listeners) l.onAppend?.(entry)
     this.wake()
     return entry
@@ -120,7 +112,8 @@ export class RuntimeStreamLog<T = unknown> {
   /** Closes the stream; returns false when it was already closed (the first reason stands). */
   close(reason: StreamCloseReason, by?: string): boolean {
     if (this.closeInfo) return false
-    this.closeInfo = by === undefined ? { reason, lastSeq: this.seq } : { reason, by, lastSeq: this.seq }
+    const lastSeq = this.window.lastSeq
+    this.closeInfo = by === undefined ? { reason, lastSeq } : { reason, by, lastSeq }
     const info = this.closeInfo
     for (const l of this.listeners) l.onClose?.(info)
     this.wake()
@@ -129,19 +122,8 @@ export class RuntimeStreamLog<T = unknown> {
 
   /** Reads up to `limit` retained entries after seq `after`, with a gap when some are gone. */
   read(after: number, limit = Number.POSITIVE_INFINITY): LogRead<T> {
-    const first = this.firstSeq
-    const out: LogRead<T> = { entries: [] }
-    // Seqs are whole: after 2.5 comes 3, so the cursor is floored (a fractional slot index would
-    // read past the entries). A negative or NaN cursor means "from the start", not a gap before seq 1.
-    let from = (after >= 0 ? Math.floor(after) : 0) + 1
-    if (from < first && from <= this.seq) {
-      out.gap = { kind: 'gap', from, to: first - 1 }
-      from = first
-    }
-    const start = this.head + (from - first)
-    const end = Math.min(this.entries.length, start + Math.max(0, limit))
-    for (let i = Math.max(start, this.head); i < end; i++) out.entries.push(this.entries[i]!)
-    return out
+    const r = this.window.read(after, limit)
+    return r.gap ? { gap: { kind: 'gap', ...r.gap }, entries: r.entries } : { entries: r.entries }
   }
 
   /** Registers a synchronous listener for appends and the close; returns its remover. */
@@ -155,7 +137,7 @@ export class RuntimeStreamLog<T = unknown> {
    * `timeoutMs` passes first ('timeout'). `null` waits without bound.
    */
   waitAfter(after: number, timeoutMs: number | null): Promise<'ready' | 'timeout'> {
-    if (this.seq > after || this.closeInfo) return Promise.resolve('ready')
+    if (this.window.lastSeq > after || this.closeInfo) return Promise.resolve('ready')
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const wake = () => {
@@ -177,19 +159,5 @@ export class RuntimeStreamLog<T = unknown> {
     const waiters = this.waiters
     this.waiters = []
     for (const w of waiters) w()
-  }
-
-  private evict(): void {
-    const { maxEvents, maxBytes } = this.retention
-    while (this.size > 1 && (this.size > maxEvents || this.bytes > maxBytes)) {
-      const gone = this.entries[this.head]!
-      this.bytes -= gone.json.length
-      this.head++
-    }
-    // Compact once the dead prefix dominates, so memory follows retention, not history.
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries.splice(0, this.head)
-      this.head = 0
-    }
   }
 }

@@ -1,35 +1,33 @@
 /**
  * A node-local copy of a remote execution's retained log, bounded by the same retention as the
- * engine's log on the running node, so every node evicts the same events and announces the same
- * gaps.
+ * engine's log on the running node, with the engine's own window (RetainedWindow), so every node
+ * evicts the same events and announces the same gaps.
  */
+import { RetainedWindow } from '../../flows/index.ts'
 import type { BrokerEntry, BrokerRead } from '../broker.ts'
 
 /** Retained entries of one remote log, oldest first. */
 export class LogCache {
-  readonly #entries: BrokerEntry[] = []
-  #head = 0
-  #bytes = 0
-  #lastSeq = 0
-  readonly #maxEvents: number
-  readonly #maxBytes: number
+  readonly #window: RetainedWindow<BrokerEntry>
 
   constructor(retention: { maxEvents: number; maxBytes: number }) {
-    this.#maxEvents = Math.max(1, retention.maxEvents)
-    this.#maxBytes = Math.max(1, retention.maxBytes)
+    this.#window = new RetainedWindow(
+      { maxEvents: Math.max(1, retention.maxEvents), maxBytes: Math.max(1, retention.maxBytes) },
+      (e) => e.seq,
+    )
   }
 
   get lastSeq(): number {
-    return this.#lastSeq
+    return this.#window.lastSeq
   }
 
   /** Seq of the oldest retained entry (lastSeq + 1 when none). */
   get firstSeq(): number {
-    return this.#entries[this.#head]?.seq ?? this.#lastSeq + 1
+    return this.#window.firstSeq
   }
 
   get size(): number {
-    return this.#entries.length - this.#head
+    return this.#window.size
   }
 
   /**
@@ -38,42 +36,14 @@ export class LogCache {
    * readers behind the hole are told a gap instead of skipping it silently.
    */
   append(entry: BrokerEntry): boolean {
-    if (entry.seq <= this.#lastSeq) return false
-    if (entry.seq > this.#lastSeq + 1 && this.size > 0) {
-      this.#entries.length = 0
-      this.#head = 0
-      this.#bytes = 0
-    }
-    this.#entries.push(entry)
-    this.#bytes += entry.json.length
-    this.#lastSeq = entry.seq
-    this.#evict()
+    if (entry.seq <= this.#window.lastSeq) return false
+    if (entry.seq > this.#window.lastSeq + 1) this.#window.clear()
+    this.#window.push(entry)
     return true
   }
 
   /** Up to `limit` entries after `after`, with the gap before the first retained one. */
   read(after: number, limit: number): BrokerRead {
-    const first = this.firstSeq
-    const out: BrokerRead = { entries: [] }
-    let from = Math.max(0, after) + 1
-    if (from < first && from <= this.#lastSeq) {
-      out.gap = { from, to: first - 1 }
-      from = first
-    }
-    const start = this.#head + (from - first)
-    const end = Math.min(this.#entries.length, start + Math.max(0, limit))
-    for (let i = Math.max(start, this.#head); i < end; i++) out.entries.push(this.#entries[i]!)
-    return out
-  }
-
-  #evict(): void {
-    while (this.size > 1 && (this.size > this.#maxEvents || this.#bytes > this.#maxBytes)) {
-      this.#bytes -= this.#entries[this.#head]!.json.length
-      this.#head++
-    }
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries.splice(0, this.#head)
-      this.#head = 0
-    }
+    return this.#window.read(after, limit)
   }
 }
