@@ -19,7 +19,7 @@ import {
   REDIS_URL,
   range,
   sdkClient,
-  spawnNode,
+  spawnNodes,
   startExecution,
   stopNode,
 } from './env.ts'
@@ -47,7 +47,7 @@ beforeEach(async () => {
     FLOWCAST_LEASE_MS: String(LEASE_MS),
     FLOWCAST_EXTRA_FLOWS: path.join(import.meta.dirname, 'flows', 'stall.ts'),
   }
-  nodes = await Promise.all([0, 1, 2].map(() => spawnNode(env)))
+  nodes = await spawnNodes(3, env)
   outA = ''
   nodes[0]!.child.stdout!.on('data', (c: Buffer) => {
     outA += c.toString()
