@@ -17,6 +17,19 @@ export class TestSocket {
   readonly #waiters = new Set<() => void>()
   #nextId = 1
 
+  /** The HTTP status the upgrade got: 101 when it was accepted, else the refusal's status. */
+  upgradeStatus(timeoutMs = 5000): Promise<number> {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve(101)
+    return waitFor(
+      new Promise<number>((resolve) => {
+        this.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!))
+        this.ws.once('open', () => resolve(101))
+      }),
+      timeoutMs,
+      'the upgrade outcome',
+    )
+  }
+
   constructor(url: string, options?: WebSocket.ClientOptions) {
     this.ws = new WebSocket(url, options)
     this.ws.on('message', (data, isBinary) => {

@@ -40,16 +40,6 @@ async function withToken(server: FlowcastServer, token: string): Promise<TestSoc
 }
 
 /** The HTTP status a refused upgrade answered with. */
-function upgradeStatus(s: TestSocket): Promise<number> {
-  return waitFor(
-    new Promise<number>((resolve) =>
-      s.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!)),
-    ),
-    5000,
-    'the refused upgrade',
-  )
-}
-
 /** A token with the server's claims signed by `secret`, expiring at `exp` (seconds). */
 function craft(secret: string, claims: Record<string, unknown>, exp: number): Promise<string> {
   return new SignJWT(claims)
@@ -314,7 +304,7 @@ describe('WebSocket auth', () => {
     const badClaims = await craft(SECRET, { role: 'root', scope: '*' }, now + 600)
     for (const token of [forged, expired, badClaims, '', 'garbage', API_KEY.slice(1)]) {
       const s = socket(server, `?token=${encodeURIComponent(token)}`)
-      expect(await upgradeStatus(s)).toBe(401)
+      expect(await s.upgradeStatus()).toBe(401)
     }
   })
 

@@ -5,6 +5,7 @@
  * refused frame is not parsed.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { type RawClient, rawWebSocket } from '../helpers/raw-client.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -19,12 +20,6 @@ afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy()
   await Promise.all(sockets.splice(0).map((s) => s.close()))
 })
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
 
 const ping = (n: number) => JSON.stringify({ type: 'ping', id: `p${n}-${'x'.repeat(50)}` })
 

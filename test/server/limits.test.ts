@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type FlowcastServer } from '../../server/index.ts'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
@@ -20,24 +21,6 @@ async function open(server: FlowcastServer): Promise<TestSocket> {
   const s = await TestSocket.open(server.url)
   sockets.push(s)
   return s
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
-
-/** The HTTP status of a refused upgrade, or 101 when it was accepted. */
-function upgradeOutcome(s: TestSocket): Promise<number> {
-  return waitFor(
-    new Promise<number>((resolve) => {
-      s.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!))
-      s.ws.once('open', () => resolve(101))
-    }),
-    5000,
-    'the upgrade outcome',
-  )
 }
 
 describe('limits', () => {
@@ -131,7 +114,7 @@ describe('limits', () => {
     const connect = (query: string) => {
       const s = new TestSocket(`${wsUrl}${query}`)
       sockets.push(s)
-      return { s, outcome: upgradeOutcome(s) }
+      return { s, outcome: s.upgradeStatus() }
     }
     const held = [connect(`?token=${token}`), connect(`?token=${token}`)]
     // A socket still waiting to send its auth frame holds a slot too.

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Follower } from '../../server/broker.ts'
 import { type FlowcastServer, MemoryBroker, startServer } from '../../server/index.ts'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
 import { Gate, serve, start, testFlows } from './fixtures.ts'
@@ -16,12 +17,6 @@ afterEach(async () => {
   await Promise.all(sockets.splice(0).map((s) => s.close()))
   for (const c of cleanups.splice(0).reverse()) await c()
 })
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
 
 /** A memory broker whose follow() waits for the test (a remote store that answers slowly). */
 class SlowFollowBroker extends MemoryBroker {

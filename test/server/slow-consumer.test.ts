@@ -4,6 +4,7 @@
  * catches up exactly when it reads again, or is closed with 4008 when it never does.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
@@ -13,12 +14,6 @@ const sockets: TestSocket[] = []
 afterEach(async () => {
   await Promise.all(sockets.splice(0).map((s) => s.close()))
 })
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
 
 /** Stops reading from the TCP socket, so the server's queue for it fills. */
 function pauseReading(s: TestSocket): () => void {

@@ -4,6 +4,7 @@
  * the HTTP response at once (the connection is torn down, not left to drain).
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { type RawClient, rawGet } from '../helpers/raw-client.ts'
 import { readSse, type SseRead } from '../helpers/sse-client.ts'
@@ -19,24 +20,6 @@ afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy()
   await Promise.all(sockets.splice(0).map((s) => s.close()))
 })
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
-
-/** The HTTP status of a WebSocket upgrade attempt (101 when accepted). */
-function upgradeStatus(s: TestSocket): Promise<number> {
-  return waitFor(
-    new Promise<number>((resolve) => {
-      s.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!))
-      s.ws.once('open', () => resolve(101))
-    }),
-    5000,
-    'the upgrade outcome',
-  )
-}
 
 describe('SSE limits', () => {
   it('an SSE response holds a per-address slot, shared with WebSockets; it frees when the response ends', async () => {
@@ -56,7 +39,7 @@ describe('SSE limits', () => {
     expect(body).toMatchObject({ status: 429, body: { error: { code: 'too_many_connections' } } })
     const upgrade = new TestSocket(`${server.url.replace(/^http/, 'ws')}/ws`)
     sockets.push(upgrade)
-    expect(await upgradeStatus(upgrade)).toBe(429)
+    expect(await upgrade.upgradeStatus()).toBe(429)
     expect(await metric(server.url, 'flowcast_connections_refused_total\\{reason="per_address"\\}')).toBe(3)
     // The first stream ends with the execution: its slot is free again.
     gate.open()

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { TriggerFlow } from '../../flows/index.ts'
+import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { type Frame, range, TestSocket } from '../helpers/ws-client.ts'
 import { Gate, getJson, serve, start } from './fixtures.ts'
@@ -13,12 +14,6 @@ const sockets: TestSocket[] = []
 afterEach(async () => {
   await Promise.all(sockets.splice(0).map((s) => s.close()))
 })
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
-  return m ? Number(m[1]) : Number.NaN
-}
 
 /** `padded { count, size }`: puts `count` padded items, waits for the gate, completes. */
 function paddedFlow(gate: Gate): TriggerFlow<any> {
