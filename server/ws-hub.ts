@@ -512,6 +512,7 @@ export class WsHub {
     // Unsubscribed (or closed) while the room opened: the slot is no longer this request's.
     const wanted = () => conn.subs.get(executionId) === slot && conn.open
     let found: boolean | undefined
+    let joined = false
     try {
       found = await this.#deps.rooms.enter(executionId, (room) => {
         if (!wanted()) return true
@@ -519,6 +520,7 @@ export class WsHub {
           conn.json({ type: 'subscribed', id: f.id, executionId, ...info }),
         )
         slot.room = room
+        joined = true
         return true
       })
     } catch (err) {
@@ -528,7 +530,13 @@ export class WsHub {
       if (isFlowcastError(err)) return this.#reject(conn, f.id, err.code, err.message, executionId)
       throw err
     }
-    if (found || !wanted()) return
+    if (joined) return
+    if (!wanted()) {
+      // Every request gets one reply: this one was overtaken by the socket's own unsubscribe.
+      if (conn.open) conn.json({ type: 'ack', id: f.id, executionId, cancelled: true })
+      return
+    }
+    if (found) return
     conn.subs.delete(executionId)
     return this.#reject(conn, f.id, 'not_found', `no execution "${executionId}"`, executionId)
   }

@@ -51,10 +51,13 @@ describe('room open / release race', () => {
     s.send({ type: 'subscribe', id: 3, executionId })
     expect(await s.next((f) => f.id === 3)).toMatchObject({ type: 'subscribed', executionId })
     expect(await s.next((f) => f.id === 2)).toMatchObject({ type: 'ack', unsubscribed: true })
+    // Every request gets exactly one reply: the overtaken subscribe is acked as cancelled.
+    expect(await s.next((f) => f.id === 1)).toMatchObject({ type: 'ack', executionId, cancelled: true })
     gate.open()
     await s.streamEnd(executionId)
     expect(s.seqs(executionId)).toEqual(range(1, 7))
     expect(s.ofType('error')).toEqual([])
+    expect(s.frames.filter((f) => f.id === 1)).toHaveLength(1)
   })
 
   it('two sockets on a slow follow(): the first leaves before the room opens, the second gets every event', async () => {
