@@ -31,6 +31,43 @@ export const adapters: Record<AdapterName, Adapter> = {
 }
 
 /**
+ * The opening -> live -> closed life of one bench subscription, shared by every transport: a
+ * failure while opening rejects (after `abort`), one while live is a drop; `live()` resolves once.
+ */
+function lifecycle(
+  opts: OpenOptions,
+  resolve: (sub: Subscription) => void,
+  reject: (err: Error) => void,
+  abort: () => void,
+) {
+  let state: 'opening' | 'live' | 'closed' = 'opening'
+  const timer = setTimeout(() => fail('subscribe timed out'), opts.timeoutMs)
+  const fail = (reason: string) => {
+    if (state === 'opening') {
+      state = 'closed'
+      clearTimeout(timer)
+      abort()
+      reject(new Error(reason))
+    } else if (state === 'live') {
+      state = 'closed'
+      opts.onDrop(reason)
+    }
+  }
+  const live = () => {
+    if (state !== 'opening') return
+    state = 'live'
+    clearTimeout(timer)
+    resolve({
+      close: () => {
+        state = 'closed'
+        abort()
+      },
+    })
+  }
+  return { fail, live, opening: () => state === 'opening' }
+}
+
+/**
  * flowcast (and the raw ws server): JSON text frames. flowcast greets with `hello` before it takes
  * a subscribe; the data of an item is whatever the flow put, which for the bench flow carries `t`.
  */
@@ -41,19 +78,7 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
       skipUTF8Validation: true,
       handshakeTimeout: opts.timeoutMs,
     })
-    let state: 'opening' | 'live' | 'closed' = 'opening'
-    const timer = setTimeout(() => fail('subscribe timed out'), opts.timeoutMs)
-    const fail = (reason: string) => {
-      if (state === 'opening') {
-        state = 'closed'
-        clearTimeout(timer)
-        ws.terminate()
-        reject(new Error(reason))
-      } else if (state === 'live') {
-        state = 'closed'
-        opts.onDrop(reason)
-      }
-    }
+    const { fail, live, opening } = lifecycle(opts, resolve, reject, () => ws.terminate())
     const subscribe = () => {
       if (opts.token) ws.send(JSON.stringify({ type: 'auth', id: 'bench-auth', token: opts.token }))
       ws.send(JSON.stringify({ type: 'subscribe', id: 1, executionId: opts.room }))
@@ -77,22 +102,13 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
           if (Array.isArray(f.items)) for (const it of f.items) opts.sink(it?.seq, it?.data?.t, now)
           break
         case 'hello':
-          if (greeted && state === 'opening') subscribe()
+          if (greeted && opening()) subscribe()
           break
         case 'subscribed':
-          if (state === 'opening') {
-            state = 'live'
-            clearTimeout(timer)
-            resolve({
-              close: () => {
-                state = 'closed'
-                ws.terminate()
-              },
-            })
-          }
+          live()
           break
         case 'error':
-          if (state === 'opening') fail(`server error ${f.code}: ${f.message}`)
+          if (opening()) fail(`server error ${f.code}: ${f.message}`)
           break
         // gap, stream_end, status, presence: a gap shows up as lost seqs in the tally.
       }
@@ -116,35 +132,16 @@ async function openSocketIo(opts: OpenOptions): Promise<Subscription> {
       reconnection: false,
       timeout: opts.timeoutMs,
     })
-    let state: 'opening' | 'live' | 'closed' = 'opening'
-    const timer = setTimeout(() => fail('subscribe timed out'), opts.timeoutMs)
-    const fail = (reason: string) => {
-      if (state === 'opening') {
-        state = 'closed'
-        clearTimeout(timer)
-        socket.disconnect()
-        reject(new Error(reason))
-      } else if (state === 'live') {
-        state = 'closed'
-        opts.onDrop(reason)
-      }
-    }
+    const { fail, live, opening } = lifecycle(opts, resolve, reject, () => socket.disconnect())
     socket.on('event', (f: any) => opts.sink(f?.seq, f?.data?.t, clock()))
     socket.on('connect', () => {
       socket.emit('subscribe', opts.room, (res: any) => {
-        if (state !== 'opening') return
+        if (!opening()) return
         if (!res?.ok) {
           fail(`subscribe refused: ${res?.code}`)
           return
         }
-        state = 'live'
-        clearTimeout(timer)
-        resolve({
-          close: () => {
-            state = 'closed'
-            socket.disconnect()
-          },
-        })
+        live()
       })
     })
     socket.on('connect_error', (err) => fail(err.message))
