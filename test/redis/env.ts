@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import net from 'node:net'
 import { Redis } from 'ioredis'
 import { nanoid } from 'nanoid'
-import { describe, it } from 'vitest'
+import { afterEach, beforeEach, describe, it } from 'vitest'
 import WebSocket from 'ws'
 import { type ClientOptions, createClient, type FlowcastClient } from '../../client-sdk/index.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -267,4 +267,54 @@ export async function startOn(url: string, flow: string, input: unknown): Promis
 /** [from..to] */
 export function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
+}
+
+/** What `useCluster` gives a test: fresh credentials, a key prefix, the node processes and a Redis handle. */
+export interface Cluster {
+  readonly apiKey: string
+  readonly secret: string
+  prefix: string
+  nodes: NodeProcess[]
+  redis: Redis
+  /** An SDK client on `urls` with `token`, closed after the test. */
+  client(urls: string[], token: string): FlowcastClient
+}
+
+/**
+ * `n` node processes on one Redis under a fresh prefix, one secret for all (so any node takes
+ * any node's tokens): spawned before each test; stopped, with their keys dropped, after it.
+ */
+export function useCluster(n: number, extraEnv: Record<string, string> = {}): Cluster {
+  const clients: FlowcastClient[] = []
+  const cluster: Cluster = {
+    apiKey: `key-${nanoid()}`,
+    secret: `secret-${nanoid()}-${nanoid()}`,
+    prefix: '',
+    nodes: [],
+    redis: undefined as unknown as Redis,
+    client(urls, token) {
+      const c = sdkClient(urls, { token })
+      clients.push(c)
+      return c
+    },
+  }
+  beforeEach(async () => {
+    cluster.prefix = newPrefix()
+    cluster.nodes = await spawnNodes(n, {
+      REDIS_URL,
+      FLOWCAST_KEY_PREFIX: cluster.prefix,
+      FLOWCAST_API_KEY: cluster.apiKey,
+      FLOWCAST_SECRET: cluster.secret,
+      ...extraEnv,
+    })
+    cluster.redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  })
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close()
+    await Promise.all(cluster.nodes.map(stopNode))
+    cluster.nodes = []
+    cluster.redis?.disconnect()
+    await dropPrefix(REDIS_URL, cluster.prefix)
+  })
+  return cluster
 }

@@ -5,68 +5,32 @@
  * marker), it notices, stops its own copy and answers from Redis like the others, so A, B and C
  * all report the same final outcome and the keys keep the finished TTL.
  */
-import path from 'node:path'
-import { Redis } from 'ioredis'
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import type { FlowcastClient } from '../../client-sdk/index.ts'
+import { fileURLToPath } from 'node:url'
+import { beforeEach, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
 import { until, waitFor } from '../helpers/wait.ts'
-import {
-  describeRedis,
-  dropPrefix,
-  type NodeProcess,
-  newPrefix,
-  REDIS_URL,
-  range,
-  sdkClient,
-  spawnNodes,
-  startExecution,
-  stopNode,
-} from './env.ts'
+import { describeRedis, type NodeProcess, range, startExecution, useCluster } from './env.ts'
 import { watch } from './watch.ts'
 
-const API_KEY = `key-${Math.random().toString(36).slice(2)}`
-const SECRET = `secret-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`
 const LEASE_MS = 500
 const STALL_MS = 3 * LEASE_MS
-let prefix = ''
-let nodes: NodeProcess[] = []
+const cluster = useCluster(3, {
+  FLOWCAST_LEASE_MS: String(LEASE_MS),
+  FLOWCAST_EXTRA_FLOWS: fileURLToPath(new URL('./flows/stall.ts', import.meta.url)),
+})
 /** Everything node A printed since it started listening. */
 let outA = ''
-const clients: FlowcastClient[] = []
-let redis: Redis | undefined
 
-beforeEach(async () => {
-  prefix = newPrefix()
-  // A variable, not a literal: spawnNode's env type names only the keys every test passes.
-  const env = {
-    REDIS_URL,
-    FLOWCAST_KEY_PREFIX: prefix,
-    FLOWCAST_API_KEY: API_KEY,
-    FLOWCAST_SECRET: SECRET,
-    FLOWCAST_LEASE_MS: String(LEASE_MS),
-    FLOWCAST_EXTRA_FLOWS: path.join(import.meta.dirname, 'flows', 'stall.ts'),
-  }
-  nodes = await spawnNodes(3, env)
+beforeEach(() => {
   outA = ''
-  nodes[0]!.child.stdout!.on('data', (c: Buffer) => {
+  cluster.nodes[0]!.child.stdout!.on('data', (c: Buffer) => {
     outA += c.toString()
   })
-  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-})
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await Promise.all(nodes.map(stopNode))
-  nodes = []
-  redis?.disconnect()
-  redis = undefined
-  await dropPrefix(REDIS_URL, prefix)
 })
 
 describeRedis('redis: a node that outlives its lease is fenced', () => {
   it('the execution ends once as failed node_lost on every node; the slow node writes nothing after the close; the keys keep their TTL', async () => {
-    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const BEFORE = 20
     // The `go` interrupt is a stream item of its own.
     const K = BEFORE + 1
@@ -74,18 +38,14 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
       a.url,
       'stall',
       { before: BEFORE, stallMs: STALL_MS, after: 30 },
-      API_KEY,
+      cluster.apiKey,
     )
     const auth = { authorization: `Bearer ${tokens!.admin}` }
     const get = async (url: string, route: string) => {
       const res = await fetch(`${url}/api/executions/${id}${route}`, { headers: auth })
       return { status: res.status, body: (await res.json()) as Record<string, any> }
     }
-    const viewer = (url: string) => {
-      const client = sdkClient([url], { token: tokens!.viewer })
-      clients.push(client)
-      return client
-    }
+    const viewer = (url: string) => cluster.client([url], tokens!.viewer)
     const remote = [watch(viewer(b.url), id), watch(viewer(c.url), id)]
     const local = watch(viewer(a.url), id)
     await until(
@@ -109,7 +69,7 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
 
     // A barrier: a later execution on A, finished as read from B, means A's writer has flushed
     // every tick since the fence.
-    const later = await startExecution(a.url, 'stall', { before: 1, stallMs: 0, after: 1 }, API_KEY)
+    const later = await startExecution(a.url, 'stall', { before: 1, stallMs: 0, after: 1 }, cluster.apiKey)
     const laterAuth = { authorization: `Bearer ${later.tokens!.admin}` }
     const laterInfo = (await (
       await fetch(`${b.url}/api/executions/${later.executionId}`, { headers: laterAuth })
@@ -156,7 +116,7 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
     expect(local.statuses.at(-1)).toBe('failed')
 
     // In Redis: events 1..K, then exactly the sweeper's status and close; the hash is final.
-    const log = await redis!.xrange(`${prefix}x:${id}:log`, '-', '+')
+    const log = await cluster.redis.xrange(`${cluster.prefix}x:${id}:log`, '-', '+')
     const events = log.filter(([, f]) => f[0] === 'e').map(([entryId]) => entryId)
     expect(events).toEqual(range(1, K).map((s) => `${s}-0`))
     // (Whether A's `running` after the interrupt got in before the stall depends on scheduling.)
@@ -168,19 +128,19 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
     expect(s[0]).toMatch(new RegExp(`^${K}-\\d+$`))
     expect(Number(c2[0].split('-')[1])).toBe(Number(s[0].split('-')[1]) + 1)
     expect(log.slice(0, -2).every(([, f]) => f[0] !== 's' || f[1] !== 'failed')).toBe(true)
-    const meta = await redis!.hgetall(`${prefix}x:${id}:meta`)
+    const meta = await cluster.redis.hgetall(`${cluster.prefix}x:${id}:meta`)
     expect(meta.status).toBe('failed')
     expect(JSON.parse(meta.error!)).toEqual(failed.error)
     expect(meta.result).toBeUndefined()
     expect(Number(meta.lastSeq)).toBe(K)
-    for (const key of [`${prefix}x:${id}:meta`, `${prefix}x:${id}:log`]) {
-      const ttl = await redis!.pttl(key)
+    for (const key of [`${cluster.prefix}x:${id}:meta`, `${cluster.prefix}x:${id}:log`]) {
+      const ttl = await cluster.redis.pttl(key)
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(DEFAULT_LIMITS.finishedTtlMs)
     }
     // A renewed its lease afterwards and is a live node again; its set of runs lists nothing lost.
     const nodeA = meta.node!
-    expect(await redis!.zscore(`${prefix}nodes`, nodeA)).not.toBeNull()
-    expect(await redis!.sismember(`${prefix}node:${nodeA}:runs`, id)).toBe(0)
+    expect(await cluster.redis.zscore(`${cluster.prefix}nodes`, nodeA)).not.toBeNull()
+    expect(await cluster.redis.sismember(`${cluster.prefix}node:${nodeA}:runs`, id)).toBe(0)
   })
 })

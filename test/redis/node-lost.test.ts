@@ -1,73 +1,23 @@
-/**
- * kill -9 of the node that runs an execution: its lease passes, another node ends the execution
- * once as failed `node_lost` (status and stream close appended to its stream), so subscribers on
- * the other nodes get every event written before the kill, then `status failed` and
- * `stream_end {reason: 'failed'}`; the result route answers failed with node_lost, and the keys
- * expire like those of any finished execution.
- */
-import { Redis } from 'ioredis'
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import type { FlowcastClient } from '../../client-sdk/index.ts'
+import { expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
 import { until } from '../helpers/wait.ts'
-import {
-  describeRedis,
-  dropPrefix,
-  type NodeProcess,
-  newPrefix,
-  REDIS_URL,
-  range,
-  sdkClient,
-  spawnNodes,
-  startExecution,
-  stopNode,
-} from './env.ts'
+import { describeRedis, type NodeProcess, range, startExecution, useCluster } from './env.ts'
 import { watch } from './watch.ts'
 
-const API_KEY = `key-${Math.random().toString(36).slice(2)}`
-const SECRET = `secret-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`
 const LEASE_MS = 1000
-let prefix = ''
-let nodes: NodeProcess[] = []
-const clients: FlowcastClient[] = []
-let redis: Redis | undefined
-
-beforeEach(async () => {
-  prefix = newPrefix()
-  nodes = await spawnNodes(3, {
-    REDIS_URL,
-    FLOWCAST_KEY_PREFIX: prefix,
-    FLOWCAST_API_KEY: API_KEY,
-    FLOWCAST_SECRET: SECRET,
-    FLOWCAST_LEASE_MS: String(LEASE_MS),
-  })
-  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-})
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await Promise.all(nodes.map(stopNode))
-  nodes = []
-  redis?.disconnect()
-  redis = undefined
-  await dropPrefix(REDIS_URL, prefix)
-})
+const cluster = useCluster(3, { FLOWCAST_LEASE_MS: String(LEASE_MS) })
 
 describeRedis('redis: the running node is killed', () => {
   it('subscribers on B and C get the events up to the kill, then status failed and stream_end failed, once; the result is node_lost; the keys expire', async () => {
-    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 5000
     const { executionId: id, tokens } = await startExecution(
       a.url,
       'long-job',
       { count: N, size: 32, intervalMs: 4 },
-      API_KEY,
+      cluster.apiKey,
     )
-    const viewer = (url: string) => {
-      const client = sdkClient([url], { token: tokens!.viewer })
-      clients.push(client)
-      return client
-    }
+    const viewer = (url: string) => cluster.client([url], tokens!.viewer)
     // Two nodes follow it, so two sweepers race to end it: it must still end once.
     const onB = [watch(viewer(b.url), id), watch(viewer(b.url), id), watch(viewer(c.url), id)]
     // A result wait on B that starts before the kill and must end with it.
@@ -75,8 +25,8 @@ describeRedis('redis: the running node is killed', () => {
       headers: { authorization: `Bearer ${tokens!.viewer}` },
     }).then(async (r) => ({ status: r.status, body: await r.json() }))
     await until(() => onB.every((w) => w.events.length >= 40), 10_000, 'first events on B and C')
-    const node = await redis!.hget(`${prefix}x:${id}:meta`, 'node')
-    expect(await redis!.sismember(`${prefix}node:${node}:runs`, id)).toBe(1)
+    const node = await cluster.redis.hget(`${cluster.prefix}x:${id}:meta`, 'node')
+    expect(await cluster.redis.sismember(`${cluster.prefix}node:${node}:runs`, id)).toBe(1)
 
     a.child.kill('SIGKILL')
     await a.exited
@@ -113,17 +63,17 @@ describeRedis('redis: the running node is killed', () => {
     expect(info).toMatchObject({ status: 'failed', streamOpen: false, lastSeq })
 
     // Finished like any other: both keys expire; the dead node's lease and set of runs are gone.
-    for (const key of [`${prefix}x:${id}:meta`, `${prefix}x:${id}:log`]) {
-      const ttl = await redis!.pttl(key)
+    for (const key of [`${cluster.prefix}x:${id}:meta`, `${cluster.prefix}x:${id}:log`]) {
+      const ttl = await cluster.redis.pttl(key)
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(DEFAULT_LIMITS.finishedTtlMs)
     }
-    expect(await redis!.exists(`${prefix}node:${node}:runs`)).toBe(0)
-    expect(await redis!.zscore(`${prefix}nodes`, node!)).toBeNull()
+    expect(await cluster.redis.exists(`${cluster.prefix}node:${node}:runs`)).toBe(0)
+    expect(await cluster.redis.zscore(`${cluster.prefix}nodes`, node!)).toBeNull()
     // Ended once, though B and C both swept: exactly one failed status and one close in the stream.
-    const markers = (await redis!.xrevrange(`${prefix}x:${id}:log`, '+', '-', 'COUNT', 5)).filter(
-      ([, f]) => f[0] !== 'e',
-    )
+    const markers = (
+      await cluster.redis.xrevrange(`${cluster.prefix}x:${id}:log`, '+', '-', 'COUNT', 5)
+    ).filter(([, f]) => f[0] !== 'e')
     expect(markers.map(([, f]) => f)).toEqual([
       ['c', JSON.stringify({ reason: 'failed', lastSeq })],
       ['s', 'failed'],

@@ -4,64 +4,25 @@
  * and kill -9 of the node an SDK client is on (it resumes on another with nothing lost or repeated).
  * Auth is on with one secret for all nodes: tokens minted by A are accepted by B and C.
  */
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import type { FlowcastClient } from '../../client-sdk/index.ts'
+import { expect, it } from 'vitest'
 import { until } from '../helpers/wait.ts'
-import {
-  describeRedis,
-  dropPrefix,
-  type NodeProcess,
-  newPrefix,
-  REDIS_URL,
-  range,
-  sdkClient,
-  spawnNodes,
-  startExecution,
-  stopNode,
-} from './env.ts'
+import { describeRedis, type NodeProcess, range, startExecution, useCluster } from './env.ts'
 import { watch } from './watch.ts'
 
-const API_KEY = `key-${Math.random().toString(36).slice(2)}`
-const SECRET = `secret-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`
-let prefix = ''
-let nodes: NodeProcess[] = []
-const clients: FlowcastClient[] = []
-
-function client(urls: string[], token: string): FlowcastClient {
-  const c = sdkClient(urls, { token })
-  clients.push(c)
-  return c
-}
-
-beforeEach(async () => {
-  prefix = newPrefix()
-  nodes = await spawnNodes(3, {
-    REDIS_URL,
-    FLOWCAST_KEY_PREFIX: prefix,
-    FLOWCAST_API_KEY: API_KEY,
-    FLOWCAST_SECRET: SECRET,
-  })
-})
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await Promise.all(nodes.map(stopNode))
-  nodes = []
-  await dropPrefix(REDIS_URL, prefix)
-})
+const cluster = useCluster(3)
 
 describeRedis('redis: three nodes, one Redis', () => {
   it('B and C receive the identical sequence 1..N of an execution running on A; the result is read from B', async () => {
-    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 400
     const { executionId: id, tokens } = await startExecution(
       a.url,
       'long-job',
       { count: N, size: 48, intervalMs: 2, burst: 3 },
-      API_KEY,
+      cluster.apiKey,
     )
-    const onB = watch(client([b.url], tokens!.viewer), id)
-    const onC = watch(client([c.url], tokens!.viewer), id)
+    const onB = watch(cluster.client([b.url], tokens!.viewer), id)
+    const onC = watch(cluster.client([c.url], tokens!.viewer), id)
     await until(() => onB.end !== null && onC.end !== null, 20_000, 'stream_end on B and C')
     expect(onB.seqs()).toEqual(range(1, N))
     expect(onC.seqs()).toEqual(range(1, N))
@@ -73,7 +34,7 @@ describeRedis('redis: three nodes, one Redis', () => {
       expect(w.errors).toEqual([])
       expect(w.statuses.at(-1)).toBe('completed')
     }
-    const viaB = client([b.url], tokens!.viewer)
+    const viaB = cluster.client([b.url], tokens!.viewer)
     expect(await viaB.result(id, { wait: 10_000 })).toEqual({
       status: 'completed',
       result: { put: N, accepted: N },
@@ -81,16 +42,16 @@ describeRedis('redis: three nodes, one Redis', () => {
   })
 
   it('a stop sent to C ends the stream on A, B and C while the execution keeps running on A', async () => {
-    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const { executionId: id, tokens } = await startExecution(
       a.url,
       'long-job',
       { count: 300, size: 32, intervalMs: 5 },
-      API_KEY,
+      cluster.apiKey,
     )
-    const watchers = [a, b, c].map((n) => watch(client([n.url], tokens!.viewer), id))
+    const watchers = [a, b, c].map((n) => watch(cluster.client([n.url], tokens!.viewer), id))
     await until(() => watchers.every((w) => w.events.length >= 20), 10_000, 'first events everywhere')
-    const admin = client([c.url], tokens!.admin)
+    const admin = cluster.client([c.url], tokens!.admin)
     expect(await admin.stopStream(id)).toEqual({ stopped: true })
     await until(() => watchers.every((w) => w.end !== null), 10_000, 'stream_end everywhere')
     const lastSeq = watchers[0]!.end!.lastSeq
@@ -101,7 +62,7 @@ describeRedis('redis: three nodes, one Redis', () => {
     }
     expect(await admin.stopStream(id)).toEqual({ alreadyStopped: true })
     // The stream stopped, not the execution: it still runs on A and completes.
-    const viaB = client([b.url], tokens!.viewer)
+    const viaB = cluster.client([b.url], tokens!.viewer)
     expect(await viaB.result(id, { wait: 15_000 })).toEqual({
       status: 'completed',
       result: { put: 300, accepted: lastSeq },
@@ -109,16 +70,16 @@ describeRedis('redis: three nodes, one Redis', () => {
   })
 
   it('kill -9 of the node a client is on: the client resumes on another node, nothing lost, nothing repeated', async () => {
-    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 500
     // Runs on A, which nobody kills; the client knows only B and C, and starts on B.
     const { executionId: id, tokens } = await startExecution(
       a.url,
       'long-job',
       { count: N, size: 32, intervalMs: 4 },
-      API_KEY,
+      cluster.apiKey,
     )
-    const sdk = client([b.url, c.url], tokens!.viewer)
+    const sdk = cluster.client([b.url, c.url], tokens!.viewer)
     const w = watch(sdk, id)
     await until(() => w.events.length >= 50, 10_000, 'first events through B')
     b.child.kill('SIGKILL')
