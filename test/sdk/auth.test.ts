@@ -2,11 +2,14 @@
  * The SDK with token auth on (issue 4): a viewer watches but its stop is refused, an admin's stop
  * ends the viewer's stream, a refused token closes the client for good (no reconnect loop).
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import type { FlowcastClient, FlowcastError, StreamEvent } from '../../client-sdk/index.ts'
+import { describe, expect, it } from 'vitest'
+import type { FlowcastError, StreamEvent } from '../../client-sdk/index.ts'
 import { type FlowcastServer, startServer } from '../../server/index.ts'
+import { useCleanup } from '../helpers/cleanup.ts'
 import { until } from '../helpers/wait.ts'
 import { flowsWithLongJob, nodeClient, range } from './fixtures.ts'
+
+const own = useCleanup()
 
 const API_KEY = 'sdk-test-api-key-0123456789abcdef'
 const SECRET = 'sdk-test-secret-0123456789abcdef0123456789'
@@ -19,21 +22,9 @@ function startAuthServer(): Promise<FlowcastServer> {
   })
 }
 
-let server: FlowcastServer | undefined
-const clients: FlowcastClient[] = []
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await server?.close()
-  server = undefined
-})
-function track(c: FlowcastClient): FlowcastClient {
-  clients.push(c)
-  return c
-}
-
 describe('client SDK with token auth', () => {
   it('a start without the API key is refused with 401', async () => {
-    server = await startAuthServer()
+    const server = own(await startAuthServer())
     const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -44,14 +35,14 @@ describe('client SDK with token auth', () => {
   })
 
   it("a viewer watches but cannot stop; an admin's stop ends the viewer's stream", async () => {
-    server = await startAuthServer()
-    const starter = track(nodeClient(server.url, { apiKey: API_KEY }))
+    const server = own(await startAuthServer())
+    const starter = own(nodeClient(server.url, { apiKey: API_KEY }))
     const started = await starter.start('long-job', { count: 500, size: 16, intervalMs: 5 })
     expect(started.tokens).toBeDefined()
     const { viewer, admin } = started.tokens!
 
     for (const tokenInFrame of [false, true]) {
-      const viewerClient = track(nodeClient(server.url, { token: viewer, tokenInFrame }))
+      const viewerClient = own(nodeClient(server.url, { token: viewer, tokenInFrame }))
       const events: StreamEvent[] = []
       const errors: FlowcastError[] = []
       viewerClient.subscribe(started.executionId, {
@@ -71,7 +62,7 @@ describe('client SDK with token auth', () => {
       expect((await viewerClient.result(started.executionId)).status).toBe('running')
     }
 
-    const viewerClient = track(nodeClient(server.url, { token: viewer }))
+    const viewerClient = own(nodeClient(server.url, { token: viewer }))
     const seqs: number[] = []
     let endReason = ''
     viewerClient.subscribe(started.executionId, {
@@ -81,7 +72,7 @@ describe('client SDK with token auth', () => {
       },
     })
     await until(() => seqs.length >= 3, 5_000, 'events')
-    const adminClient = track(nodeClient(server.url, { token: admin }))
+    const adminClient = own(nodeClient(server.url, { token: admin }))
     expect(await adminClient.stopStream(started.executionId)).toEqual({ stopped: true })
     await until(() => endReason !== '', 5_000, 'stream_end at the viewer')
     expect(endReason).toBe('stopped')
@@ -89,7 +80,7 @@ describe('client SDK with token auth', () => {
   })
 
   it('a client with only the API key starts, watches and stops, and never puts the key in a URL', async () => {
-    server = await startAuthServer()
+    const server = own(await startAuthServer())
     const urls: string[] = []
     const { default: WebSocket } = await import('ws')
     class Recording extends WebSocket {
@@ -98,7 +89,7 @@ describe('client SDK with token auth', () => {
         super(url, ...rest)
       }
     }
-    const client = track(nodeClient(server.url, { apiKey: API_KEY, WebSocket: Recording }))
+    const client = own(nodeClient(server.url, { apiKey: API_KEY, WebSocket: Recording }))
     const { executionId } = await client.start('long-job', { count: 400, size: 16, intervalMs: 5 })
     const seqs: number[] = []
     let endReason = ''
@@ -117,9 +108,9 @@ describe('client SDK with token auth', () => {
   })
 
   it('a refused token closes the client for good instead of reconnecting', async () => {
-    server = await startAuthServer()
+    const server = own(await startAuthServer())
     for (const tokenInFrame of [false, true]) {
-      const client = track(nodeClient(server.url, { token: 'not-a-token', tokenInFrame }))
+      const client = own(nodeClient(server.url, { token: 'not-a-token', tokenInFrame }))
       const states: string[] = []
       const errors: string[] = []
       client.onConnectionState((s) => states.push(s))

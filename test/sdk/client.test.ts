@@ -1,6 +1,6 @@
 /** The client SDK against a real server on port 0: fan-out, stop, results, stream endings, bad frames, failover. */
 import net from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   type EndInfo,
   type FlowcastClient,
@@ -9,29 +9,14 @@ import {
   isFlowcastError,
   type StreamEvent,
 } from '../../client-sdk/index.ts'
-import type { FlowcastServer } from '../../server/index.ts'
-import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { useCleanup } from '../helpers/cleanup.ts'
+import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 import { nodeClient, range, startTestServer, type testLongJob } from './fixtures.ts'
 
+const own = useCleanup()
+
 type LongJob = ReturnType<typeof testLongJob>
-
-let server: FlowcastServer | undefined
-let proxy: TcpProxy | undefined
-const clients: FlowcastClient[] = []
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await proxy?.close()
-  proxy = undefined
-  await server?.close()
-  server = undefined
-})
-
-function track(c: FlowcastClient): FlowcastClient {
-  clients.push(c)
-  return c
-}
 
 /** Collects one subscription's events and ending. */
 function watch(client: FlowcastClient, executionId: string, since?: number) {
@@ -53,10 +38,10 @@ function watch(client: FlowcastClient, executionId: string, since?: number) {
 
 describe('client SDK', () => {
   it('50 clients on one execution receive identical, complete sequences', async () => {
-    server = await startTestServer()
-    const admin = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const admin = own(nodeClient(server.url))
     const { executionId } = await admin.start<LongJob>('long-job', { count: 400, size: 16, intervalMs: 1 })
-    const watchers = range(1, 50).map(() => watch(track(nodeClient(server!.url)), executionId))
+    const watchers = range(1, 50).map(() => watch(own(nodeClient(server!.url)), executionId))
     await until(() => watchers.every((w) => w.state.end !== null), 20_000, 'every stream_end')
     for (const w of watchers) {
       expect(w.events.map((e) => e.seq)).toEqual(range(1, 400))
@@ -71,8 +56,8 @@ describe('client SDK', () => {
   })
 
   it('one socket per client carries several subscriptions; since resumes after what the app has', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const a = await client.start('long-job', { count: 30, size: 16, intervalMs: 0 })
     const b = await client.start('long-job', { count: 20, size: 16, intervalMs: 0 })
     const wa = watch(client, a.executionId, 10)
@@ -87,10 +72,10 @@ describe('client SDK', () => {
   })
 
   it("an admin's stop ends every client's stream; a second stop says alreadyStopped; the execution completes", async () => {
-    server = await startTestServer()
-    const admin = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const admin = own(nodeClient(server.url))
     const { executionId } = await admin.start('long-job', { count: 300, size: 16, intervalMs: 3 })
-    const watchers = range(1, 10).map(() => watch(track(nodeClient(server!.url)), executionId))
+    const watchers = range(1, 10).map(() => watch(own(nodeClient(server!.url)), executionId))
     await until(() => watchers.every((w) => w.events.length >= 5), 10_000, 'first events')
     expect(await admin.stopStream(executionId)).toEqual({ stopped: true })
     await until(() => watchers.every((w) => w.state.end !== null), 10_000, 'every stream_end')
@@ -105,8 +90,8 @@ describe('client SDK', () => {
   })
 
   it('result: status while running, the result with wait, and again after completion', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start<LongJob>('long-job', { count: 40, size: 16, intervalMs: 10 })
     const early = await client.result<LongJob>(executionId)
     expect(early.status).toBe('running')
@@ -123,8 +108,8 @@ describe('client SDK', () => {
   })
 
   it('stream() yields the envelopes and ends on stream_end', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start('long-job', { count: 25, size: 16, intervalMs: 1 })
     const seen: StreamEvent<LongJob['types']['stream']>[] = []
     for await (const ev of client.stream<LongJob>(executionId)) seen.push(ev)
@@ -134,8 +119,8 @@ describe('client SDK', () => {
   })
 
   it('stream() ends without throwing when no event came within timeout; the execution runs on', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start('long-job', { count: 2, size: 16, intervalMs: 60_000 })
     const seen: number[] = []
     const t0 = Date.now()
@@ -152,8 +137,8 @@ describe('client SDK', () => {
   })
 
   it('breaking out of a for-await unsubscribes', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start('long-job', { count: 100, size: 16, intervalMs: 2 })
     const seen: number[] = []
     for await (const ev of client.stream(executionId)) {
@@ -167,8 +152,8 @@ describe('client SDK', () => {
   })
 
   it('continue answers an interrupt seen in the stream; a second answer is refused', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start('approval', { request: 'ship it' })
     const items: any[] = []
     const statuses: string[] = []
@@ -201,8 +186,8 @@ describe('client SDK', () => {
   })
 
   it('a resume from behind retention surfaces a gap to onGap, then continues exactly', async () => {
-    server = await startTestServer({ retainedEvents: 50 })
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer({ retainedEvents: 50 }))
+    const client = own(nodeClient(server.url))
     const { executionId } = await client.start('long-job', { count: 200, size: 16, intervalMs: 0 })
     await client.result(executionId, { wait: 5_000 })
     const seqs: number[] = []
@@ -222,11 +207,11 @@ describe('client SDK', () => {
   })
 
   it('calls made before the socket opens are queued, and the queue is bounded', async () => {
-    server = await startTestServer()
-    const seed = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const seed = own(nodeClient(server.url))
     const { executionId } = await seed.start('long-job', { count: 5, size: 16, intervalMs: 0 })
     await seed.result(executionId, { wait: 5_000 })
-    const client = track(nodeClient(server.url, { maxQueue: 2 }))
+    const client = own(nodeClient(server.url, { maxQueue: 2 }))
     expect(client.connectionState).toBe('connecting')
     const first = client.stopStream(executionId)
     const second = client.stopStream(executionId)
@@ -237,8 +222,8 @@ describe('client SDK', () => {
   })
 
   it('a subscribe the server refuses goes to onError and ends the subscription', async () => {
-    server = await startTestServer()
-    const client = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const client = own(nodeClient(server.url))
     const w = watch(client, 'no-such-execution')
     await until(() => w.errors.length > 0, 5_000, 'the refusal')
     expect(w.errors[0]).toMatchObject({ code: 'not_found' })
@@ -253,9 +238,9 @@ describe('client SDK', () => {
   })
 
   it('frames that fail the protocol go to onError; the client stays up and the sequence stays exact', async () => {
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
-    const client = track(nodeClient(`http://127.0.0.1:${proxy.port}`))
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
+    const client = own(nodeClient(`http://127.0.0.1:${proxy.port}`))
     const { executionId } = await client.start('long-job', { count: 3, size: 16, intervalMs: 400 })
     const w = watch(client, executionId)
     await until(() => w.events.length === 1, 5_000, 'seq 1')
@@ -283,9 +268,9 @@ describe('client SDK', () => {
   })
 
   it('the watchdog reconnects a silent link, and the subscription resumes exactly', async () => {
-    server = await startTestServer({ heartbeatMs: 150 })
-    proxy = await createProxy(server.port)
-    const client = track(
+    const server = own(await startTestServer({ heartbeatMs: 150 }))
+    const proxy = own(await createProxy(server.port))
+    const client = own(
       nodeClient(`http://127.0.0.1:${proxy.port}`, {
         reconnect: { baseMs: 10, maxMs: 50, minUptimeMs: 1000, connectTimeoutMs: 300 },
       }),
@@ -306,9 +291,9 @@ describe('client SDK', () => {
   })
 
   it('rotates across urls: a dead first node does not stop the client', async () => {
-    server = await startTestServer()
+    const server = own(await startTestServer())
     const dead = await freePort()
-    const client = track(nodeClient([`http://127.0.0.1:${dead}`, server.url]))
+    const client = own(nodeClient([`http://127.0.0.1:${dead}`, server.url]))
     const started = await client.start('long-job', { count: 10, size: 16, intervalMs: 0 })
     const seen: number[] = []
     for await (const ev of client.stream(started.executionId)) seen.push(ev.seq)
@@ -318,10 +303,10 @@ describe('client SDK', () => {
   it('backs off with a cap, without a hot loop, while no node answers', async () => {
     const port = await freePort()
     // The proxy accepts and at once drops every connection, since nothing listens behind it.
-    proxy = await createProxy(port)
+    const proxy = own(await createProxy(port))
     const baseMs = 20
     const maxMs = 200
-    const client = track(
+    const client = own(
       nodeClient(`http://127.0.0.1:${proxy.port}`, {
         reconnect: { baseMs, maxMs, minUptimeMs: 1000, connectTimeoutMs: 1000 },
       }),
@@ -349,7 +334,7 @@ describe('client SDK', () => {
   })
 
   it('close() ends streams quietly, fails pending calls and reports closed', async () => {
-    server = await startTestServer()
+    const server = own(await startTestServer())
     const client = nodeClient(server.url)
     const { executionId } = await client.start('long-job', { count: 2, size: 16, intervalMs: 60_000 })
     const states: string[] = []

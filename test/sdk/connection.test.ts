@@ -3,33 +3,22 @@
  * after a connection stayed up, a connect that never completes is given up after
  * connectTimeoutMs, and a 4003 close is final.
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import type { FlowcastClient, FlowcastError } from '../../client-sdk/index.ts'
+import { describe, expect, it } from 'vitest'
+import type { FlowcastError } from '../../client-sdk/index.ts'
 import type { FlowcastServer } from '../../server/index.ts'
-import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { useCleanup } from '../helpers/cleanup.ts'
+import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { nodeClient, startTestServer } from './fixtures.ts'
 
-let server: FlowcastServer | undefined
-let proxy: TcpProxy | undefined
-const clients: FlowcastClient[] = []
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await proxy?.close()
-  proxy = undefined
-  await server?.close()
-  server = undefined
-})
-
-function track(c: FlowcastClient): FlowcastClient {
-  clients.push(c)
-  return c
-}
+const own = useCleanup()
 
 /** Starts long-job on the server directly (not through the proxy, whose cuts would hit the POST). */
-async function startLongJob(input: { count: number; size: number; intervalMs: number }): Promise<string> {
-  const res = await fetch(`${server!.url}/api/flows/long-job/executions`, {
+async function startLongJob(
+  server: FlowcastServer,
+  input: { count: number; size: number; intervalMs: number },
+): Promise<string> {
+  const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ input }),
@@ -46,12 +35,12 @@ function wsClose(code: number, reason: string): Buffer {
 
 describe('client SDK connection loop', () => {
   it('keeps growing the backoff over connections cut at once, and resets it after one that stayed up minUptimeMs', async () => {
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
     const p = proxy
     const baseMs = 20
     const minUptimeMs = 300
-    const client = track(
+    const client = own(
       nodeClient(`http://127.0.0.1:${p.port}`, {
         reconnect: { baseMs, maxMs: 60_000, minUptimeMs, connectTimeoutMs: 5_000 },
       }),
@@ -94,7 +83,7 @@ describe('client SDK connection loop', () => {
     // A connection that carries events for longer than minUptimeMs resets the backoff: the next
     // wait is under baseMs again (without the reset its ceiling would be 10 s and more). Three
     // times, so that a lucky short draw from a large ceiling cannot pass for a reset (p < 2e-6).
-    const executionId = await startLongJob({ count: 5_000, size: 16, intervalMs: 10 })
+    const executionId = await startLongJob(server, { count: 5_000, size: 16, intervalMs: 10 })
     let lastEventAt = 0
     client.subscribe(executionId, {
       onEvent: () => {
@@ -112,14 +101,14 @@ describe('client SDK connection loop', () => {
   }, 45_000)
 
   it('gives up a connect that never completes after connectTimeoutMs and tries again', async () => {
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
     const p = proxy
     // TCP is accepted, but not one byte of the upgrade passes.
     p.pause()
     const connectTimeoutMs = 300
     const maxMs = 50
-    const client = track(
+    const client = own(
       nodeClient(`http://127.0.0.1:${p.port}`, {
         reconnect: { baseMs: 10, maxMs, minUptimeMs: 1000, connectTimeoutMs },
       }),
@@ -137,14 +126,12 @@ describe('client SDK connection loop', () => {
   })
 
   it('a close with 4003 (forbidden) is final: no reconnect, state closed, error forbidden', async () => {
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
     const p = proxy
     const clientErrors: FlowcastError[] = []
-    const client = track(
-      nodeClient(`http://127.0.0.1:${p.port}`, { onError: (err) => clientErrors.push(err) }),
-    )
-    const executionId = await startLongJob({ count: 2, size: 16, intervalMs: 60_000 })
+    const client = own(nodeClient(`http://127.0.0.1:${p.port}`, { onError: (err) => clientErrors.push(err) }))
+    const executionId = await startLongJob(server, { count: 2, size: 16, intervalMs: 60_000 })
     const seqs: number[] = []
     const subErrors: FlowcastError[] = []
     client.subscribe(executionId, {

@@ -3,38 +3,31 @@
  * connection every ~200 ms during a 2000-event stream; every client must still see 1..2000 once each.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { FlowcastClient, GapInfo } from '../../client-sdk/index.ts'
-import type { FlowcastServer } from '../../server/index.ts'
-import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import type { GapInfo } from '../../client-sdk/index.ts'
+import { useCleanup } from '../helpers/cleanup.ts'
+import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { nodeClient, range, startTestServer, type testLongJob } from './fixtures.ts'
 
+const own = useCleanup()
+
 type LongJob = ReturnType<typeof testLongJob>
 
-let server: FlowcastServer | undefined
-let proxy: TcpProxy | undefined
 let cutter: ReturnType<typeof setInterval> | undefined
-const clients: FlowcastClient[] = []
 
-afterEach(async () => {
+afterEach(() => {
   if (cutter) clearInterval(cutter)
   cutter = undefined
-  for (const c of clients.splice(0)) c.close()
-  await proxy?.close()
-  proxy = undefined
-  await server?.close()
-  server = undefined
 })
 
 describe('client SDK over a connection cut every 200 ms', () => {
   it('every client ends with seq 1..2000 exactly once, in order', async () => {
     const COUNT = 2000
     const CLIENTS = Number(process.env.SDK_CUT_CLIENTS ?? 20)
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
     const viaProxy = `http://127.0.0.1:${proxy.port}`
-    const starter = nodeClient(server.url)
-    clients.push(starter)
+    const starter = own(nodeClient(server.url))
     const { executionId } = await starter.start<LongJob>('long-job', {
       count: COUNT,
       size: 64,
@@ -42,8 +35,7 @@ describe('client SDK over a connection cut every 200 ms', () => {
     })
 
     const watchers = range(1, CLIENTS).map(() => {
-      const client = nodeClient(viaProxy)
-      clients.push(client)
+      const client = own(nodeClient(viaProxy))
       const w = {
         seqs: [] as number[],
         items: [] as number[],

@@ -5,32 +5,17 @@
  * of ending ours; an unsubscribe refused with `rate_limited` is tried again, so the server does
  * not keep a subscription the application let go of.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { EndInfo, FlowcastClient } from '../../client-sdk/index.ts'
-import type { FlowcastServer } from '../../server/index.ts'
+import { useCleanup } from '../helpers/cleanup.ts'
 import { eventually } from '../helpers/poll.ts'
-import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { nodeClient, range, startTestServer, type testLongJob } from './fixtures.ts'
 
+const own = useCleanup()
+
 type LongJob = ReturnType<typeof testLongJob>
-
-let server: FlowcastServer | undefined
-let proxy: TcpProxy | undefined
-const clients: FlowcastClient[] = []
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await proxy?.close()
-  proxy = undefined
-  await server?.close()
-  server = undefined
-})
-
-function track(c: FlowcastClient): FlowcastClient {
-  clients.push(c)
-  return c
-}
 
 /** One subscription's record: seqs, error codes and its ending. */
 interface Watch {
@@ -83,9 +68,9 @@ describe('client SDK resubscribe', () => {
     const EXECUTIONS = 4
     // Three subscribes per second per socket: of four resubscribes on every new socket, the last is
     // refused and waits for its retry; the link is cut while it waits, three times over.
-    server = await startTestServer({ commandsPerSecond: 3 })
-    proxy = await createProxy(server.port)
-    const starter = track(nodeClient(server.url))
+    const server = own(await startTestServer({ commandsPerSecond: 3 }))
+    const proxy = own(await createProxy(server.port))
+    const starter = own(nodeClient(server.url))
     const ids: string[] = []
     for (let i = 0; i < EXECUTIONS; i++) {
       const { executionId } = await starter.start<LongJob>('long-job', {
@@ -95,7 +80,7 @@ describe('client SDK resubscribe', () => {
       })
       ids.push(executionId)
     }
-    const client = track(nodeClient(`http://127.0.0.1:${proxy.port}`))
+    const client = own(nodeClient(`http://127.0.0.1:${proxy.port}`))
     let cuts = 0
     const cutOnRefusal = (code: string): void => {
       if (code !== 'rate_limited' || cuts >= 3) return
@@ -123,15 +108,15 @@ describe('client SDK resubscribe', () => {
 
   it('already_subscribed answering a resubscribe replaces the server side and the sequence goes on', async () => {
     const COUNT = 40
-    server = await startTestServer()
-    proxy = await createProxy(server.port)
-    const starter = track(nodeClient(server.url))
+    const server = own(await startTestServer())
+    const proxy = own(await createProxy(server.port))
+    const starter = own(nodeClient(server.url))
     const { executionId } = await starter.start<LongJob>('long-job', {
       count: COUNT,
       size: 16,
       intervalMs: 20,
     })
-    const client = track(nodeClient(`http://127.0.0.1:${proxy.port}`))
+    const client = own(nodeClient(`http://127.0.0.1:${proxy.port}`))
     await whenOpen(client)
     // Hold the subscribe in the proxy and answer it, ahead of the server, as a server does that
     // still holds an earlier subscription of this socket. The client's first request id is s1.
@@ -157,8 +142,8 @@ describe('client SDK resubscribe', () => {
 
   it('an unsubscribe refused as rate limited is sent again: the server drops both subscriptions', async () => {
     // One command per second: the second of two unsubscribes sent together is refused.
-    server = await startTestServer({ commandsPerSecond: 1 })
-    const starter = track(nodeClient(server.url))
+    const server = own(await startTestServer({ commandsPerSecond: 1 }))
+    const starter = own(nodeClient(server.url))
     const ids: string[] = []
     for (let i = 0; i < 2; i++) {
       const { executionId } = await starter.start<LongJob>('long-job', {
@@ -168,7 +153,7 @@ describe('client SDK resubscribe', () => {
       })
       ids.push(executionId)
     }
-    const client = track(nodeClient(server.url))
+    const client = own(nodeClient(server.url))
     const subs = ids.map((id) => watch(client, id))
     // The second subscribe is refused too and retried a second later.
     await until(() => subs.every(({ w }) => w.seqs.length > 0), 5_000, 'both subscriptions to receive events')
