@@ -2,9 +2,7 @@
  * The flowcast client: one socket shared by every subscription of the client, request/reply
  * bookkeeping for commands, and the HTTP calls. See index.ts for the public face.
  */
-import { FlowcastError, type FlowcastErrorCode } from '../errors.ts'
-import { Connection, DEFAULT_RECONNECT } from './connection.ts'
-import { HttpApi } from './http.ts'
+
 import type {
   AckFrame,
   ClientFrame,
@@ -13,7 +11,10 @@ import type {
   ResultResponse,
   ServerFrame,
   StartResponse,
-} from './protocol.ts'
+} from '@flowcast/protocol'
+import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
+import { Connection, DEFAULT_RECONNECT } from './connection.ts'
+import { HttpApi } from './http.ts'
 import { iterateStream } from './stream.ts'
 import { Subscription, type SubscriptionHost } from './subscription.ts'
 import type {

@@ -3,8 +3,7 @@
  * exponential backoff and full jitter, a heartbeat watchdog, URL rotation for failover and a
  * bounded queue of frames waiting for the socket. It knows frames, not subscriptions.
  */
-import { FlowcastError } from '../errors.ts'
-import { type ClientFrame, CloseCode, type HelloFrame, ServerFrame } from './protocol.ts'
+import { type ClientFrame, CloseCode, FlowcastError, type HelloFrame, ServerFrame } from '@flowcast/protocol'
 import type { ConnectionState, ReconnectOptions, WebSocketConstructor, WebSocketLike } from './types.ts'
 
 export interface ConnectionHooks {

@@ -2,8 +2,9 @@
  * The HTTP half of the client: starting executions and reading results. Rotates across the node
  * URLs when one cannot be reached; every request is aborted by `close()`.
  */
-import { FlowcastError, type FlowcastErrorCode } from '../errors.ts'
-import type { ExecutionSnapshot, FlowInfo, ResultResponse, StartResponse } from './protocol.ts'
+
+import type { ExecutionSnapshot, FlowInfo, ResultResponse, StartResponse } from '@flowcast/protocol'
+import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
 import type { FetchLike } from './types.ts'
 
 export interface HttpOptions {

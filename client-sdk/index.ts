@@ -6,19 +6,21 @@
 import { FlowcastClient } from './client.ts'
 import type { ClientOptions } from './types.ts'
 
-export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
-export { FlowcastClient } from './client.ts'
 export {
   CloseCode,
   type ExecutionSnapshot,
   type ExecutionStatus,
+  FlowcastError,
+  type FlowcastErrorCode,
   type FlowInfo,
+  isFlowcastError,
   PROTOCOL_VERSION,
   type ResultResponse,
   type StartResponse,
   type StreamEndReason,
   type WireEvent,
-} from './protocol.ts'
+} from '@flowcast/protocol'
+export { FlowcastClient } from './client.ts'
 export type {
   ClientOptions,
   ConnectionState,

@@ -2,7 +2,7 @@
  * `client.stream(...)`: a subscription seen as an async iterable, ending like the engine's
  * `getRuntimeStream` — on `stream_end`, or quietly when no event came within `timeout`.
  */
-import type { FlowcastError } from '../errors.ts'
+import type { FlowcastError } from '@flowcast/protocol'
 import type { GapInfo, StreamEvent, SubscribeHandlers, SubscriptionHandle } from './types.ts'
 
 export type Subscribe = <T>(

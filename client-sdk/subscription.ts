@@ -3,8 +3,9 @@
  * application. It owns `lastSeq`; every (re)subscribe asks for `since = lastSeq`, so replays after
  * reconnects only ever continue the sequence.
  */
-import { FlowcastError, type FlowcastErrorCode } from '../errors.ts'
-import type { ErrorFrame, GapFrame, StreamEndFrame, SubscribedFrame, WireEvent } from './protocol.ts'
+
+import type { ErrorFrame, GapFrame, StreamEndFrame, SubscribedFrame, WireEvent } from '@flowcast/protocol'
+import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
 import type { SubscribeHandlers, SubscriptionHandle } from './types.ts'
 
 /** What a subscription needs from its client. */

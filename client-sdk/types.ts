@@ -2,9 +2,14 @@
  * The public types of the client SDK. Flow types arrive through a type-only import so that the
  * engine never ends up in a browser bundle.
  */
-import type { FlowcastError } from '../errors.ts'
-import type { FlowTypes } from '../flows/index.ts'
-import type { ExecutionStatus, ResultResponse, StreamEndReason, WireEvent } from './protocol.ts'
+import type {
+  ExecutionStatus,
+  FlowcastError,
+  FlowTypes,
+  ResultResponse,
+  StreamEndReason,
+  WireEvent,
+} from '@flowcast/protocol'
 
 /** The stream item type of flow `F` (`unknown` when no flow is given or it has no stream contract). */
 export type StreamDataOf<F> = FlowTypes<F>['stream']

@@ -1,5 +1,5 @@
 /** The public face of the flowcast engine: a TypeScript port of TriggerFlow's runtime parts. */
-export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
+export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
 export type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './triggerflow/contract.ts'
 export {
   DEFAULT_STREAM_TIMEOUT_MS,

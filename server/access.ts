@@ -3,7 +3,7 @@
  * credentials themselves; the resolver below is the only code that reads a token or API key.
  */
 import type { IncomingMessage } from 'node:http'
-import { FlowcastError } from '../errors.ts'
+import { FlowcastError } from '@flowcast/protocol'
 import {
   type Auth,
   bearer,

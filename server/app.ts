@@ -4,13 +4,20 @@
  * peer's buffered amount, so a slow SSE reader is paused and caught up exactly like a socket.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  ContinueBody,
+  type ExecutionSnapshot,
+  FlowcastError,
+  type FlowcastErrorCode,
+  isFlowcastError,
+  MintTokenBody,
+  StartBody,
+} from '@flowcast/protocol'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { ContinueBody, type ExecutionSnapshot, MintTokenBody, StartBody } from '../client-sdk/protocol.ts'
-import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
 import type { AccessResolver, Principal } from './access.ts'
 import type { AddressSlots } from './address-slots.ts'
 import type { Broker } from './broker.ts'

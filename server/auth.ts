@@ -3,8 +3,8 @@
  * key starts executions and mints tokens; a token only reads (viewer) or also commands (admin).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { FlowcastError } from '@flowcast/protocol'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
-import { FlowcastError } from '../errors.ts'
 
 export type Role = 'viewer' | 'admin'
 

@@ -9,13 +9,8 @@
  * is a node-local cache of one execution's log kept current by the broker.
  */
 
-import type {
-  ExecutionSnapshot,
-  ExecutionStatus,
-  ResultResponse,
-  StreamEndReason,
-} from '../client-sdk/protocol.ts'
-import type { TriggerFlow } from '../flows/index.ts'
+import type { TriggerFlow } from '@flowcast/flows'
+import type { ExecutionSnapshot, ExecutionStatus, ResultResponse, StreamEndReason } from '@flowcast/protocol'
 
 /** One retained runtime-stream event: its seq and the envelope's JSON, encoded once at append. */
 export interface BrokerEntry {

@@ -6,9 +6,9 @@
 
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { catalogFlows } from '@flowcast/flows/catalog'
+import { CloseCode } from '@flowcast/protocol'
 import { createAdaptorServer } from '@hono/node-server'
-import { CloseCode } from '../client-sdk/protocol.ts'
-import { catalogFlows } from '../flows/catalog/index.ts'
 import { openAccess, tokenAccess } from './access.ts'
 import { AddressSlots } from './address-slots.ts'
 import { createApp } from './app.ts'

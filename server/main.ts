@@ -12,8 +12,8 @@
  * opens the server to everyone, for local work.
  */
 import { pathToFileURL } from 'node:url'
-import { catalogFlows } from '../flows/catalog/index.ts'
-import type { TriggerFlow } from '../flows/index.ts'
+import type { TriggerFlow } from '@flowcast/flows'
+import { catalogFlows } from '@flowcast/flows/catalog'
 import { randomKey, startServer } from './index.ts'
 
 const port = process.env.PORT === undefined || process.env.PORT === '' ? 8787 : Number(process.env.PORT)

@@ -2,9 +2,10 @@
  * The embedded default broker: executions run in this process and their logs are the engine's
  * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
  */
-import type { ExecutionStatus } from '../client-sdk/protocol.ts'
-import { FlowcastError, isFlowcastError } from '../errors.ts'
-import { type Execution, isTerminal, type LogEntry, type TriggerFlow } from '../flows/index.ts'
+
+import { type Execution, isTerminal, type LogEntry, type TriggerFlow } from '@flowcast/flows'
+import type { ExecutionStatus } from '@flowcast/protocol'
+import { FlowcastError, isFlowcastError } from '@flowcast/protocol'
 import type {
   Broker,
   BrokerCommand,

@@ -2,8 +2,9 @@
  * Prometheus metrics of one server, in a registry of its own so that servers in one process
  * never share or clash. Hot-path counters are bumped once per flush, not once per socket.
  */
+
+import type { ExecutionStatus } from '@flowcast/protocol'
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { ExecutionStatus } from '../client-sdk/protocol.ts'
 
 /** Live numbers the gauges read when scraped. */
 export interface MetricsSources {

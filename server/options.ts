@@ -1,6 +1,7 @@
 /** The server's options and the defaults behind every limit, resolved once per server. */
+
+import type { TriggerFlow } from '@flowcast/flows'
 import type { Logger } from 'pino'
-import type { TriggerFlow } from '../flows/index.ts'
 import type { AuthConfig } from './auth.ts'
 import type { Broker } from './broker.ts'
 

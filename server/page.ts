@@ -45,7 +45,10 @@ function readPublic(name: string): string {
 
 /** Newest modification time of the sources that go into the bundle. */
 function newestSource(): number {
-  let newest = statSync(join(root, 'errors.ts')).mtimeMs
+  let newest = statSync(join(root, 'protocol', 'errors.ts')).mtimeMs
+  for (const name of readdirSync(join(root, 'protocol'))) {
+    if (name.endsWith('.ts')) newest = Math.max(newest, statSync(join(root, 'protocol', name)).mtimeMs)
+  }
   for (const name of readdirSync(join(root, 'client-sdk'))) {
     if (name.endsWith('.ts')) newest = Math.max(newest, statSync(join(root, 'client-sdk', name)).mtimeMs)
   }

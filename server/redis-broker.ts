@@ -6,10 +6,11 @@
  * node serves its own from memory, every other node follows the stream through its ONE blocking
  * reader (redis/reader.ts).
  */
+
+import type { TriggerFlow } from '@flowcast/flows'
+import { FlowcastError } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
-import { FlowcastError } from '../errors.ts'
-import type { TriggerFlow } from '../flows/index.ts'
 import type {
   Broker,
   BrokerCommand,

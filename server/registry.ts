@@ -3,10 +3,11 @@
  * live ones and the TTL after which finished ones are evicted (through the broker, which
  * holds their logs and results).
  */
+
+import { isTerminal, type TriggerFlow } from '@flowcast/flows'
+import type { ExecutionStatus } from '@flowcast/protocol'
+import { FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { ExecutionStatus } from '../client-sdk/protocol.ts'
-import { FlowcastError } from '../errors.ts'
-import { isTerminal, type TriggerFlow } from '../flows/index.ts'
 import type { Broker, ExecutionInfo } from './broker.ts'
 import type { ServerLimits } from './options.ts'
 

@@ -8,10 +8,10 @@
  * Subscribing is one synchronous step: replay from the log and registration happen without an
  * await in between, so no event can fall between replay and live delivery.
  */
+
+import type { ExecutionStatus } from '@flowcast/protocol'
+import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { ExecutionStatus } from '../client-sdk/protocol.ts'
-import { CloseCode } from '../client-sdk/protocol.ts'
-import { FlowcastError } from '../errors.ts'
 import type { Broker, BrokerEntry, Follower, StreamClose } from './broker.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { ServerLimits } from './options.ts'

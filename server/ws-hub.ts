@@ -9,22 +9,23 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { nanoid } from 'nanoid'
-import type { Logger } from 'pino'
-import { type WebSocket, WebSocketServer } from 'ws'
-import type { z } from 'zod'
 import {
   AuthFrame,
   CLIENT_FRAME_TYPES,
   ClientFrame,
   CloseCode,
   type ContinueFrame,
+  type FlowcastErrorCode,
+  isFlowcastError,
   PROTOCOL_VERSION,
   type StopStreamFrame,
   type SubscribeFrame,
   type UnsubscribeFrame,
-} from '../client-sdk/protocol.ts'
-import { type FlowcastErrorCode, isFlowcastError } from '../errors.ts'
+} from '@flowcast/protocol'
+import { nanoid } from 'nanoid'
+import type { Logger } from 'pino'
+import { type WebSocket, WebSocketServer } from 'ws'
+import type { z } from 'zod'
 import type { AccessResolver, Principal } from './access.ts'
 import type { AddressSlots } from './address-slots.ts'
 import type { Broker } from './broker.ts'

@@ -2,8 +2,9 @@
  * Flow contracts: optional zod schemas for the input, the stream items and the result, from
  * which the types of `data.input`, `putIntoStream` and `getResult` are inferred.
  */
+
+import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
 import type { z } from 'zod'
-import { FlowcastError, type FlowcastErrorCode } from '../../errors.ts'
 
 export interface FlowContract {
   input?: z.ZodType
@@ -17,12 +18,7 @@ export type InputOf<C extends FlowContract> = Out<C['input'], unknown>
 export type StreamOf<C extends FlowContract> = Out<C['stream'], unknown>
 export type ResultOf<C extends FlowContract> = Out<C['result'], unknown>
 
-/** The types a flow carries, readable with `FlowTypes<typeof flow>` through a type-only import. */
-export interface FlowTypeInfo<I = unknown, S = unknown, R = unknown> {
-  input: I
-  stream: S
-  result: R
-}
+export type { FlowTypeInfo } from '@flowcast/protocol'
 
 /** Parses `value` with `schema` (when there is one) or throws a FlowcastError naming the flow and the failing path. */
 export function checkContract<T>(

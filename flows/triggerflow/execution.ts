@@ -3,8 +3,9 @@
  * bookkeeping that decides when the run is complete (the START chain and everything it
  * triggered have finished and no interrupt waits).
  */
+
+import { FlowcastError } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
-import { FlowcastError } from '../../errors.ts'
 import { checkContract } from './contract.ts'
 import type { TriggerFlow } from './flow.ts'
 import { HALT } from './process.ts'

@@ -157,8 +157,6 @@ export class TriggerFlow<C extends FlowContract = FlowContract> {
   }
 }
 
-/** The input, stream item and result types of a flow: `FlowTypes<typeof flow>['stream']`. */
-export type FlowTypes<F> =
-  F extends TriggerFlow<infer C> ? FlowTypeInfo<InputOf<C>, StreamOf<C>, ResultOf<C>> : FlowTypeInfo
+export type { FlowTypes } from '@flowcast/protocol'
 
 export { toChunk }

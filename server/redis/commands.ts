@@ -4,9 +4,10 @@
  * channel under the request's id. A node that is gone is detected at once (PUBLISH reaches
  * nobody); a node that does not answer in time is a broker_unavailable error, never a hang.
  */
+
+import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import { nanoid } from 'nanoid'
-import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '../../errors.ts'
 import type { BrokerCommand, CommandOutcome } from '../broker.ts'
 import type { RedisKeys } from './keys.ts'
 

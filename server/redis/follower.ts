@@ -4,7 +4,7 @@
  * the stream close are markers in the same stream, so they reach listeners in exactly the order
  * the running node saw them relative to the events.
  */
-import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
+import type { ExecutionStatus } from '@flowcast/protocol'
 import type { BrokerEntry, BrokerRead, Follower, FollowerListener, StreamClose } from '../broker.ts'
 import type { EntryId } from './keys.ts'
 import { LogCache } from './log-cache.ts'

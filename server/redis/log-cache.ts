@@ -3,7 +3,7 @@
  * engine's log on the running node, with the engine's own window (RetainedWindow), so every node
  * evicts the same events and announces the same gaps.
  */
-import { RetainedWindow } from '../../flows/index.ts'
+import { RetainedWindow } from '@flowcast/flows'
 import type { BrokerEntry, BrokerRead } from '../broker.ts'
 
 /** Retained entries of one remote log, oldest first. */

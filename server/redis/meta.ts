@@ -1,5 +1,5 @@
 /** An execution's metadata hash: what the running node writes and what every other node reads. */
-import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
+import type { ExecutionStatus } from '@flowcast/protocol'
 import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
 
 const TERMINAL = new Set<string>(['completed', 'failed', 'cancelled'])

@@ -22,8 +22,9 @@
  * reconnect the node checks each stream's top id and, when Redis lost data (a restart without
  * persistence), writes the retained log, the snapshot and the current markers again.
  */
+
+import type { ExecutionStatus } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
-import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
 import { type EntryId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { isFinal, metaFields } from './meta.ts'

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { isFlowcastError } from '../../errors.ts'
+import { isFlowcastError } from '../../protocol/index.ts'
 import { Auth, bearer, canAdminister, canCommand, canRead } from '../../server/auth.ts'
 import { TokenBucket } from '../../server/token-bucket.ts'
 

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CLIENT_FRAME_TYPES, CloseCode, ErrorFrame, ServerFrame } from '../../client-sdk/protocol.ts'
+import { CLIENT_FRAME_TYPES, CloseCode, ErrorFrame, ServerFrame } from '../../protocol/index.ts'
 import type { FlowcastServer } from '../../server/index.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { type Frame, range, TestSocket } from '../helpers/ws-client.ts'

@@ -4,7 +4,7 @@
  * WebSocket frames and the SSE bytes alike; catching-up members read the same gap from the log.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ExecutionStatus } from '../../client-sdk/protocol.ts'
+import type { ExecutionStatus } from '../../protocol/index.ts'
 import type { BrokerEntry, BrokerRead, Follower, FollowerListener, StreamClose } from '../../server/broker.ts'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
 import { LogCache } from '../../server/redis/log-cache.ts'

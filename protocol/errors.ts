@@ -1,6 +1,6 @@
 /**
  * The one error class of flowcast. Engine, server and client SDK all throw it, each with a
- * string code a program can branch on; it lives at the root so that none of them has to import
+ * string code a program can branch on; it lives in the shared protocol package so that none of them has to import
  * another to share it.
  */
 export type FlowcastErrorCode =
