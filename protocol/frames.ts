@@ -5,6 +5,7 @@
  */
 // A namespace import lets bundlers drop what is unused (zod's locales alone are ~260 KiB).
 import * as z from 'zod'
+import { ExecutionStatus, StreamEndReason } from './status.ts'
 
 export const PROTOCOL_VERSION = 1 as const
 
@@ -67,12 +68,6 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
 ]
 
 // ---- server -> client -------------------------------------------------------------------------
-
-export const ExecutionStatus = z.enum(['created', 'running', 'waiting', 'completed', 'failed', 'cancelled'])
-export type ExecutionStatus = z.infer<typeof ExecutionStatus>
-
-export const StreamEndReason = z.enum(['stopped', 'completed', 'failed', 'cancelled'])
-export type StreamEndReason = z.infer<typeof StreamEndReason>
 
 export const Limits = z.object({
   maxPayload: z.number(),

@@ -6,3 +6,4 @@
 export * from './errors.ts'
 export * from './flow-types.ts'
 export * from './frames.ts'
+export * from './status.ts'

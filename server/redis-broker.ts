@@ -8,7 +8,7 @@
  */
 
 import type { TriggerFlow } from '@flowcast/flows'
-import { FlowcastError } from '@flowcast/protocol'
+import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
 import type {
@@ -27,7 +27,7 @@ import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
 import { type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
-import { infoOf, isFinal, outcomeOf } from './redis/meta.ts'
+import { infoOf, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { MirrorWriter } from './redis/writer.ts'
 
@@ -184,18 +184,18 @@ export class RedisBroker implements Broker {
     if (this.#writer.has(executionId)) return this.#local.result(executionId, waitMs)
     const meta = this.keys.meta(executionId)
     const first = outcomeOf(await this.#call(() => this.#redis.hgetall(meta)))
-    if (!first || isFinal(first.status) || waitMs <= 0) return first
+    if (!first || isTerminal(first.status) || waitMs <= 0) return first
     // Take the stream's top first, then the hash: a final status written after that top is a
     // marker the watch below will see (hash and stream are written in one MULTI).
     const cursor = await this.#top(executionId)
     const now = outcomeOf(await this.#call(() => this.#redis.hgetall(meta)))
-    if (!now || isFinal(now.status)) return now
+    if (!now || isTerminal(now.status)) return now
     await new Promise<void>((resolve) => {
       const watch = {
         key: this.keys.log(executionId),
         cursor,
         onRecords: (records: StreamRecord[]) => {
-          if (records.some((r) => isFinal(r.fields.s))) done()
+          if (records.some((r) => isTerminal(r.fields.s))) done()
         },
       }
       const timer = setTimeout(done, waitMs)

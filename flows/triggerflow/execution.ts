@@ -4,7 +4,7 @@
  * triggered have finished and no interrupt waits).
  */
 
-import { FlowcastError } from '@flowcast/protocol'
+import { type ExecutionStatus, FlowcastError, isTerminal, type TerminalStatus } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
 import type { TriggerFlow } from './flow.ts'
@@ -20,14 +20,7 @@ import {
   type StreamRetention,
 } from './stream-log.ts'
 
-export type ExecutionStatus = 'created' | 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled'
-
-const TERMINAL: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled'])
-
-/** True for completed, failed and cancelled. */
-export function isTerminal(status: ExecutionStatus): boolean {
-  return TERMINAL.has(status)
-}
+export { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
 
 export interface ExecutionOptions {
   /** Execution id; a random one when absent. */
@@ -520,7 +513,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     return false
   }
 
-  #finish(status: 'completed' | 'failed' | 'cancelled', error?: FlowcastError, result?: R): void {
+  #finish(status: TerminalStatus, error?: FlowcastError, result?: R): void {
     this.endedAt = Date.now()
     for (const [id, p] of this.#interrupts) if (p.owner === this) this.#interrupts.delete(id)
     this.#setStatus(status)

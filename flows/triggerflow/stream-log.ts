@@ -5,6 +5,7 @@
  * so with an explicit gap, never a silent hole.
  */
 
+import type { StreamEndReason } from '@flowcast/protocol'
 import { RetainedWindow } from './retained-window.ts'
 
 /** One runtime-stream item with its position: what servers and `getRuntimeStreamEvents` see. */
@@ -22,7 +23,8 @@ export interface StreamGap {
   readonly to: number
 }
 
-export type StreamCloseReason = 'stopped' | 'completed' | 'failed' | 'cancelled'
+/** Why the stream closed: the protocol's StreamEndReason. */
+export type StreamCloseReason = StreamEndReason
 
 export interface StreamCloseInfo {
   readonly reason: StreamCloseReason

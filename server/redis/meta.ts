@@ -2,13 +2,6 @@
 import type { ExecutionStatus } from '@flowcast/protocol'
 import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
 
-const TERMINAL = new Set<string>(['completed', 'failed', 'cancelled'])
-
-/** True when `status` is final. */
-export function isFinal(status: string | undefined): boolean {
-  return status !== undefined && TERMINAL.has(status)
-}
-
 /** The hash fields of a snapshot; `result` only once completed. */
 export function metaFields(
   info: ExecutionInfo,

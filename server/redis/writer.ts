@@ -24,10 +24,11 @@
  */
 
 import type { ExecutionStatus } from '@flowcast/protocol'
+import { isTerminal } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
 import { type EntryId, idAfter, parseId, type RedisKeys } from './keys.ts'
-import { isFinal, metaFields } from './meta.ts'
+import { metaFields } from './meta.ts'
 
 /**
  * KEYS: meta, log, runs. ARGV: node id, execution id, status, finished TTL ms, trim MINID ('' for
@@ -308,7 +309,7 @@ export class MirrorWriter {
       if (snapshot.status === 'cancelled' && !snapshot.error) {
         snapshot.error = { code: 'execution_cancelled', message: `execution ${m.id} was cancelled` }
       }
-      snapshot.endedAt ??= isFinal(snapshot.status) ? Date.now() : undefined
+      snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
       if (snapshot.endedAt === undefined) delete snapshot.endedAt
       const close = m.follower.streamClose
       if (close) {
@@ -376,7 +377,7 @@ export class MirrorWriter {
     m: Mirror,
   ): Promise<{ info: ExecutionInfo | undefined; outcome: ExecutionOutcome | undefined }> {
     const info = await this.#o.local.info(m.id)
-    const outcome = info && isFinal(info.status) ? await this.#o.local.result(m.id, 0) : undefined
+    const outcome = info && isTerminal(info.status) ? await this.#o.local.result(m.id, 0) : undefined
     return { info, outcome }
   }
 
