@@ -6,7 +6,6 @@ export {
   Execution,
   type ExecutionOptions,
   type ExecutionStatus,
-  type InterruptInfo,
   isTerminal,
   type StreamReadOptions,
 } from './triggerflow/execution.ts'
@@ -17,6 +16,7 @@ export {
   type WhenMode,
   type WhenTrigger,
 } from './triggerflow/flow.ts'
+export type { InterruptInfo, PauseOptions } from './triggerflow/interrupt.ts'
 export {
   CaseChain,
   type Chunk,
@@ -29,16 +29,14 @@ export {
   type SubFlowOptions,
   type Target,
 } from './triggerflow/process.ts'
-export { RetainedWindow, type RetentionBounds } from './triggerflow/retained-window.ts'
-export { type PauseOptions, RuntimeData } from './triggerflow/runtime-data.ts'
+export { RetainedWindow } from './triggerflow/retained-window.ts'
+export { DEFAULT_RETENTION, type Retention } from './triggerflow/retention.ts'
+export { RuntimeData } from './triggerflow/runtime-data.ts'
 export { StateStore } from './triggerflow/state.ts'
 export {
-  DEFAULT_RETENTION,
   type LogEntry,
   RuntimeStreamLog,
-  type StreamCloseInfo,
-  type StreamCloseReason,
+  type StreamClose,
   type StreamEnvelope,
   type StreamGap,
-  type StreamRetention,
 } from './triggerflow/stream-log.ts'

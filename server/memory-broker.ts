@@ -51,7 +51,7 @@ class MemoryFollower implements Follower {
     return this.#exec.runtimeStream.lastSeq
   }
   get streamClose(): StreamClose | undefined {
-    return this.#exec.runtimeStream.closeReason
+    return this.#exec.runtimeStream.streamClose
   }
 
   read(after: number, limit: number): BrokerRead {
@@ -92,7 +92,7 @@ export class MemoryBroker implements Broker {
 
   async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
     if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
-    const exec = flow.createExecution({ streamRetention: options.retention })
+    const exec = flow.createExecution({ retention: options.retention })
     this.#executions.set(exec.id, exec)
     exec.onStatusChange((status) => {
       for (const l of this.#statusListeners) l(exec.id, status)
@@ -186,7 +186,7 @@ export class MemoryBroker implements Broker {
     const exec = this.#executions.get(executionId)
     if (!exec) return
     this.#executions.delete(executionId)
-    exec.fail(error)
+    exec.terminate(error)
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
@@ -227,7 +227,7 @@ export class MemoryBroker implements Broker {
         ...(i.payload === undefined ? {} : { payload: i.payload }),
       })),
     }
-    if (log.closeReason) info.streamClose = log.closeReason
+    if (log.streamClose) info.streamClose = log.streamClose
     if (exec.endedAt !== undefined) info.endedAt = exec.endedAt
     if (status === 'failed') info.error = errorShape(exec.getError())
     if (status === 'cancelled')

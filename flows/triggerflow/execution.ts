@@ -7,30 +7,25 @@
 import { type ExecutionStatus, FlowcastError, isTerminal, type TerminalStatus } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
-import type { TriggerFlow } from './flow.ts'
+import type { CollectMode, ExecutionHost, FlowDefinition } from './internal/host.ts'
+import type { InterruptInfo, PauseOptions } from './interrupt.ts'
 import { HALT } from './process.ts'
-import type { PauseOptions } from './runtime-data.ts'
+import type { Retention } from './retention.ts'
 import { StateStore } from './state.ts'
-import {
-  type LogEntry,
-  RuntimeStreamLog,
-  type StreamCloseInfo,
-  type StreamEnvelope,
-  type StreamGap,
-  type StreamRetention,
-} from './stream-log.ts'
+import { RuntimeStreamLog, type StreamEnvelope, type StreamGap } from './stream-log.ts'
 
 export { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
+export type { InterruptInfo } from './interrupt.ts'
 
 export interface ExecutionOptions {
   /** Execution id; a random one when absent. */
   id?: string
-  /** Bounds of the retained runtime stream. */
-  streamRetention?: Partial<StreamRetention>
+  /** Bounds of the retained runtime stream (defaults: DEFAULT_RETENTION). */
+  retention?: Partial<Retention>
 }
 
 /** How a child execution is tied to its parent. */
-export interface ParentLink {
+interface ParentLink {
   parent: Execution<any, any, any>
   /** Put the child's items into the parent's stream (default true). */
   bridgeStream: boolean
@@ -43,15 +38,6 @@ export interface StreamReadOptions {
   since?: number
 }
 
-export interface InterruptInfo {
-  id: string
-  type: string
-  payload?: unknown
-  resumeEvent?: string
-  executionId: string
-  createdAt: number
-}
-
 interface PendingInterrupt extends InterruptInfo {
   owner: Execution<any, any, any>
   answer?: PauseOptions['answer']
@@ -61,26 +47,13 @@ interface PendingInterrupt extends InterruptInfo {
 /** Default wait for the next stream item, as in TriggerFlow: long enough for slow steps, never forever. */
 export const DEFAULT_STREAM_TIMEOUT_MS = 10_000
 
-/** The internals a RuntimeData and the steps reach; not part of the public API. */
-export interface ExecutionCore {
-  readonly id: string
-  readonly input: unknown
-  readonly signal: AbortSignal
-  readonly state: StateStore
-  put(item: unknown): boolean
-  stopStream(by?: string): boolean
-  emit(event: string, value?: unknown): Promise<void>
-  setResult(value: unknown): void
-  pause(options: PauseOptions): Promise<unknown>
-}
-
 type StatusListener = (status: ExecutionStatus, execution: Execution<any, any, any>) => void
 
 /** A running (or finished) instance of a TriggerFlow. */
-export class Execution<I = unknown, S = unknown, R = unknown> implements ExecutionCore {
+export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly id: string
-  readonly flow: TriggerFlow<any>
-  readonly state = new StateStore()
+  readonly flow: FlowDefinition
+  readonly #state = new StateStore()
   readonly createdAt = Date.now()
   endedAt: number | undefined
 
@@ -107,15 +80,19 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
   readonly #collected = new Map<string, Map<string, unknown>>()
   /** Errors a `skipExceptions` flow swallowed, with the chunk that threw them. */
   readonly skippedErrors: { chunk: string; error: unknown }[] = []
+  /** What the steps of this run reach; never handed out beyond them. */
+  readonly #host: ExecutionHost
 
-  constructor(flow: TriggerFlow<any>, options: ExecutionOptions = {}, parent?: ParentLink) {
+  /** Use `flow.createExecution(options)`; `parent` is the engine's own, for child flows. */
+  constructor(flow: FlowDefinition, options: ExecutionOptions = {}, parent?: ParentLink) {
     this.flow = flow
     this.id = options.id ?? nanoid()
     this.#parent = parent
     this.#root = parent ? parent.parent.#root : this
     this.#interrupts = this.#root === this ? new Map() : this.#root.#interrupts
     this.#answered = this.#root === this ? new Set() : this.#root.#answered
-    this.#log = new RuntimeStreamLog<S>(options.streamRetention)
+    this.#log = new RuntimeStreamLog<S>(options.retention)
+    this.#host = this.#makeHost()
     this.#result = new Promise<R>((resolve, reject) => {
       this.#settle = { resolve, reject }
     })
@@ -163,7 +140,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
 
   /** A deep copy of the recoverable state. */
   getState(): Record<string, unknown> {
-    return this.state.snapshot()
+    return this.#state.snapshot()
   }
 
   /** The error a failed execution failed with (the flow's own error), if any. */
@@ -171,10 +148,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     return this.#error
   }
 
+  /** The input the execution was started with. */
   get input(): unknown {
     return this.#input
   }
 
+  /** Aborted when the execution is cancelled or fails. */
   get signal(): AbortSignal {
     return this.#abort.signal
   }
@@ -292,11 +271,11 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     this.#answered.add(interruptId)
     const { owner: _o, resolve, answer: _a, ...info } = pending
     const owner = pending.owner
-    owner.put({ type: 'interrupt', action: 'resume', interrupt: info, value: answer } as S, true)
+    owner.#put({ type: 'interrupt', action: 'resume', interrupt: info, value: answer } as S, true)
     owner.#refreshWaiting()
     // Tracked so that the completion check runs afterwards: a flow whose pauseFor nobody awaited
     // and that has no resumeEvent has no other work left to notice that it is done.
-    await owner.track(async () => {
+    await owner.#track(async () => {
       resolve(answer)
       if (pending.resumeEvent) await owner.#fire(`event:${pending.resumeEvent}`, answer)
     })
@@ -308,6 +287,18 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     const err = new FlowcastError('execution_cancelled', `execution ${this.id} was cancelled: ${reason}`)
     this.#finish('cancelled', err)
     for (const child of this.#children) child.cancel(reason)
+    return true
+  }
+
+  /**
+   * Ends a running execution as failed with `error` as its error, from outside the flow: aborts
+   * `data.signal`, closes the stream with reason `failed`, cancels running children. A server
+   * uses it to end its copy of an execution that another node has taken over (`node_lost`).
+   * Returns false when the execution had already ended.
+   */
+  terminate(error: FlowcastError): boolean {
+    if (isTerminal(this.#status)) return false
+    this.#fail(error)
     return true
   }
 
@@ -328,23 +319,46 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     return () => this.#statusListeners.delete(listener)
   }
 
-  // ---- internals reached by RuntimeData and the steps ------------------------------------------
+  // ---- the host the steps reach ------------------------------------------------------------------
 
-  /** @internal Puts a flow item into the stream after checking the stream contract. */
-  put(item: unknown, trusted = false): boolean {
+  #makeHost(): ExecutionHost {
+    const self = this
+    return {
+      id: this.id,
+      flowName: this.flow.name,
+      get input() {
+        return self.#input
+      },
+      signal: this.#abort.signal,
+      state: this.#state,
+      put: (item) => this.#put(item),
+      stopStream: (by) => this.stopStream(by),
+      emit: (event, value) => this.emit(event, value),
+      setResult: (value) => {
+        this.#explicitResult = { value }
+      },
+      pause: (options) => this.#pause(options),
+      track: (work) => this.#track(work),
+      runChild: (child, input, bridge) => this.#runChild(child, input, bridge),
+      collect: (name, branchId, value, mode) => this.#collect(name, branchId, value, mode),
+      chunkDone: (name, value) => this.#fire(`chunk:${name}`, value),
+      skip: (chunk, error) => {
+        if (!this.flow.skipExceptions) return false
+        this.skippedErrors.push({ chunk, error })
+        return true
+      },
+    }
+  }
+
+  /** Puts a flow item into the stream after checking the stream contract (engine items are trusted). */
+  #put(item: unknown, trusted = false): boolean {
     const data = trusted
       ? (item as S)
       : checkContract<S>(this.flow.contract.stream, item, this.flow.name, 'stream item', 'contract_violation')
     return this.#log.append(data) !== undefined
   }
 
-  /** @internal */
-  setResult(value: unknown): void {
-    this.#explicitResult = { value }
-  }
-
-  /** @internal */
-  pause(options: PauseOptions): Promise<unknown> {
+  #pause(options: PauseOptions): Promise<unknown> {
     if (isTerminal(this.#status)) {
       return Promise.reject(
         new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot pause`),
@@ -365,27 +379,27 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
         resolve,
         ...(options.answer === undefined ? {} : { answer: options.answer }),
       })
-      this.put({ type: 'interrupt', action: 'pause', interrupt: info }, true)
+      this.#put({ type: 'interrupt', action: 'pause', interrupt: info }, true)
       this.#refreshWaiting()
     })
   }
 
-  /** @internal Tracks a unit of work; the execution completes when none is left. */
-  track<T>(work: () => Promise<T>): Promise<T> {
+  /** Tracks a unit of work; the execution completes when none is left. */
+  #track<T>(work: () => Promise<T>): Promise<T> {
     this.#pending++
     const run = Promise.resolve().then(work)
     run.then(
       () => this.#done(),
       (err) => {
-        this.fail(err)
+        this.#fail(err)
         this.#done()
       },
     )
     return run
   }
 
-  /** @internal Fails the execution with the flow's error; the first failure wins. */
-  fail(err: unknown): void {
+  /** Fails the execution with the flow's error; the first failure wins. */
+  #fail(err: unknown): void {
     if (isTerminal(this.#status)) return
     if (err instanceof FlowcastError && err.code === 'execution_cancelled' && this.#abort.signal.aborted)
       return
@@ -398,11 +412,11 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     for (const child of this.#children) child.cancel('parent failed')
   }
 
-  /** @internal Runs a child flow to its result, bridging its stream unless told not to. */
-  async runChild(child: TriggerFlow<any>, input: unknown, bridgeStream: boolean): Promise<unknown> {
+  /** Runs a child flow to its result, bridging its stream unless told not to. */
+  async #runChild(child: FlowDefinition, input: unknown, bridgeStream: boolean): Promise<unknown> {
     // An aborted signal never fires 'abort' again: a child started now would outlive its parent.
     if (this.signal.aborted) throw this.signal.reason
-    const exec = child.createExecution({}, { parent: this, bridgeStream })
+    const exec = new Execution(child, {}, { parent: this, bridgeStream })
     this.#children.add(exec)
     const onAbort = () => exec.cancel('parent cancelled')
     this.signal.addEventListener('abort', onAbort, { once: true })
@@ -415,7 +429,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     }
   }
 
-  /** @internal Fires a trigger (`event:x`, `chunk:x`, `collect:x`) into the when-handlers; resolves when they finish. */
+  /** Fires a trigger (`event:x`, `chunk:x`, `collect:x`) into the when-handlers; resolves when they finish. */
   #fire(trigger: string, value: unknown): Promise<void> {
     const runs: Promise<unknown>[] = []
     this.flow.whens.forEach((when, index) => {
@@ -441,18 +455,13 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
           fired = { type, name, value }
         }
       }
-      runs.push(this.track(() => when.process.run(this, fired)))
+      runs.push(this.#track(() => when.process.run(this.#host, fired)))
     })
     return Promise.allSettled(runs).then(() => undefined)
   }
 
-  /** @internal Stores a branch's value in collection `name`; returns the filled map, or undefined while unfilled. */
-  collect(
-    name: string,
-    branchId: string,
-    value: unknown,
-    mode: 'filled_and_update' | 'filled_then_empty',
-  ): unknown {
+  /** Stores a branch's value in collection `name`; returns the filled map, or undefined while unfilled. */
+  #collect(name: string, branchId: string, value: unknown, mode: CollectMode): unknown {
     const slots = this.#collected.get(name) ?? new Map<string, unknown>()
     this.#collected.set(name, slots)
     slots.set(branchId, value)
@@ -464,11 +473,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     return filled
   }
 
-  /** @internal Called by steps when a chunk finished, so `when(chunk)` handlers run. */
-  chunkDone(name: string, value: unknown): Promise<void> {
-    return this.#fire(`chunk:${name}`, value)
-  }
-
   #bridge(data: unknown, source: string): void {
     this.#log.append(data as S, source)
   }
@@ -477,8 +481,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
     this.#input = checkContract(this.flow.contract.input, input, this.flow.name, 'input', 'invalid_input')
     this.#setStatus('running')
     const main = this.flow.main
-    this.track(async () => {
-      const last = await main.run(this, this.#input)
+    this.#track(async () => {
+      const last = await main.run(this.#host, this.#input)
       // A main chain that ended at an unfilled collect has no value of its own.
       this.#chainValue = last === HALT ? undefined : last
     })
@@ -492,7 +496,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> implements Executi
       const raw = this.#explicitResult ? this.#explicitResult.value : this.#chainValue
       result = checkContract<R>(this.flow.contract.result, raw, this.flow.name, 'result', 'invalid_result')
     } catch (err) {
-      this.fail(err)
+      this.#fail(err)
       return
     }
     this.#finish('completed', undefined, result)
@@ -534,5 +538,3 @@ function splitTrigger(key: string): [string, string] {
   const at = key.indexOf(':')
   return [key.slice(0, at), key.slice(at + 1)]
 }
-
-export type { LogEntry, StreamCloseInfo, StreamEnvelope, StreamGap }

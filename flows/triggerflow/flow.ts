@@ -3,7 +3,8 @@
  * blueprint; every run of it is an Execution with state of its own.
  */
 import type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './contract.ts'
-import { Execution, type ExecutionOptions, type ParentLink } from './execution.ts'
+import { Execution, type ExecutionOptions } from './execution.ts'
+import type { FlowDefinition, WhenHandler } from './internal/host.ts'
 import {
   type Chunk,
   type ChunkHandler,
@@ -14,21 +15,14 @@ import {
   Process,
   type SubFlowOptions,
   type Target,
-  toChunk,
 } from './process.ts'
 import type { RuntimeData } from './runtime-data.ts'
 
-export type WhenMode = 'and' | 'or' | 'simple_or'
+/** How several `when` triggers combine. */
+export type WhenMode = WhenHandler['mode']
 
 /** What `when` listens to: an event name (or a chunk's name), a chunk, or a collection. */
 export type WhenTrigger = string | Chunk | { event: string } | { collect: string }
-
-export interface WhenHandler {
-  /** Internal trigger keys: `event:<name>`, `chunk:<name>` or `collect:<name>`. */
-  readonly triggers: string[]
-  readonly mode: WhenMode
-  readonly process: Process
-}
 
 export interface TriggerFlowOptions<C extends FlowContract> {
   name: string
@@ -40,7 +34,7 @@ export interface TriggerFlowOptions<C extends FlowContract> {
 }
 
 /** A TriggerFlow: build it once, run it as many executions as you like. */
-export class TriggerFlow<C extends FlowContract = FlowContract> {
+export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowDefinition {
   readonly kind = 'flow' as const
   readonly name: string
   readonly contract: C
@@ -79,7 +73,7 @@ export class TriggerFlow<C extends FlowContract = FlowContract> {
   }
 
   /** Appends a child flow to the START chain. */
-  toSubFlow(child: TriggerFlow<any>, options?: SubFlowOptions): Process {
+  toSubFlow(child: FlowDefinition, options?: SubFlowOptions): Process {
     return this.main.toSubFlow(child, options)
   }
 
@@ -126,12 +120,9 @@ export class TriggerFlow<C extends FlowContract = FlowContract> {
   }
 
   /** Creates an execution (not started: call `start`, or read its runtime stream). */
-  createExecution(
-    options: ExecutionOptions = {},
-    parent?: ParentLink,
-  ): Execution<InputOf<C>, StreamOf<C>, ResultOf<C>> {
+  createExecution(options: ExecutionOptions = {}): Execution<InputOf<C>, StreamOf<C>, ResultOf<C>> {
     const merged: ExecutionOptions = { ...this.#executionDefaults, ...options }
-    return new Execution<InputOf<C>, StreamOf<C>, ResultOf<C>>(this, merged, parent)
+    return new Execution<InputOf<C>, StreamOf<C>, ResultOf<C>>(this, merged)
   }
 
   /** @internal Registers one branch of collection `name`; returns its id. */
@@ -158,5 +149,3 @@ export class TriggerFlow<C extends FlowContract = FlowContract> {
 }
 
 export type { FlowTypes } from '@flowcast/protocol'
-
-export { toChunk }

@@ -3,9 +3,10 @@
  * step the previous step's value. Blocks (forEach, match) are Processes of their own that close
  * back onto the chain they were opened on.
  */
-import type { Execution } from './execution.ts'
-import type { TriggerFlow } from './flow.ts'
+import type { CollectMode, ExecutionHost, FlowDefinition, Runnable } from './internal/host.ts'
 import { RuntimeData } from './runtime-data.ts'
+
+export type { CollectMode } from './internal/host.ts'
 
 /** A chunk handler: gets the runtime data, returns the value for the next step. */
 export type ChunkHandler<I = any, S = any, R = any> = (data: RuntimeData<I, S, R, any>) => unknown
@@ -23,16 +24,19 @@ export interface SubFlowOptions {
 }
 
 /** What `.to(...)` accepts: a chunk, a bare handler, a child flow or a process. */
-export type Target = Chunk | ChunkHandler | TriggerFlow<any> | Process
+export type Target = Chunk | ChunkHandler | FlowDefinition | Process
 
-type Exec = Execution<any, any, any>
+type Exec = ExecutionHost
+
+/** What a chain needs of the flow it is built on: a place to register collect branches. */
+export interface Wiring {
+  registerCollectBranch(name: string, branchId?: string): string
+}
 
 /** Returned by a step to end its branch here (a collect that waits for other branches). */
 export const HALT: unique symbol = Symbol('halt')
 
-interface Step {
-  run(exec: Exec, value: unknown): Promise<unknown>
-}
+type Step = Runnable
 
 let anonymous = 0
 
@@ -42,7 +46,7 @@ export function toChunk(target: Chunk | ChunkHandler): Chunk {
   return { kind: 'chunk', name: target.name || `chunk_${++anonymous}`, handler: target }
 }
 
-function isFlow(target: unknown): target is TriggerFlow<any> {
+function isFlow(target: unknown): target is FlowDefinition {
   return typeof target === 'object' && target !== null && (target as { kind?: unknown }).kind === 'flow'
 }
 
@@ -68,8 +72,7 @@ class ChunkStep implements Step {
     try {
       out = await this.chunk.handler(new RuntimeData(exec, value, this.chunk.name))
     } catch (err) {
-      if (!exec.flow.skipExceptions || exec.signal.aborted) throw err
-      exec.skippedErrors.push({ chunk: this.chunk.name, error: err })
+      if (exec.signal.aborted || !exec.skip(this.chunk.name, err)) throw err
       out = undefined
     }
     // when(chunk) handlers run beside the chain, not in front of it.
@@ -80,7 +83,7 @@ class ChunkStep implements Step {
 
 class SubFlowStep implements Step {
   constructor(
-    private readonly child: TriggerFlow<any>,
+    private readonly child: FlowDefinition,
     private readonly bridge: boolean,
   ) {}
 
@@ -157,8 +160,6 @@ class MatchStep implements Step {
   }
 }
 
-export type CollectMode = 'filled_and_update' | 'filled_then_empty'
-
 class CollectStep implements Step {
   constructor(
     private readonly name: string,
@@ -176,7 +177,7 @@ class CollectStep implements Step {
 export class Process {
   protected readonly steps: Step[] = []
 
-  constructor(protected readonly flow: TriggerFlow<any>) {}
+  constructor(protected readonly flow: Wiring) {}
 
   /** Appends a chunk, handler, child flow or process; its output becomes the next value. */
   to(target: Target, options?: SubFlowOptions): this {
@@ -185,7 +186,7 @@ export class Process {
   }
 
   /** Appends a child flow; its result becomes the next value, its stream is bridged unless told not to. */
-  toSubFlow(child: TriggerFlow<any>, options?: SubFlowOptions): this {
+  toSubFlow(child: FlowDefinition, options?: SubFlowOptions): this {
     this.steps.push(new SubFlowStep(child, options?.bridgeStream ?? true))
     return this
   }
@@ -251,7 +252,7 @@ export class Process {
 /** A forEach block; `endForEach()` returns the chain it was opened on. */
 export class ForEachChain<P> extends Process {
   constructor(
-    flow: TriggerFlow<any>,
+    flow: Wiring,
     private readonly parent: P,
   ) {
     super(flow)
@@ -266,7 +267,7 @@ export class ForEachChain<P> extends Process {
 /** A match block before its first case. */
 export class MatchBlock<P> {
   constructor(
-    protected readonly flow: TriggerFlow<any>,
+    protected readonly flow: Wiring,
     protected readonly parent: P,
     protected readonly step: MatchStep,
   ) {}
@@ -294,7 +295,7 @@ export class MatchBlock<P> {
 /** The chain of one case; `.case`, `.caseElse` and `.endMatch` go on with the block. */
 export class CaseChain<P> extends Process {
   constructor(
-    flow: TriggerFlow<any>,
+    flow: Wiring,
     private readonly parent: P,
     private readonly step: MatchStep,
   ) {

@@ -5,13 +5,7 @@
  * and announce the same gaps.
  */
 
-/** Bounds of a retained log. */
-export interface RetentionBounds {
-  /** Most entries kept. */
-  maxEvents: number
-  /** Most bytes (of encoded JSON) kept; the newest entry is kept whatever its size. */
-  maxBytes: number
-}
+import type { Retention } from './retention.ts'
 
 /** Entries with consecutive seqs, bounded by count and bytes. */
 export class RetainedWindow<E extends { readonly json: string }> {
@@ -24,7 +18,7 @@ export class RetainedWindow<E extends { readonly json: string }> {
   readonly #maxBytes: number
   readonly #seqOf: (entry: E) => number
 
-  constructor(bounds: RetentionBounds, seqOf: (entry: E) => number) {
+  constructor(bounds: Retention, seqOf: (entry: E) => number) {
     this.#maxEvents = bounds.maxEvents
     this.#maxBytes = bounds.maxBytes
     this.#seqOf = seqOf

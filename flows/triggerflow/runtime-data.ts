@@ -3,21 +3,11 @@
  * the three channels (stream, state, result) plus events and interrupts.
  */
 import type { z } from 'zod'
-import type { ExecutionCore } from './execution.ts'
+import type { ExecutionHost } from './internal/host.ts'
+import type { PauseOptions } from './interrupt.ts'
 import type { StateStore } from './state.ts'
 
-export interface PauseOptions<P = unknown> {
-  /** What kind of interrupt this is, for the UI that answers it (e.g. 'approval'). */
-  type: string
-  payload?: P
-  /** Emitted with the answer when the interrupt is continued, so `when(resumeEvent)` handlers run. */
-  resumeEvent?: string
-  /**
-   * A zod schema the answer must match: `continueWith` refuses a bad answer with `invalid_input`
-   * and the interrupt keeps waiting (an answer comes from outside and must not crash the flow).
-   */
-  answer?: z.ZodType
-}
+export type { PauseOptions } from './interrupt.ts'
 
 /** Runtime data handed to every chunk handler. */
 export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
@@ -25,9 +15,9 @@ export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
   readonly value: V
   /** The chunk this data was made for. */
   readonly chunkName: string
-  readonly #core: ExecutionCore
+  readonly #core: ExecutionHost
 
-  constructor(core: ExecutionCore, value: V, chunkName: string) {
+  constructor(core: ExecutionHost, value: V, chunkName: string) {
     this.#core = core
     this.value = value
     this.chunkName = chunkName

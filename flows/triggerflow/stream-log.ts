@@ -7,6 +7,7 @@
 
 import type { StreamEndReason } from '@flowcast/protocol'
 import { RetainedWindow } from './retained-window.ts'
+import { DEFAULT_RETENTION, type Retention } from './retention.ts'
 
 /** One runtime-stream item with its position: what servers and `getRuntimeStreamEvents` see. */
 export interface StreamEnvelope<T = unknown> {
@@ -23,11 +24,9 @@ export interface StreamGap {
   readonly to: number
 }
 
-/** Why the stream closed: the protocol's StreamEndReason. */
-export type StreamCloseReason = StreamEndReason
-
-export interface StreamCloseInfo {
-  readonly reason: StreamCloseReason
+/** How and where the stream closed: the engine's one name for a stream's end. */
+export interface StreamClose {
+  readonly reason: StreamEndReason
   readonly by?: string
   readonly lastSeq: number
 }
@@ -38,18 +37,9 @@ export interface LogEntry<T = unknown> {
   readonly json: string
 }
 
-export interface StreamRetention {
-  /** Most events kept; older ones are evicted first. */
-  maxEvents: number
-  /** Most bytes (of encoded JSON) kept; the newest event is always kept. */
-  maxBytes: number
-}
-
-export const DEFAULT_RETENTION: StreamRetention = { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024 }
-
 export interface LogListener<T = unknown> {
   onAppend?(entry: LogEntry<T>): void
-  onClose?(info: StreamCloseInfo): void
+  onClose?(close: StreamClose): void
 }
 
 export interface LogRead<T = unknown> {
@@ -60,11 +50,11 @@ export interface LogRead<T = unknown> {
 /** The bounded log behind one execution's runtime stream. */
 export class RuntimeStreamLog<T = unknown> {
   private readonly window: RetainedWindow<LogEntry<T>>
-  private closeInfo: StreamCloseInfo | undefined
+  private end: StreamClose | undefined
   private readonly listeners = new Set<LogListener<T>>()
   private waiters: (() => void)[] = []
 
-  constructor(retention: Partial<StreamRetention> = {}) {
+  constructor(retention: Partial<Retention> = {}) {
     this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.envelope.seq)
   }
 
@@ -89,16 +79,17 @@ export class RuntimeStreamLog<T = unknown> {
   }
 
   get closed(): boolean {
-    return this.closeInfo !== undefined
+    return this.end !== undefined
   }
 
-  get closeReason(): StreamCloseInfo | undefined {
-    return this.closeInfo
+  /** How the stream closed, once it has. */
+  get streamClose(): StreamClose | undefined {
+    return this.end
   }
 
   /** Appends an item; returns its entry, or undefined when the stream is closed (the item is dropped). */
   append(data: T, source?: string): LogEntry<T> | undefined {
-    if (this.closeInfo) return undefined
+    if (this.end) return undefined
     const seq = this.window.lastSeq + 1
     const envelope: StreamEnvelope<T> =
       source === undefined ? { seq, ts: Date.now(), data } : { seq, ts: Date.now(), source, data }
@@ -112,11 +103,11 @@ export class RuntimeStreamLog<T = unknown> {
   }
 
   /** Closes the stream; returns false when it was already closed (the first reason stands). */
-  close(reason: StreamCloseReason, by?: string): boolean {
-    if (this.closeInfo) return false
+  close(reason: StreamEndReason, by?: string): boolean {
+    if (this.end) return false
     const lastSeq = this.window.lastSeq
-    this.closeInfo = by === undefined ? { reason, lastSeq } : { reason, by, lastSeq }
-    const info = this.closeInfo
+    this.end = by === undefined ? { reason, lastSeq } : { reason, by, lastSeq }
+    const info = this.end
     for (const l of this.listeners) l.onClose?.(info)
     this.wake()
     return true
@@ -139,7 +130,7 @@ export class RuntimeStreamLog<T = unknown> {
    * `timeoutMs` passes first ('timeout'). `null` waits without bound.
    */
   waitAfter(after: number, timeoutMs: number | null): Promise<'ready' | 'timeout'> {
-    if (this.window.lastSeq > after || this.closeInfo) return Promise.resolve('ready')
+    if (this.window.lastSeq > after || this.end) return Promise.resolve('ready')
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const wake = () => {

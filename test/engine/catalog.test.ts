@@ -43,7 +43,7 @@ describe('stream-steps', () => {
     ])
     expect(await ex.getResult({ timeout: 5000 })).toBe('done')
     expect(ex.getStatus()).toBe('completed')
-    expect(ex.runtimeStream.closeReason).toMatchObject({ reason: 'stopped', by: 'flow' })
+    expect(ex.runtimeStream.streamClose).toMatchObject({ reason: 'stopped', by: 'flow' })
   })
 })
 
@@ -62,7 +62,7 @@ describe('nested', () => {
       message: 'child finished after 2 steps',
     })
     // The child stopped its own stream; the parent's closed only when the parent completed.
-    expect(ex.runtimeStream.closeReason?.reason).toBe('completed')
+    expect(ex.runtimeStream.streamClose?.reason).toBe('completed')
   })
 
   it('runs with its default input', async () => {

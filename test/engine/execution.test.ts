@@ -468,7 +468,7 @@ describe('10. child flows', () => {
       [4, undefined, 'p2 got kid result'],
     ])
     expect(await ex.getResult({ timeout: 1000 })).toBe('kid result')
-    expect(ex.runtimeStream.closeReason?.reason).toBe('completed')
+    expect(ex.runtimeStream.streamClose?.reason).toBe('completed')
   })
 
   it('names nested children child/grandchild, and bridgeStream: false turns bridging off', async () => {
@@ -517,7 +517,7 @@ describe('11. errors', () => {
     expect(failing.getStatus()).toBe('failed')
     expect(failing.getError()).toBe(boom)
     expect((failing.getError() as Error).cause).toBe('root cause')
-    expect(failing.runtimeStream.closeReason?.reason).toBe('failed')
+    expect(failing.runtimeStream.streamClose?.reason).toBe('failed')
     const err = await failing.getResult().catch((e: unknown) => e)
     expect(isFlowcastError(err, 'execution_failed')).toBe(true)
     expect((err as Error).cause).toBe(boom)
@@ -564,7 +564,7 @@ describe('12. cancel', () => {
     expect(ex.getStatus()).toBe('cancelled')
     expect(ex.signal.aborted).toBe(true)
     expect(await waitFor(reader, 1000)).toStrictEqual(['working'])
-    expect(ex.runtimeStream.closeReason?.reason).toBe('cancelled')
+    expect(ex.runtimeStream.streamClose?.reason).toBe('cancelled')
     await until(() => reason !== undefined)
     expect(codeOf(reason)).toBe('execution_cancelled')
     expect((reason as Error).message).toContain('user asked')

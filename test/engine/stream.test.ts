@@ -129,7 +129,7 @@ describe('4. stopStream closes the stream, not the execution', () => {
     expect(await waitFor(a, 2000)).toStrictEqual(['kept'])
     expect(await waitFor(b, 2000)).toStrictEqual(['kept'])
     expect(ex.getStatus()).toBe('running')
-    expect(ex.runtimeStream.closeReason).toMatchObject({ reason: 'stopped', by: 'flow', lastSeq: 1 })
+    expect(ex.runtimeStream.streamClose).toMatchObject({ reason: 'stopped', by: 'flow', lastSeq: 1 })
     expect(ex.stopStream('admin')).toBe(false)
     afterStop.open()
     expect(await ex.getResult({ timeout: 1000 })).toBe('still ran')
@@ -138,7 +138,7 @@ describe('4. stopStream closes the stream, not the execution', () => {
     expect(stops).toStrictEqual([true, false])
     expect(await drain(ex.getRuntimeStream(undefined, { timeout: null }))).toStrictEqual(['kept'])
     // The first reason stands: completion does not overwrite the stop.
-    expect(ex.runtimeStream.closeReason?.reason).toBe('stopped')
+    expect(ex.runtimeStream.streamClose?.reason).toBe('stopped')
   })
 
   it('an admin stop (execution.stopStream(by)) never crashes a flow that keeps producing', async () => {
@@ -158,7 +158,7 @@ describe('4. stopStream closes the stream, not the execution', () => {
     go.open()
     expect(await ex.getResult({ timeout: 1000 })).toBe('done')
     expect(results).toStrictEqual([true, false])
-    expect(ex.runtimeStream.closeReason).toMatchObject({ reason: 'stopped', by: 'alice' })
+    expect(ex.runtimeStream.streamClose).toMatchObject({ reason: 'stopped', by: 'alice' })
   })
 
   const endings: ['completed' | 'failed', () => Promise<string>][] = [
@@ -179,7 +179,7 @@ describe('4. stopStream closes the stream, not the execution', () => {
     const ex = flow.createExecution()
     expect(await drain(ex.getRuntimeStream(undefined, { timeout: null }))).toStrictEqual(['before'])
     expect(ex.runtimeStream.closed).toBe(true)
-    expect(ex.runtimeStream.closeReason?.reason).toBe(reason)
+    expect(ex.runtimeStream.streamClose?.reason).toBe(reason)
     expect(ex.getStatus()).toBe(reason)
   })
 
@@ -194,7 +194,7 @@ describe('4. stopStream closes the stream, not the execution', () => {
     await until(() => ex.runtimeStream.lastSeq === 1)
     ex.cancel('test')
     expect(await waitFor(reader, 2000)).toStrictEqual(['before'])
-    expect(ex.runtimeStream.closeReason?.reason).toBe('cancelled')
+    expect(ex.runtimeStream.streamClose?.reason).toBe('cancelled')
   })
 })
 
@@ -226,7 +226,7 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
     flow.to(async (data) => {
       for (let i = 1; i <= 50; i++) await data.putIntoStream(i)
     })
-    const ex = flow.createExecution({ streamRetention: { maxEvents: 10 } })
+    const ex = flow.createExecution({ retention: { maxEvents: 10 } })
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(ex.runtimeStream.firstSeq).toBe(41)
@@ -247,7 +247,7 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
     flow.to(async (data) => {
       for (let i = 1; i <= 10; i++) await data.putIntoStream('x'.repeat(1000))
     })
-    const ex = flow.createExecution({ streamRetention: { maxBytes: 3500 } })
+    const ex = flow.createExecution({ retention: { maxBytes: 3500 } })
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(ex.runtimeStream.retainedBytes).toBeLessThanOrEqual(3500)
