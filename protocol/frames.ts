@@ -183,6 +183,10 @@ export interface StartResponse {
 /** One entry of GET /api/flows. */
 export interface FlowInfo {
   name: string
+  /** One line on what the flow does, when its definition has one. */
+  description?: string
+  /** An input worth trying, when its definition has one. */
+  exampleInput?: unknown
   contract: { input?: unknown; stream?: unknown; result?: unknown }
 }
 

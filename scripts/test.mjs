@@ -9,6 +9,8 @@ import { join } from 'node:path'
 // Static checks first: a suite that passes on code that does not type-check or lint proves little.
 for (const [what, cmd] of [
   ['typecheck', ['tsc', '--noEmit', '-p', 'tsconfig.json']],
+  // The watch page is browser code: checked on its own, with the DOM and without Node's types.
+  ['typecheck (watch page)', ['tsc', '--noEmit', '-p', 'server/watch-page/tsconfig.json']],
   ['lint', ['biome', 'check', '.']],
 ]) {
   if (spawnSync('npx', cmd, { stdio: 'inherit' }).status !== 0) {

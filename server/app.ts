@@ -300,6 +300,8 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     c.json({
       flows: registry.flows().map((f) => ({
         name: f.name,
+        description: f.description,
+        exampleInput: f.exampleInput,
         contract: {
           input: jsonSchemaOf(f.contract.input),
           stream: jsonSchemaOf(f.contract.stream),

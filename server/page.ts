@@ -1,7 +1,8 @@
 /**
- * The watch page: `/` (server/public/index.html), its assets under `/assets/`, and the client SDK's
- * browser bundle at `/flowcast-client.js`, which the page uses as its only client. The bundle is
- * built with esbuild when it is missing or older than the SDK sources, then held in memory.
+ * The watch page: `/` (server/public/index.html), its assets under `/assets/` (the stylesheet and
+ * page.js, the bundle of server/watch-page with the client SDK), and the SDK's own browser bundle
+ * at `/flowcast-client.js` for pages of your own. Each bundle is built with esbuild when it is
+ * missing or older than its sources, then held in memory.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -10,15 +11,37 @@ import { Hono } from 'hono'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const PUBLIC = join(root, 'server/public')
-const BUNDLE = join(PUBLIC, 'flowcast-client.js')
+
+const JS = 'text/javascript; charset=utf-8'
+
+/** A bundle the server builds: its file under server/public, its source folders, its builder. */
+interface BundleSpec {
+  file: string
+  sources: string[]
+  build: (outFile: string) => Promise<unknown>
+}
+
+// esbuild is a dev dependency: the build script is loaded only when a build is needed.
+const buildScript = () => import('../scripts/build-client.mjs')
+
+const CLIENT: BundleSpec = {
+  file: 'flowcast-client.js',
+  sources: ['protocol', 'client-sdk'],
+  build: async (out) => (await buildScript()).buildClientBundle(out),
+}
+const PAGE: BundleSpec = {
+  file: 'page.js',
+  sources: ['protocol', 'client-sdk', 'server/watch-page'],
+  build: async (out) => (await buildScript()).buildPageBundle(out),
+}
 
 /**
- * The page's own files and their types; nothing else under server/public is served. A Map, so that
- * a name such as `constructor` or `__proto__` is just a name that is not there.
+ * The page's own files and how each is served; nothing else under server/public is served. A Map,
+ * so that a name such as `constructor` or `__proto__` is just a name that is not there.
  */
-const ASSETS = new Map<string, string>([
-  ['page.js', 'text/javascript; charset=utf-8'],
-  ['page.css', 'text/css; charset=utf-8'],
+const ASSETS = new Map<string, { type: string; bundle?: BundleSpec }>([
+  ['page.js', { type: JS, bundle: PAGE }],
+  ['page.css', { type: 'text/css; charset=utf-8' }],
 ])
 
 // The token sits in the address bar until the page's script moves it out: no Referer may carry it,
@@ -32,7 +55,7 @@ const PAGE_HEADERS = {
 }
 
 const files = new Map<string, string>()
-let bundle: Promise<string> | undefined
+const bundles = new Map<BundleSpec, Promise<string>>()
 
 function readPublic(name: string): string {
   let text = files.get(name)
@@ -43,72 +66,86 @@ function readPublic(name: string): string {
   return text
 }
 
-/** Newest modification time of the sources that go into the bundle. */
-function newestSource(): number {
-  let newest = statSync(join(root, 'protocol', 'errors.ts')).mtimeMs
-  for (const name of readdirSync(join(root, 'protocol'))) {
-    if (name.endsWith('.ts')) newest = Math.max(newest, statSync(join(root, 'protocol', name)).mtimeMs)
-  }
-  for (const name of readdirSync(join(root, 'client-sdk'))) {
-    if (name.endsWith('.ts')) newest = Math.max(newest, statSync(join(root, 'client-sdk', name)).mtimeMs)
+/** Newest modification time of the TypeScript files in `folders` (throws when one is missing). */
+function newestSource(folders: string[]): number {
+  let newest = 0
+  for (const folder of folders) {
+    const dir = join(root, folder)
+    newest = Math.max(newest, statSync(dir).mtimeMs)
+    for (const name of readdirSync(dir)) {
+      if (name.endsWith('.ts')) newest = Math.max(newest, statSync(join(dir, name)).mtimeMs)
+    }
   }
   return newest
 }
 
-function bundleIsFresh(): boolean {
-  if (!existsSync(BUNDLE)) return false
+function isFresh(spec: BundleSpec): boolean {
+  const file = join(PUBLIC, spec.file)
+  if (!existsSync(file)) return false
   try {
-    return statSync(BUNDLE).mtimeMs >= newestSource()
+    return statSync(file).mtimeMs >= newestSource(spec.sources)
   } catch {
     // No sources next to the server (a trimmed deployment): the shipped bundle is all there is.
     return true
   }
 }
 
-/** The bundle's code, built once per process when missing or stale. */
-export function clientBundle(): Promise<string> {
-  bundle ??= (async () => {
-    if (!bundleIsFresh()) {
-      // esbuild is a dev dependency: load it only when a build is needed. Build beside the target
-      // and rename, so that parallel processes never read a half-written file.
-      const { buildClientBundle } = await import('../scripts/build-client.mjs')
-      const tmp = join(PUBLIC, `.flowcast-client.${process.pid}.${Date.now()}.js`)
+/** The code of bundle `spec`, built once per process when missing or stale. */
+function bundleCode(spec: BundleSpec): Promise<string> {
+  let code = bundles.get(spec)
+  if (code) return code
+  code = (async () => {
+    const file = join(PUBLIC, spec.file)
+    if (!isFresh(spec)) {
+      // Build beside the target and rename, so that parallel processes never read a half-written file.
+      const tmp = join(PUBLIC, `.${spec.file}.${process.pid}.${Date.now()}.js`)
       try {
-        await buildClientBundle(tmp)
-        renameSync(tmp, BUNDLE)
+        await spec.build(tmp)
+        renameSync(tmp, file)
       } finally {
         rmSync(tmp, { force: true })
       }
     }
-    return readFileSync(BUNDLE, 'utf8')
+    return readFileSync(file, 'utf8')
   })()
+  bundles.set(spec, code)
   // A failed build is retried on the next request rather than cached.
-  bundle.catch(() => {
-    bundle = undefined
-  })
-  return bundle
+  code.catch(() => bundles.delete(spec))
+  return code
+}
+
+/** The client SDK bundle's code, built once per process when missing or stale. */
+export function clientBundle(): Promise<string> {
+  return bundleCode(CLIENT)
+}
+
+/** The watch page bundle's code (the page with the SDK), built once per process when missing or stale. */
+export function pageBundle(): Promise<string> {
+  return bundleCode(PAGE)
 }
 
 /** Routes of the watch page, to be mounted at `/`. */
 export function pageRoutes(): Hono {
   const app = new Hono()
-  // Starts the build with the server, so the first visitor does not wait for it.
+  // Starts the builds with the server, so the first visitor does not wait for them.
   clientBundle().catch(() => {})
+  pageBundle().catch(() => {})
 
   app.get('/', (c) =>
     c.body(readPublic('index.html'), 200, { 'content-type': 'text/html; charset=utf-8', ...PAGE_HEADERS }),
   )
 
-  app.get('/assets/:name', (c) => {
+  app.get('/assets/:name', async (c) => {
     const name = c.req.param('name')
-    const type = ASSETS.get(name)
-    if (!type) return c.json({ error: { code: 'not_found', message: `no asset ${name}` } }, 404)
-    return c.body(readPublic(name), 200, { 'content-type': type, ...PAGE_HEADERS })
+    const asset = ASSETS.get(name)
+    if (!asset) return c.json({ error: { code: 'not_found', message: `no asset ${name}` } }, 404)
+    const text = asset.bundle ? await bundleCode(asset.bundle) : readPublic(name)
+    return c.body(text, 200, { 'content-type': asset.type, ...PAGE_HEADERS })
   })
 
   app.get('/flowcast-client.js', async (c) => {
     const code = await clientBundle()
-    return c.body(code, 200, { 'content-type': 'text/javascript; charset=utf-8', ...PAGE_HEADERS })
+    return c.body(code, 200, { 'content-type': JS, ...PAGE_HEADERS })
   })
 
   return app

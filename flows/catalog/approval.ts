@@ -17,6 +17,8 @@ export const approvalStream = z.union([
 export function approvalFlow() {
   const flow = new TriggerFlow({
     name: 'approval',
+    description: 'Pauses until an admin approves or rejects the request.',
+    exampleInput: { request: 'Deploy v2 to production', amount: 120 },
     contract: {
       input: z.object({ request: z.string().min(1).max(500), amount: z.number().nonnegative().optional() }),
       // Interrupt items are the engine's own and are not checked against this.

@@ -29,6 +29,8 @@ const BUSINESS_NODE = /^(title|sections\[\d+\])$/
 export function instantFlow() {
   const flow = new TriggerFlow({
     name: 'instant',
+    description: 'Structured nodes parsed live from a simulated model token stream.',
+    exampleInput: { topic: 'flowcast', sections: 3, tokenDelayMs: 15 },
     contract: {
       input: z
         .object({

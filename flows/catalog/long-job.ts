@@ -43,6 +43,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function longJobFlow() {
   const flow = new TriggerFlow({
     name: 'long-job',
+    description: 'A steady producer: count items, one every intervalMs.',
+    exampleInput: { count: 300, size: 64, intervalMs: 100 },
     contract: {
       input: longJobInput,
       stream: longJobItem,

@@ -35,6 +35,8 @@ export function nestedChildFlow() {
 export function nestedFlow() {
   const flow = new TriggerFlow({
     name: 'nested',
+    description: 'A parent flow whose child flow streams into the same stream.',
+    exampleInput: { steps: 3 },
     contract: {
       input: z.object({ steps: z.number().int().min(1).max(100).default(3) }).default({ steps: 3 }),
       stream: parentStream,

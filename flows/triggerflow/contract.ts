@@ -17,6 +17,8 @@ type Out<S, Fallback> = S extends z.ZodType ? z.output<S> : Fallback
 export type InputOf<C extends FlowContract> = Out<C['input'], unknown>
 export type StreamOf<C extends FlowContract> = Out<C['stream'], unknown>
 export type ResultOf<C extends FlowContract> = Out<C['result'], unknown>
+/** What a caller may send as input (before the schema's defaults apply): the type of an example input. */
+export type InputArgOf<C extends FlowContract> = C['input'] extends z.ZodType ? z.input<C['input']> : unknown
 
 export type { FlowTypeInfo } from '@flowcast/protocol'
 

@@ -2,7 +2,7 @@
  * The flow definition: chunks, the START chain, `when` handlers and collections. A flow is a
  * blueprint; every run of it is an Execution with state of its own.
  */
-import type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './contract.ts'
+import type { FlowContract, FlowTypeInfo, InputArgOf, InputOf, ResultOf, StreamOf } from './contract.ts'
 import { Execution, type ExecutionOptions } from './execution.ts'
 import type { FlowDefinition, WhenHandler } from './internal/host.ts'
 import {
@@ -27,6 +27,10 @@ export type WhenTrigger = string | Chunk | { event: string } | { collect: string
 export interface TriggerFlowOptions<C extends FlowContract> {
   name: string
   contract?: C
+  /** One line on what the flow does, shown to people choosing a flow (GET /api/flows, the watch page). */
+  description?: string
+  /** An input worth trying, offered as the starting point of a new execution (GET /api/flows). */
+  exampleInput?: InputArgOf<C>
   /** A chunk that throws yields `undefined` and the flow carries on, instead of failing the execution. */
   skipExceptions?: boolean
   /** Defaults for every execution of this flow. */
@@ -38,6 +42,8 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
   readonly kind = 'flow' as const
   readonly name: string
   readonly contract: C
+  readonly description: string | undefined
+  readonly exampleInput: InputArgOf<C> | undefined
   readonly skipExceptions: boolean
   /** @internal The chain that runs on START. */
   readonly main: Process
@@ -52,6 +58,8 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
   constructor(options: TriggerFlowOptions<C>) {
     this.name = options.name
     this.contract = options.contract ?? ({} as C)
+    this.description = options.description
+    this.exampleInput = options.exampleInput
     this.skipExceptions = options.skipExceptions ?? false
     this.#executionDefaults = options.execution ?? {}
     this.main = new Process(this)

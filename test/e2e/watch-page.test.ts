@@ -7,7 +7,8 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { catalogFlows } from '../../flows/catalog/index.ts'
+import { z } from 'zod'
+import { catalogFlows, longJobFlow } from '../../flows/catalog/index.ts'
 import { TriggerFlow } from '../../flows/index.ts'
 import { type FlowcastServer, type ServerOptions, startServer } from '../../server/index.ts'
 import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
@@ -44,9 +45,31 @@ function failingFlow(): TriggerFlow {
   return flow
 }
 
+/** A flow only this test serves: the page can know its description and example only from the server. */
+function onlyHereFlow(): TriggerFlow<any> {
+  const flow = new TriggerFlow({
+    name: 'only-here',
+    description: 'Echoes a greeting; defined in the e2e test alone.',
+    exampleInput: { greeting: 'hello from the server', times: 2 },
+    contract: { input: z.object({ greeting: z.string(), times: z.number().int().min(1).max(10) }) },
+  })
+  flow.to(
+    flow.chunk('echo', async (data) => {
+      for (let n = 1; n <= data.input.times; n++) await data.putIntoStream({ n, said: data.input.greeting })
+      return data.input.greeting
+    }),
+  )
+  return flow
+}
+
 function serverOptions(auth: ServerOptions['auth']): ServerOptions {
   // Presence every 50 ms so that the subscriber count settles within the short streams here.
-  return { port: 0, auth, flows: [...catalogFlows(), failingFlow()], limits: { presenceIntervalMs: 50 } }
+  return {
+    port: 0,
+    auth,
+    flows: [...catalogFlows(), failingFlow(), onlyHereFlow()],
+    limits: { presenceIntervalMs: 50 },
+  }
 }
 
 async function startExecution(
@@ -214,6 +237,32 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', () => {
     expect(await page.locator('form[data-flow="long-job"] .form-error').textContent()).toContain(
       'not valid JSON',
     )
+  })
+
+  it("the flow picker shows each flow's description and example input as the server lists them", async () => {
+    const page = await open(`${server.url}/`)
+    const form = page.locator('form[data-flow="only-here"]')
+    expect(await form.locator('.description').textContent()).toBe(
+      'Echoes a greeting; defined in the e2e test alone.',
+    )
+    const input = form.getByLabel('Input (JSON)')
+    expect(JSON.parse(await input.inputValue())).toEqual({ greeting: 'hello from the server', times: 2 })
+    // A catalog flow's come from its definition too.
+    const longJob = page.locator('form[data-flow="long-job"]')
+    expect(await longJob.locator('.description').textContent()).toBe(longJobFlow().description)
+    expect(JSON.parse(await longJob.getByLabel('Input (JSON)').inputValue())).toEqual(
+      longJobFlow().exampleInput,
+    )
+    // A flow without them shows no description and its schema's defaults (here none).
+    const fails = page.locator('form[data-flow="fails"]')
+    expect(await fails.locator('.description').count()).toBe(0)
+    expect(JSON.parse(await fails.getByLabel('Input (JSON)').inputValue())).toEqual({})
+    // The example starts as it is.
+    await form.getByRole('button', { name: 'Start' }).click()
+    await page.waitForURL(/\?execution=/)
+    expect(await untilStreamEnd(page)).toBe('completed')
+    expect(await rowSeqs(page)).toEqual([1, 2])
+    expect(JSON.parse((await untilResult(page)).text)).toBe('hello from the server')
   })
 
   it('an admin answers a waiting approval from the page', async () => {

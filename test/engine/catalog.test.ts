@@ -32,6 +32,20 @@ describe('catalogFlows', () => {
       expect(flow).not.toBe(b[i])
     })
   })
+
+  it('gives each flow a description and an example input its own input contract accepts', () => {
+    for (const flow of catalogFlows()) {
+      expect({ flow: flow.name, description: typeof flow.description }).toEqual({
+        flow: flow.name,
+        description: 'string',
+      })
+      expect(flow.exampleInput).toBeDefined()
+      if (flow.contract.input) {
+        const parsed = flow.contract.input.safeParse(flow.exampleInput)
+        expect({ flow: flow.name, ok: parsed.success }).toEqual({ flow: flow.name, ok: true })
+      }
+    }
+  })
 })
 
 describe('stream-steps', () => {

@@ -18,6 +18,8 @@ const tick = () => new Promise<void>((r) => setImmediate(r))
 export function tickerFlow(): TriggerFlow<any> {
   const flow = new TriggerFlow({
     name: 'ticker',
+    description: 'Puts count items, i = 1..count.',
+    exampleInput: { count: 3 },
     contract: {
       input: z.object({
         count: z.number().int().nonnegative(),

@@ -27,6 +27,19 @@ describe('http routes', () => {
     expect(body.flows[0].contract.input).toMatchObject({ type: 'object', required: ['count'] })
   })
 
+  it("lists each flow's description and example input from its definition, none where it has none", async () => {
+    const server = await serve()
+    const { body } = await getJson(`${server.url}/api/flows`)
+    expect(body.flows[0]).toMatchObject({
+      name: 'ticker',
+      description: 'Puts count items, i = 1..count.',
+      exampleInput: { count: 3 },
+    })
+    expect(body.flows[1].name).toBe('gated')
+    expect(body.flows[1]).not.toHaveProperty('description')
+    expect(body.flows[1]).not.toHaveProperty('exampleInput')
+  })
+
   it('starts an execution: 201 with id, status and links', async () => {
     const server = await serve()
     const res = await post(`${server.url}/api/flows/ticker/executions`, { input: { count: 1 } })
