@@ -1,0 +1,45 @@
+/**
+ * The one configuration reference cannot drift: the README table is the one the definitions
+ * write, `--help` names every setting, and the limits the server resolves are the ones defined.
+ */
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { helpText, readmeTable, referenceTable, tableCells } from '../../server/config/reference.ts'
+import { envName, flagName } from '../../server/config/setting.ts'
+import { DEFAULT_LIMITS as DEFINED, SETTINGS } from '../../server/config/settings.ts'
+import { DEFAULT_LIMITS } from '../../server/options.ts'
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+
+describe('configuration reference', () => {
+  it('the README table is the generated one (run `npm run docs:config` after changing a setting)', () => {
+    const table = readmeTable(readme)
+    expect(table, 'the config-reference markers').toBeDefined()
+    expect(tableCells(table!)).toEqual(tableCells(referenceTable()))
+  })
+
+  it('the table has one row per setting, with its env name and flag', () => {
+    const rows = readmeTable(readme)!
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+    expect(rows).toHaveLength(Object.keys(SETTINGS).length)
+    for (const name of Object.keys(SETTINGS)) {
+      const row = rows.find((r) => r.startsWith(`| \`${name}\``) || r.startsWith(`| \`limits.${name}\``))
+      expect(row, name).toBeDefined()
+      expect(row).toContain(`\`${envName(name)}`)
+      expect(row).toContain(`--${flagName(name)}`)
+    }
+  })
+
+  it('--help lists every setting', () => {
+    const help = helpText()
+    for (const name of Object.keys(SETTINGS)) expect(help, name).toContain(`--${flagName(name)}`)
+  })
+
+  it('the server resolves exactly the defined limits, with the defined defaults', () => {
+    expect(DEFAULT_LIMITS).toEqual(
+      Object.fromEntries(Object.entries(DEFINED).filter(([k]) => k in DEFAULT_LIMITS)),
+    )
+    expect(Object.keys(DEFINED).filter((k) => !(k in DEFAULT_LIMITS))).toEqual(['drainTimeoutMs'])
+  })
+})
