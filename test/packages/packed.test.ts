@@ -1,0 +1,314 @@
+/**
+ * The packages as a user receives them: built and packed with `npm pack`, checked with publint and
+ * arethetypeswrong, then installed from the tarballs into two throw-away apps — a frontend that
+ * installs only @flowcast/client (and its protocol) and type-checks under the Vite React template's
+ * settings while typing a catalog flow's stream from a type-only import, and a Node program that
+ * starts a server from the built JavaScript, without tsx.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { publint } from 'publint'
+import { formatMessage } from 'publint/utils'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '../helpers/wait.ts'
+import { buildAndPack, installApp, PACKAGES, type Pack, type PackageName, root, run } from './packs.ts'
+
+const require = createRequire(import.meta.url)
+const tsc = require.resolve('typescript/bin/tsc')
+const attw = join(require.resolve('@arethetypeswrong/cli/package.json'), '..', 'dist/index.js')
+
+const dir = mkdtempSync(join(tmpdir(), 'flowcast-packed-'))
+let packs: Map<PackageName, Pack>
+const tarball = (name: PackageName) => `file:${packs.get(name)!.tarball}`
+
+// Everything the server needs at run time, none of which a browser app may receive.
+const SERVER_ONLY = [
+  '@flowcast/server',
+  'hono',
+  '@hono/node-server',
+  'ws',
+  'ioredis',
+  'jose',
+  'pino',
+  'prom-client',
+]
+
+beforeAll(async () => {
+  packs = await buildAndPack(dir)
+}, 300_000)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The @flowcast/* packages an app's lockfile holds, each with where it came from. */
+function flowcastPackagesOf(app: string): Record<string, string> {
+  const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { resolved?: string }>
+  }
+  const out: Record<string, string> = {}
+  for (const [path, info] of Object.entries(lock.packages)) {
+    const m = /(?:^|\/)node_modules\/(@flowcast\/[^/]+)$/.exec(path)
+    if (m) out[path] = info.resolved ?? ''
+  }
+  return out
+}
+
+describe('packed tarballs', () => {
+  it('hold the build, the manifest, a README and the license, nothing else', () => {
+    const license = readFileSync(join(root, 'LICENSE'), 'utf8')
+    expect(license).toContain('flowcast contributors')
+    for (const pkg of PACKAGES) {
+      const { files } = packs.get(pkg.name)!
+      const stray = files.filter(
+        (f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.+)$/.test(f),
+      )
+      expect(stray, pkg.name).toEqual([])
+      const sources = files.filter(
+        (f) =>
+          /\.test\.|(^|\/)(test|bench|docs)\//.test(f) || /\.(png|ts|tsx)$/.test(f.replace(/\.d\.ts$/, '')),
+      )
+      expect(sources, pkg.name).toEqual([])
+      expect(files, pkg.name).toEqual(expect.arrayContaining(['LICENSE', 'dist/index.js', 'dist/index.d.ts']))
+      // The license a package carries is the repository's, not a copy drifting on its own.
+      expect(readFileSync(join(root, pkg.dir, 'LICENSE'), 'utf8'), pkg.name).toBe(license)
+    }
+    expect(packs.get('@flowcast/flows')!.files).toEqual(
+      expect.arrayContaining(['dist/catalog/index.js', 'dist/catalog/index.d.ts']),
+    )
+  })
+
+  it('the client depends on the protocol alone', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'client-sdk/package.json'), 'utf8'))
+    expect(Object.keys(manifest.dependencies)).toEqual(['@flowcast/protocol'])
+    for (const name of ['@flowcast/server', '@flowcast/flows', ...SERVER_ONLY])
+      expect(Object.keys(manifest.peerDependencies ?? {})).not.toContain(name)
+  })
+
+  it('publint finds nothing, suggestions included', async () => {
+    for (const pkg of PACKAGES) {
+      const data = readFileSync(packs.get(pkg.name)!.tarball)
+      const tarballBuffer = data.buffer.slice(
+        data.byteOffset,
+        data.byteOffset + data.byteLength,
+      ) as ArrayBuffer
+      const { messages, pkg: manifest } = await publint({
+        pack: { tarball: tarballBuffer },
+        level: 'suggestion',
+        strict: true,
+      })
+      expect(
+        messages.map((m) => `${m.type}: ${formatMessage(m, manifest, { color: false })}`),
+        pkg.name,
+      ).toEqual([])
+    }
+  })
+
+  it('arethetypeswrong finds nothing for ESM consumers (node16 from ESM, bundler)', async () => {
+    for (const pkg of PACKAGES) {
+      // ESM only by choice: the esm-only profile leaves out require() and node10 resolution.
+      await run(
+        process.execPath,
+        [attw, packs.get(pkg.name)!.tarball, '--profile', 'esm-only', '--format', 'ascii'],
+        root,
+        60_000,
+      )
+    }
+  }, 120_000)
+})
+
+describe('a frontend app installs @flowcast/client alone', () => {
+  const app = join(dir, 'frontend')
+
+  beforeAll(async () => {
+    await installApp(
+      app,
+      {
+        name: 'frontend',
+        private: true,
+        type: 'module',
+        dependencies: {
+          '@flowcast/client': tarball('@flowcast/client'),
+          '@flowcast/protocol': tarball('@flowcast/protocol'),
+        },
+        // For types only: `import type` of a catalog flow, erased from the bundle.
+        devDependencies: { '@flowcast/flows': tarball('@flowcast/flows') },
+      },
+      {
+        // The Vite React template's tsconfig.app.json, without vite/client's types (no Vite here)
+        // and without jsx (this app has no components): no Node types, bundler resolution.
+        'tsconfig.json': JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            useDefineForClassFields: true,
+            lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+            module: 'ESNext',
+            types: [],
+            skipLibCheck: true,
+            moduleResolution: 'bundler',
+            allowImportingTsExtensions: true,
+            verbatimModuleSyntax: true,
+            moduleDetection: 'force',
+            noEmit: true,
+            strict: true,
+            noUnusedLocals: true,
+            noUnusedParameters: true,
+            erasableSyntaxOnly: true,
+            noFallthroughCasesInSwitch: true,
+            noUncheckedSideEffectImports: true,
+          },
+          include: ['src'],
+        }),
+        'src/main.ts': [
+          "import { createClient, type StreamEvent } from '@flowcast/client'",
+          "import type { longJobFlow } from '@flowcast/flows/catalog'",
+          '',
+          'type LongJob = ReturnType<typeof longJobFlow>',
+          '',
+          "const client = createClient({ url: 'http://127.0.0.1:8787' })",
+          '',
+          'export async function total(id: string): Promise<number> {',
+          '  let sum = 0',
+          '  for await (const ev of client.stream<LongJob>(id)) {',
+          '    const item: { n: number; of: number; pad: string } = ev.data',
+          '    sum += item.n',
+          '    // @ts-expect-error the stream contract has no such field (so `data` is typed, not any)',
+          '    sum += ev.data.missing',
+          '  }',
+          '  return sum',
+          '}',
+          '',
+          'export const first: (ev: StreamEvent<{ n: number }>) => number = (ev) => ev.data.n',
+          '',
+        ].join('\n'),
+      },
+    )
+  }, 300_000)
+
+  it('gets the tarballs and no server package', () => {
+    const installed = flowcastPackagesOf(app)
+    expect(Object.keys(installed).sort()).toEqual([
+      'node_modules/@flowcast/client',
+      'node_modules/@flowcast/flows',
+      'node_modules/@flowcast/protocol',
+    ])
+    for (const resolved of Object.values(installed)) expect(resolved).toMatch(/^file:/)
+    for (const name of SERVER_ONLY) expect(existsSync(join(app, 'node_modules', name)), name).toBe(false)
+  })
+
+  it('type-checks under the Vite React template settings', async () => {
+    await run(process.execPath, [tsc, '-p', join(app, 'tsconfig.json')], app, 120_000)
+  }, 150_000)
+
+  it('bundles for the browser with the client and none of the engine', async () => {
+    const result = await build({
+      absWorkingDir: app,
+      entryPoints: ['src/main.ts'],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      metafile: true,
+      logLevel: 'silent',
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs.some((p) => p.includes('node_modules/@flowcast/client/dist/'))).toBe(true)
+    expect(inputs.filter((p) => p.includes('@flowcast/flows'))).toEqual([])
+  })
+})
+
+describe('a Node program runs the built server without tsx', () => {
+  const app = join(dir, 'node-app')
+  let child: ChildProcess | undefined
+
+  beforeAll(async () => {
+    await installApp(
+      app,
+      {
+        name: 'node-app',
+        private: true,
+        type: 'module',
+        dependencies: {
+          '@flowcast/server': tarball('@flowcast/server'),
+          '@flowcast/flows': tarball('@flowcast/flows'),
+          '@flowcast/protocol': tarball('@flowcast/protocol'),
+        },
+      },
+      {
+        'start.mjs': [
+          "import { TriggerFlow } from '@flowcast/flows'",
+          "import { catalogFlows } from '@flowcast/flows/catalog'",
+          "import { startServer } from '@flowcast/server'",
+          '',
+          "const greet = new TriggerFlow({ name: 'greet' })",
+          "const hello = greet.chunk('hello', async (data) => {",
+          '  await data.putIntoStream({ hello: data.input })',
+          "  return 'hello ' + data.input",
+          '})',
+          'greet.to(hello)',
+          "const server = await startServer({ port: 0, auth: 'off', flows: [...catalogFlows(), greet] })",
+          'console.log(JSON.stringify({ url: server.url }))',
+          "process.on('SIGTERM', () => server.close().then(() => process.exit(0)))",
+          '',
+        ].join('\n'),
+      },
+    )
+  }, 300_000)
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL')
+  })
+
+  it('installs no tsx and no TypeScript sources', () => {
+    expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false)
+    const installed = flowcastPackagesOf(app)
+    expect(Object.keys(installed).sort()).toEqual([
+      'node_modules/@flowcast/flows',
+      'node_modules/@flowcast/protocol',
+      'node_modules/@flowcast/server',
+    ])
+    for (const resolved of Object.values(installed)) expect(resolved).toMatch(/^file:/)
+  })
+
+  it('starts a server that runs a flow and answers its result', async () => {
+    const proc = spawn(process.execPath, ['start.mjs'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
+    child = proc
+    let out = ''
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
+    const url = await waitFor(
+      new Promise<string>((resolve, reject) => {
+        proc.stdout!.on('data', (c: Buffer) => {
+          out += c.toString()
+          const m = /"url":"(http:\/\/[^"]+)"/.exec(out)
+          if (m) resolve(m[1]!)
+        })
+        proc.stderr!.on('data', (c: Buffer) => {
+          out += c.toString()
+        })
+        proc.once('exit', (code) => reject(new Error(`exited (${code}) before listening:\n${out}`)))
+      }),
+      30_000,
+      'the packed server to listen',
+    )
+
+    const flows = (await (await fetch(`${url}/api/flows`)).json()) as { flows: { name: string }[] }
+    expect(flows.flows.map((f) => f.name)).toEqual(expect.arrayContaining(['greet', 'long-job']))
+
+    const started = await fetch(`${url}/api/flows/greet/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'packed' }),
+    })
+    expect(started.status).toBe(201)
+    const { executionId } = (await started.json()) as { executionId: string }
+    const result = await (await fetch(`${url}/api/executions/${executionId}/result?wait=20000`)).json()
+    expect(result).toEqual({ status: 'completed', result: 'hello packed' })
+    const events = (await (await fetch(`${url}/api/executions/${executionId}/events`)).json()) as {
+      items: { seq: number; data: unknown }[]
+    }
+    expect(events.items.map((e) => [e.seq, e.data])).toEqual([[1, { hello: 'packed' }]])
+
+    proc.kill('SIGTERM')
+    expect(await waitFor(exited, 15_000, 'the packed server to close')).toBe(0)
+  }, 90_000)
+})
