@@ -4,11 +4,11 @@
 // build configs have no `paths`, so a package sees the others through their built dist/ exactly
 // as an installed copy would. `node scripts/build.mjs flows client-sdk` builds only those.
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildClientBundle } from './build-client.mjs'
+import { buildClientBundle, buildPageBundle } from './build-client.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
@@ -50,15 +50,13 @@ export async function buildPackage(name) {
   if (run.status !== 0) throw new Error(`build of ${name} failed (tsc exit ${run.status})`)
   rewriteDeclarations(dist)
   if (name === 'server') {
-    // The watch page's files, and the SDK's browser bundle it serves, beside the built code.
+    // The watch page's static files and both browser bundles (the page's, the SDK's) beside the
+    // built code, so the built server never builds (esbuild is not one of its dependencies).
     const pub = join(dir, 'public')
-    if (existsSync(pub)) {
-      cpSync(pub, join(dist, 'public'), {
-        recursive: true,
-        filter: (src) => !/flowcast-client(\..*)?\.js$/.test(src),
-      })
-    }
-    await buildClientBundle(join(dist, 'public', 'flowcast-client.js'))
+    const out = join(dist, 'public')
+    cpSync(pub, out, { recursive: true, filter: (src) => !src.endsWith('.js') })
+    await buildClientBundle(join(out, 'flowcast-client.js'))
+    await buildPageBundle(join(out, 'page.js'))
   }
 }
 

@@ -39,7 +39,7 @@ const SERVER_ONLY = [
 
 beforeAll(async () => {
   packs = await buildAndPack(dir)
-}, 300_000)
+}, 600_000)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The @flowcast/* packages an app's lockfile holds, each with where it came from. */

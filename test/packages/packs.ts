@@ -66,7 +66,7 @@ export function run(cmd: string, args: string[], cwd: string, timeoutMs: number)
 
 /** Builds every package (scripts/build.mjs), then packs each into `dir` with npm pack. */
 export async function buildAndPack(dir: string): Promise<Map<PackageName, Pack>> {
-  await run(process.execPath, [join(root, 'scripts/build.mjs')], root, 180_000)
+  await run(process.execPath, [join(root, 'scripts/build.mjs')], root, 400_000)
   const packs = new Map<PackageName, Pack>()
   for (const pkg of PACKAGES) {
     // --ignore-scripts: the build above already ran; pack exactly that.
