@@ -29,7 +29,7 @@ function producer(): TriggerFlow<any> {
       }
       return count
     }),
-  )
+  ).end()
   return flow
 }
 

@@ -7,7 +7,7 @@ const streamSteps = flow.chunk('stream_steps', async (data) => {
   await data.stopStream()
   return 'done'
 })
-flow.to(streamSteps)
+flow.to(streamSteps).end()
 const execution = flow.createExecution()
 for await (const item of execution.getRuntimeStream('start', { timeout: null })) console.log(item)
 console.log(await execution.getResult({ timeout: 5000 }))

@@ -1,12 +1,16 @@
-/** The public face of the flowcast engine: a TypeScript port of TriggerFlow's runtime parts. */
+/** The public face of the flowcast engine: a TypeScript port of TriggerFlow 4.1's runtime parts. */
 export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
+export type { Chunk, ChunkHandler } from './triggerflow/chunk.ts'
 export type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './triggerflow/contract.ts'
 export {
+  type CloseOptions,
+  DEFAULT_AUTO_CLOSE_TIMEOUT_MS,
   DEFAULT_STREAM_TIMEOUT_MS,
   Execution,
   type ExecutionOptions,
   type ExecutionStatus,
   isTerminal,
+  type Lifecycle,
   type StreamReadOptions,
 } from './triggerflow/execution.ts'
 export {
@@ -16,23 +20,34 @@ export {
   type WhenMode,
   type WhenTrigger,
 } from './triggerflow/flow.ts'
-export type { InterruptInfo, PauseOptions } from './triggerflow/interrupt.ts'
+export type {
+  InterruptInfo,
+  InterruptStatus,
+  PauseOptions,
+  PauseSignal,
+  ResumeInfo,
+  ResumeTo,
+} from './triggerflow/interrupt.ts'
 export {
+  type BatchOptions,
+  type BatchTarget,
+  type Capture,
   CaseChain,
-  type Chunk,
-  type ChunkHandler,
   type CollectMode,
+  type Condition,
   ForEachChain,
   MatchBlock,
   type MatchMode,
   Process,
   type SubFlowOptions,
   type Target,
+  type WriteBack,
 } from './triggerflow/process.ts'
 export { RetainedWindow } from './triggerflow/retained-window.ts'
 export { DEFAULT_RETENTION, type Retention } from './triggerflow/retention.ts'
-export { RuntimeData } from './triggerflow/runtime-data.ts'
-export { StateStore } from './triggerflow/state.ts'
+export { RuntimeData, type TriggerType } from './triggerflow/runtime-data.ts'
+export { type ExecutionSnapshot, SNAPSHOT_VERSION } from './triggerflow/snapshot.ts'
+export { type DataStore, StateStore, type StateWriteOptions } from './triggerflow/state.ts'
 export {
   type LogEntry,
   RuntimeStreamLog,

@@ -34,6 +34,7 @@ export type FlowcastErrorCode =
   | 'protocol_error'
   | 'internal'
   | 'node_lost'
+  | 'invalid_snapshot'
 
 /** An error with a stable string code and, where one caused it, the original error as `cause`. */
 export class FlowcastError extends Error {

@@ -42,7 +42,7 @@ function benchFlow() {
     finishers.delete(id)
     return { ended: true }
   })
-  flow.to(relay)
+  flow.to(relay).end()
   return flow
 }
 

@@ -33,32 +33,30 @@ export function approvalFlow() {
   })
   const ask = flow.chunk('ask', async (data) => {
     const { request, amount } = data.input
+    data.state.set('request', request)
     await data.putIntoStream(
       amount === undefined ? { type: 'request', request } : { type: 'request', request, amount },
     )
+    // Parks this branch; the checked answer becomes this chunk's output, so `decide` gets it.
     return data.pauseFor({
       type: 'approval',
       payload: { request, amount, question: `Approve "${request}"?` },
-      resumeEvent: 'approval_answered',
+      resumeTo: 'next',
       answer: approvalAnswer,
     })
   })
   const decide = flow.chunk<z.output<typeof approvalAnswer>>('decide', async (data) => {
     const { approved, note } = data.value
+    await data.putIntoStream(
+      note === undefined ? { type: 'decision', approved } : { type: 'decision', approved, note },
+    )
     return {
-      request: data.input.request,
+      request: data.state.get<string>('request') ?? '',
       approved,
       ...(note === undefined ? {} : { note }),
       status: approved ? ('approved' as const) : ('rejected' as const),
     }
   })
-  // The resume event reaches handlers beside the chain, as in TriggerFlow.
-  flow.when('approval_answered').to(async (data) => {
-    const { approved, note } = data.value as z.output<typeof approvalAnswer>
-    await data.putIntoStream(
-      note === undefined ? { type: 'decision', approved } : { type: 'decision', approved, note },
-    )
-  })
-  flow.to(ask).to(decide)
+  flow.to(ask).to(decide).end()
   return flow
 }

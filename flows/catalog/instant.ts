@@ -67,6 +67,6 @@ export function instantFlow() {
         : `${(value as { heading: string }).heading} (${(value as { body: string }).body.split(' ').length} words)`
     await data.putIntoStream({ type: 'summary', path, text })
   })
-  flow.to(generate)
+  flow.to(generate).end()
   return flow
 }

@@ -71,6 +71,6 @@ export function longJobFlow() {
     }
     return { put, accepted }
   })
-  flow.to(produce)
+  flow.to(produce).end()
   return flow
 }

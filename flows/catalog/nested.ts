@@ -27,7 +27,7 @@ export function nestedChildFlow() {
     await data.stopStream()
     return { childSteps: data.input.steps }
   })
-  flow.to(work)
+  flow.to(work).end()
   return flow
 }
 
@@ -52,6 +52,6 @@ export function nestedFlow() {
     await data.putIntoStream({ stage: 'parent', message })
     return { child: data.value, message }
   })
-  flow.to(before).to(nestedChildFlow()).to(after)
+  flow.to(before).to(nestedChildFlow()).to(after).end()
   return flow
 }

@@ -14,6 +14,6 @@ export function streamStepsFlow(): TriggerFlow {
     await data.stopStream()
     return 'done'
   })
-  flow.to(streamSteps)
+  flow.to(streamSteps).end()
   return flow
 }

@@ -1,17 +1,43 @@
 /**
- * One run of a flow: owns the runtime stream log, the state, the result, the interrupts and the
- * bookkeeping that decides when the run is complete (the START chain and everything it
- * triggered have finished and no interrupt waits).
+ * One run of a flow, as TriggerFlow 4.1 runs it: a signal graph. A trigger (START, an event, a
+ * chunk's output, a collection, a state change) runs the nodes that listen to it; each node's
+ * output runs the nodes after it, so two `.to(...)` on one position are parallel branches. A pause
+ * parks its branch (nothing holds a Promise open) until `continueWith` resumes it. The execution
+ * is open (accepts `emit`, also before `start`), can be sealed, and closes on `close()` (drains,
+ * closes the stream, returns the close snapshot) or when idle for `autoCloseTimeout` ms. Joins,
+ * collections and blocks are scoped to the run that fed them. Everything needed to continue
+ * elsewhere is plain data, so `save()` and `load()` move an execution between processes.
  */
 
 import { type ExecutionStatus, FlowcastError, isTerminal, type TerminalStatus } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
-import type { CollectMode, ExecutionHost, FlowDefinition } from './internal/host.ts'
-import type { InterruptInfo, PauseOptions } from './interrupt.ts'
-import { HALT } from './process.ts'
+import type { CompiledGraph, Condition, FlowDefinition, GraphNode, SubFlowOptions } from './graph.ts'
+import type { ChunkHost } from './internal/host.ts'
+import {
+  type InterruptInfo,
+  isPauseSignal,
+  type PauseOptions,
+  type PauseSignal,
+  pauseSignal,
+  type ResumeInfo,
+  type ResumeTo,
+} from './interrupt.ts'
 import type { Retention } from './retention.ts'
-import { StateStore } from './state.ts'
+import { RuntimeData } from './runtime-data.ts'
+import {
+  checkSnapshot,
+  type ExecutionSnapshot,
+  type Frame,
+  type SavedInterrupt,
+  type SavedInvocation,
+  type SavedRun,
+  SNAPSHOT_KIND,
+  SNAPSHOT_VERSION,
+  type Trigger,
+  toJson,
+} from './snapshot.ts'
+import { type DataStore, readPath, StateStore } from './state.ts'
 import { RuntimeStreamLog, type StreamEnvelope, type StreamGap } from './stream-log.ts'
 
 export { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
@@ -22,14 +48,19 @@ export interface ExecutionOptions {
   id?: string
   /** Bounds of the retained runtime stream (defaults: DEFAULT_RETENTION). */
   retention?: Partial<Retention>
+  /** Close by itself once idle for `autoCloseTimeout` ms (default true). */
+  autoClose?: boolean
+  /**
+   * Milliseconds of idleness (nothing running, no interrupt waiting) before an auto-close; `0`
+   * closes as soon as nothing is pending, `null` never. Default 10 000, as in TriggerFlow.
+   */
+  autoCloseTimeout?: number | null
+  /** Most chunk handlers running at once in this execution, nested dispatch included (default: no bound). */
+  concurrency?: number
 }
 
-/** How a child execution is tied to its parent. */
-interface ParentLink {
-  parent: Execution<any, any, any>
-  /** Put the child's items into the parent's stream (default true). */
-  bridgeStream: boolean
-}
+/** Default idle time before an execution closes by itself, as in TriggerFlow 4.1. */
+export const DEFAULT_AUTO_CLOSE_TIMEOUT_MS = 10_000
 
 export interface StreamReadOptions {
   /** Milliseconds to wait for the NEXT item; `null` waits until the stream closes. */
@@ -38,61 +69,130 @@ export interface StreamReadOptions {
   since?: number
 }
 
-interface PendingInterrupt extends InterruptInfo {
-  owner: Execution<any, any, any>
-  answer?: PauseOptions['answer']
-  resolve(value: unknown): void
+export interface CloseOptions {
+  /** `'reject'` (default) refuses to close while interrupts wait; `'cancel'` cancels them (status cancelled). */
+  pendingInterrupts?: 'reject' | 'cancel'
+  /** Most milliseconds to wait for running work; then it is cancelled and close rejects with `timeout`. */
+  timeout?: number
 }
 
 /** Default wait for the next stream item, as in TriggerFlow: long enough for slow steps, never forever. */
 export const DEFAULT_STREAM_TIMEOUT_MS = 10_000
 
+export type Lifecycle = 'open' | 'sealed' | 'closed'
+
 type StatusListener = (status: ExecutionStatus, execution: Execution<any, any, any>) => void
+type AnyExecution = Execution<any, any, any>
+
+/** How a child execution is tied to its parent. */
+interface ParentLink {
+  parent: AnyExecution
+  /** Put the child's items into the parent's stream. */
+  bridgeStream: boolean
+}
+
+/** A set of tasks someone awaits (an `emit`, a resume): settles when all have, with the first error. */
+class Group {
+  #pending = 0
+  #error: { value: unknown } | undefined
+  #waiters: { resolve(): void; reject(e: unknown): void }[] = []
+
+  add(): void {
+    this.#pending++
+  }
+
+  done(error?: { value: unknown }): void {
+    if (error && !this.#error) this.#error = error
+    if (--this.#pending === 0) this.#wake()
+  }
+
+  settled(): Promise<void> {
+    if (this.#pending === 0) return this.#error ? Promise.reject(this.#error.value) : Promise.resolve()
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) this.#error ? w.reject(this.#error.value) : w.resolve()
+  }
+}
+
+interface InterruptRecord {
+  info: InterruptInfo
+  answer?: PauseOptions['answer']
+  at?: NonNullable<SavedInterrupt['at']>
+}
+
+interface SubFlowFrame {
+  frameId: string
+  nodeId: string
+  frame: Frame
+  child: AnyExecution
+  options: SubFlowOptions
+  /** Root interrupt id -> the child's own interrupt id. */
+  projected: Map<string, string>
+}
 
 /** A running (or finished) instance of a TriggerFlow. */
 export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly id: string
   readonly flow: FlowDefinition
-  readonly #state = new StateStore()
   readonly createdAt = Date.now()
   endedAt: number | undefined
+  /** Errors a `skipExceptions` flow swallowed, with the chunk that threw them. */
+  readonly skippedErrors: { chunk: string; error: unknown }[] = []
 
+  readonly #graph: CompiledGraph
   readonly #log: RuntimeStreamLog<S>
   readonly #abort = new AbortController()
   readonly #parent: ParentLink | undefined
-  readonly #root: Execution<any, any, any>
-  readonly #interrupts: Map<string, PendingInterrupt>
-  /** Ids of interrupts already answered, so a second answer is told "not waiting", not "unknown". */
-  readonly #answered: Set<string>
+  readonly #state: StateStore
+  readonly #flowData: DataStore
   readonly #statusListeners = new Set<StatusListener>()
+  readonly #autoClose: boolean
+  readonly #autoCloseTimeout: number | null
   #status: ExecutionStatus = 'created'
+  #lifecycle: Lifecycle = 'open'
   #input: unknown
   #started: Promise<void> | undefined
+  #active = false
   #pending = 0
-  #chainValue: unknown
+  #drainWaiters: (() => void)[] = []
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
+  #closing: Promise<Record<string, unknown>> | undefined
+  #closeSnapshot: Record<string, unknown> | undefined
   #explicitResult: { value: unknown } | undefined
   #error: unknown
   #failure: FlowcastError | undefined
-  #result: Promise<R>
+  #resultSettled = false
+  readonly #result: Promise<R>
   #settle!: { resolve(v: R): void; reject(e: unknown): void }
-  readonly #children = new Set<Execution<any, any, any>>()
-  readonly #whenState = new Map<number, Map<string, unknown>>()
-  readonly #collected = new Map<string, Map<string, unknown>>()
-  /** Errors a `skipExceptions` flow swallowed, with the chunk that threw them. */
-  readonly skippedErrors: { chunk: string; error: unknown }[] = []
-  /** What the steps of this run reach; never handed out beyond them. */
-  readonly #host: ExecutionHost
+  #counter = 0
+  #permits: number
+  #permitWaiters: (() => void)[] = []
+  readonly #interrupts = new Map<string, InterruptRecord>()
+  readonly #joins = new Map<string, Map<string, unknown>>()
+  readonly #collected = new Map<string, Record<string, unknown>>()
+  readonly #invocations = new Map<string, SavedInvocation>()
+  readonly #running = new Map<number, SavedRun>()
+  #runIds = 0
+  readonly #subFlows = new Map<string, SubFlowFrame>()
+  readonly #bindings = new Map<string, { trigger: string; node: Extract<GraphNode, { kind: 'chunk' }> }>()
 
   /** Use `flow.createExecution(options)`; `parent` is the engine's own, for child flows. */
   constructor(flow: FlowDefinition, options: ExecutionOptions = {}, parent?: ParentLink) {
     this.flow = flow
     this.id = options.id ?? nanoid()
+    this.#graph = flow.compile()
     this.#parent = parent
-    this.#root = parent ? parent.parent.#root : this
-    this.#interrupts = this.#root === this ? new Map() : this.#root.#interrupts
-    this.#answered = this.#root === this ? new Set() : this.#root.#answered
+    this.#autoClose = options.autoClose ?? true
+    this.#autoCloseTimeout =
+      options.autoCloseTimeout === undefined ? DEFAULT_AUTO_CLOSE_TIMEOUT_MS : options.autoCloseTimeout
+    this.#permits = Math.max(1, Math.floor(options.concurrency ?? Number.POSITIVE_INFINITY))
+    this.#state = new StateStore((path, value) => this.#onDataChange(`state:${path}`, value))
+    this.#flowData = this.#flowDataView()
     this.#log = new RuntimeStreamLog<S>(options.retention)
-    this.#host = this.#makeHost()
     this.#result = new Promise<R>((resolve, reject) => {
       this.#settle = { resolve, reject }
     })
@@ -103,20 +203,19 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       this.#log.listen({
         onAppend: (entry) => {
           const nested = entry.envelope.source
-          parent.parent.#bridge(entry.envelope.data, nested ? `${source}/${nested}` : source)
+          parent.parent.#log.append(entry.envelope.data, nested ? `${source}/${nested}` : source)
         },
       })
     }
   }
 
-  // ---- public API ------------------------------------------------------------------------------
+  // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Starts the execution with `input`; resolves once it runs, not when it finishes. */
   start(input?: I): Promise<void> {
     if (this.#started)
       return Promise.reject(new FlowcastError('already_started', `execution ${this.id} has already started`))
-    // Cancelled before it ran: starting now would bring a finished execution back to life.
-    if (this.#status !== 'created')
+    if (isTerminal(this.#status) || this.#lifecycle !== 'open')
       return Promise.reject(
         new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot start`),
       )
@@ -129,18 +228,103 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     return started
   }
 
-  /** True once `start` (or a stream read) has started it. */
+  /** True once `start` (or a stream read, or a load) has started it. */
   get started(): boolean {
     return this.#started !== undefined
   }
+
+  /** `open` (accepts events), `sealed` (drains what it accepted) or `closed`. */
+  get lifecycle(): Lifecycle {
+    return this.#lifecycle
+  }
+
+  /** Stops accepting outside `emit` and `continueWith`; work already accepted goes on. */
+  seal(): void {
+    if (this.#lifecycle === 'open') this.#lifecycle = 'sealed'
+  }
+
+  /**
+   * Seals, waits for running work, closes the stream and returns the close snapshot (the state,
+   * with `$final_result` when a result was set). Refuses while interrupts wait, unless told to
+   * cancel them. Calling it again returns the same snapshot.
+   */
+  close(options: CloseOptions = {}): Promise<Record<string, unknown>> {
+    if (this.#closeSnapshot) return Promise.resolve(this.#closeSnapshot)
+    if (isTerminal(this.#status)) return Promise.resolve(this.#snapshotForClose())
+    if (this.#closing) return this.#closing
+    if (this.#hasWaiting()) {
+      if (options.pendingInterrupts !== 'cancel') {
+        return Promise.reject(
+          new FlowcastError(
+            'invalid_state',
+            `execution ${this.id}: pending interrupts are waiting (${this.getPendingInterrupts()
+              .map((i) => i.id)
+              .join(', ')}); answer them or close with pendingInterrupts: 'cancel'`,
+          ),
+        )
+      }
+      this.cancel('closed with pending interrupts')
+      return Promise.resolve(this.#snapshotForClose())
+    }
+    this.seal()
+    const closing = this.#drain(options.timeout).then(() => {
+      if (this.#closeSnapshot) return this.#closeSnapshot
+      if (this.#failure) throw this.#failure
+      if (isTerminal(this.#status)) return this.#snapshotForClose()
+      if (this.#hasWaiting()) {
+        this.#closing = undefined
+        throw new FlowcastError(
+          'invalid_state',
+          `execution ${this.id}: an interrupt started waiting while closing`,
+        )
+      }
+      this.#complete()
+      if (this.#failure) throw this.#failure
+      return this.#closeSnapshot ?? this.#snapshotForClose()
+    })
+    this.#closing = closing
+    closing.catch(() => {})
+    return closing
+  }
+
+  /** Cancels the execution: aborts `data.signal`, cancels waiting interrupts, status cancelled, stream closed. */
+  cancel(reason = 'cancelled'): boolean {
+    if (isTerminal(this.#status)) return false
+    const err = new FlowcastError('execution_cancelled', `execution ${this.id} was cancelled: ${reason}`)
+    this.#cancelInterrupts()
+    this.#finish('cancelled', err)
+    for (const sub of this.#subFlows.values()) sub.child.cancel(reason)
+    return true
+  }
+
+  /**
+   * Ends a running execution as failed with `error` as its error, from outside the flow: aborts
+   * `data.signal`, closes the stream with reason `failed`, cancels running children. A server
+   * uses it to end its copy of an execution that another node has taken over (`node_lost`).
+   * Returns false when the execution had already ended.
+   */
+  terminate(error: FlowcastError): boolean {
+    if (isTerminal(this.#status)) return false
+    this.#fail(error)
+    return true
+  }
+
+  /** Stops the runtime stream, not the execution; returns false when it was already closed. */
+  stopStream(by = 'flow'): boolean {
+    return this.#log.close('stopped', by)
+  }
+
+  // ---- reading -----------------------------------------------------------------------------
 
   getStatus(): ExecutionStatus {
     return this.#status
   }
 
-  /** A deep copy of the recoverable state. */
-  getState(): Record<string, unknown> {
-    return this.#state.snapshot()
+  /** A deep copy of the state, or of the value at dot path `path`. */
+  getState(path?: string): any {
+    if (path === undefined) return this.#state.snapshot()
+    const v = this.#state.get(path)
+    return v === undefined ? undefined : structuredClone(v)
   }
 
   /** The error a failed execution failed with (the flow's own error), if any. */
@@ -163,18 +347,32 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     return this.#log
   }
 
-  /** The interrupts currently waiting for an answer in this execution and its children. */
+  /** The interrupts waiting for an answer (a child flow's appear under root-level ids). */
   getPendingInterrupts(): InterruptInfo[] {
-    return [...this.#interrupts.values()].map(({ owner: _o, resolve: _r, answer: _a, ...info }) => info)
+    return [...this.#interrupts.values()]
+      .filter((r) => r.info.status === 'waiting')
+      .map((r) => ({ ...r.info }))
+  }
+
+  /** Every interrupt this execution raised, with its history (waiting, resumed or cancelled). */
+  getInterrupts(): InterruptInfo[] {
+    return [...this.#interrupts.values()].map((r) => ({ ...r.info }))
+  }
+
+  /** One interrupt by id, whatever its status; undefined when unknown. */
+  getInterrupt(id: string): InterruptInfo | undefined {
+    const r = this.#interrupts.get(id)
+    return r ? { ...r.info } : undefined
   }
 
   /**
-   * Waits for the result. Rejects with code `timeout` when `timeout` ms pass first,
-   * `execution_failed` (the flow's error as `cause`) or `execution_cancelled`.
+   * Waits for the result: what `.end()` or `data.setResult` wrote (as soon as it is written), or
+   * else the close snapshot once the execution closes. Rejects with code `timeout` when
+   * `timeout` ms pass first, `execution_failed` (the flow's error as `cause`) or `execution_cancelled`.
    */
   getResult(options: { timeout?: number | null } = {}): Promise<R> {
     const timeout = options.timeout ?? null
-    if (timeout === null || isTerminal(this.#status)) return this.#result
+    if (timeout === null || this.#resultSettled) return this.#result
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -196,7 +394,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   /**
    * The runtime stream's items exactly as they were put. Starts the execution with `input` on
-   * the first iteration if it has not started. `timeout` bounds the wait for the next item.
+   * the first iteration if it has not started. `timeout` bounds the wait for the next item. A
+   * failed execution's stream is read to its end, then the failure is thrown.
    */
   async *getRuntimeStream(input?: I, options: StreamReadOptions = {}): AsyncGenerator<S, void, undefined> {
     for await (const ev of this.getRuntimeStreamEvents(input, options)) {
@@ -227,90 +426,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
         yield entry.envelope
       }
       if (entries.length > 0 || gap) continue
-      if (this.#log.closed) return
+      if (this.#log.closed) {
+        if (this.#log.streamClose?.reason === 'failed' && this.#failure) throw this.#failure
+        return
+      }
       if ((await this.#log.waitAfter(cursor, timeout)) === 'timeout') return
     }
-  }
-
-  /** Emits an event to the `when` handlers; resolves when the handlers it triggered have finished. */
-  emit(event: string, value?: unknown): Promise<void> {
-    if (!this.#started || isTerminal(this.#status)) {
-      return Promise.reject(
-        new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot emit "${event}"`),
-      )
-    }
-    return this.#fire(`event:${event}`, value)
-  }
-
-  /** Answers a waiting interrupt: puts the `resume` item into the stream and lets the flow go on. */
-  async continueWith(interruptId: string, value?: unknown): Promise<void> {
-    const pending = this.#interrupts.get(interruptId)
-    if (!pending && this.#answered.has(interruptId)) {
-      throw new FlowcastError('interrupt_not_waiting', `interrupt "${interruptId}" was already answered`)
-    }
-    if (!pending) {
-      throw new FlowcastError(
-        'interrupt_not_found',
-        `execution ${this.id} has no waiting interrupt "${interruptId}"`,
-      )
-    }
-    if (isTerminal(pending.owner.#status)) {
-      throw new FlowcastError(
-        'interrupt_not_waiting',
-        `interrupt "${interruptId}" is not waiting: execution is ${pending.owner.#status}`,
-      )
-    }
-    const answer = checkContract(
-      pending.answer,
-      value,
-      pending.owner.flow.name,
-      `answer to interrupt "${interruptId}"`,
-      'invalid_input',
-    )
-    this.#interrupts.delete(interruptId)
-    this.#answered.add(interruptId)
-    const { owner: _o, resolve, answer: _a, ...info } = pending
-    const owner = pending.owner
-    owner.#put({ type: 'interrupt', action: 'resume', interrupt: info, value: answer } as S, true)
-    owner.#refreshWaiting()
-    // Tracked so that the completion check runs afterwards: a flow whose pauseFor nobody awaited
-    // and that has no resumeEvent has no other work left to notice that it is done.
-    await owner.#track(async () => {
-      resolve(answer)
-      if (pending.resumeEvent) await owner.#fire(`event:${pending.resumeEvent}`, answer)
-    })
-  }
-
-  /** Cancels the execution: aborts `data.signal`, status cancelled, stream closed. */
-  cancel(reason = 'cancelled'): boolean {
-    if (isTerminal(this.#status)) return false
-    const err = new FlowcastError('execution_cancelled', `execution ${this.id} was cancelled: ${reason}`)
-    this.#finish('cancelled', err)
-    for (const child of this.#children) child.cancel(reason)
-    return true
-  }
-
-  /**
-   * Ends a running execution as failed with `error` as its error, from outside the flow: aborts
-   * `data.signal`, closes the stream with reason `failed`, cancels running children. A server
-   * uses it to end its copy of an execution that another node has taken over (`node_lost`).
-   * Returns false when the execution had already ended.
-   */
-  terminate(error: FlowcastError): boolean {
-    if (isTerminal(this.#status)) return false
-    this.#fail(error)
-    return true
-  }
-
-  /** Releases the execution: cancels it if it still runs and closes its stream. */
-  close(): void {
-    this.cancel('closed')
-    this.#log.close('cancelled')
-  }
-
-  /** Stops the runtime stream, not the execution; returns false when it was already closed. */
-  stopStream(by = 'flow'): boolean {
-    return this.#log.close('stopped', by)
   }
 
   /** Calls `listener` on every status change; returns its remover. */
@@ -319,83 +440,854 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     return () => this.#statusListeners.delete(listener)
   }
 
-  // ---- the host the steps reach ------------------------------------------------------------------
+  // ---- input from outside ------------------------------------------------------------------
 
-  #makeHost(): ExecutionHost {
-    const self = this
-    return {
-      id: this.id,
-      flowName: this.flow.name,
-      get input() {
-        return self.#input
-      },
-      signal: this.#abort.signal,
-      state: this.#state,
-      put: (item) => this.#put(item),
-      stopStream: (by) => this.stopStream(by),
-      emit: (event, value) => this.emit(event, value),
-      setResult: (value) => {
-        this.#explicitResult = { value }
-      },
-      pause: (options) => this.#pause(options),
-      track: (work) => this.#track(work),
-      runChild: (child, input, bridge) => this.#runChild(child, input, bridge),
-      collect: (name, branchId, value, mode) => this.#collect(name, branchId, value, mode),
-      chunkDone: (name, value) => this.#fire(`chunk:${name}`, value),
-      skip: (chunk, error) => {
-        if (!this.flow.skipExceptions) return false
-        this.skippedErrors.push({ chunk, error })
-        return true
-      },
-    }
-  }
-
-  /** Puts a flow item into the stream after checking the stream contract (engine items are trusted). */
-  #put(item: unknown, trusted = false): boolean {
-    const data = trusted
-      ? (item as S)
-      : checkContract<S>(this.flow.contract.stream, item, this.flow.name, 'stream item', 'contract_violation')
-    return this.#log.append(data) !== undefined
-  }
-
-  #pause(options: PauseOptions): Promise<unknown> {
-    if (isTerminal(this.#status)) {
+  /**
+   * Emits an event to the `when` handlers (also before `start`, while the execution is open);
+   * resolves when the handlers it triggered have settled, rejects with the first one's error.
+   */
+  emit(event: string, value?: unknown): Promise<void> {
+    if (this.#lifecycle !== 'open' || isTerminal(this.#status)) {
       return Promise.reject(
-        new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot pause`),
+        new FlowcastError(
+          'invalid_state',
+          `execution ${this.id} is ${isTerminal(this.#status) ? this.#status : this.#lifecycle}: cannot emit "${event}"`,
+        ),
       )
     }
-    return new Promise((resolve) => {
-      const info: InterruptInfo = {
-        id: nanoid(10),
-        type: options.type,
-        executionId: this.id,
-        createdAt: Date.now(),
-        ...(options.payload === undefined ? {} : { payload: options.payload }),
-        ...(options.resumeEvent === undefined ? {} : { resumeEvent: options.resumeEvent }),
-      }
-      this.#interrupts.set(info.id, {
-        ...info,
-        owner: this,
-        resolve,
-        ...(options.answer === undefined ? {} : { answer: options.answer }),
-      })
-      this.#put({ type: 'interrupt', action: 'pause', interrupt: info }, true)
-      this.#refreshWaiting()
-    })
+    this.#activate()
+    const group = new Group()
+    this.#fireEvent(event, value, undefined, group)
+    this.#checkIdle()
+    return group.settled()
   }
 
-  /** Tracks a unit of work; the execution completes when none is left. */
-  #track<T>(work: () => Promise<T>): Promise<T> {
+  /** Fires `event` without waiting for its handlers. */
+  emitNowait(event: string, value?: unknown): void {
+    this.emit(event, value).catch(() => {})
+  }
+
+  /**
+   * Adds a handler for `event` to this execution only (the flow stays as it is); returns its
+   * binding id, for `off`. Live handlers are not saved: bind them again after a `load`.
+   */
+  on(
+    event: string,
+    handler: (data: RuntimeData<any, S, R, any>) => unknown,
+    options: { bindingId?: string } = {},
+  ): string {
+    const bindingId = options.bindingId ?? `binding_${++this.#counter}`
+    this.#bindings.set(bindingId, {
+      trigger: `event:${event}`,
+      node: {
+        id: `on:${bindingId}`,
+        kind: 'chunk',
+        next: [],
+        chunk: { kind: 'chunk', name: bindingId, handler },
+      },
+    })
+    return bindingId
+  }
+
+  /** Removes a binding made with `on`; returns whether it existed. */
+  off(bindingId: string): boolean {
+    return this.#bindings.delete(bindingId)
+  }
+
+  /**
+   * Answers a waiting interrupt: puts the `resume` item into the stream and dispatches the
+   * resume (`next`: the answer becomes the paused chunk's output; `self`: the chunk runs again,
+   * awaited, so its error reaches the caller; an event: emitted with the answer). Returns once
+   * the resume is dispatched, not when the work it starts has finished.
+   */
+  async continueWith(interruptId: string, value?: unknown): Promise<void> {
+    const record = this.#interrupts.get(interruptId)
+    if (!record) {
+      throw new FlowcastError(
+        'interrupt_not_found',
+        `execution ${this.id} has no waiting interrupt "${interruptId}"`,
+      )
+    }
+    if (record.info.status !== 'waiting') {
+      throw new FlowcastError(
+        'interrupt_not_waiting',
+        `interrupt "${interruptId}" is not waiting: it was ${record.info.status === 'resumed' ? 'already answered' : 'cancelled'}`,
+      )
+    }
+    if (isTerminal(this.#status)) {
+      throw new FlowcastError(
+        'interrupt_not_waiting',
+        `interrupt "${interruptId}" is not waiting: execution is ${this.#status}`,
+      )
+    }
+    if (this.#lifecycle !== 'open') {
+      throw new FlowcastError(
+        'invalid_state',
+        `execution ${this.id} is ${this.#lifecycle}: cannot continue "${interruptId}"`,
+      )
+    }
+    const sub = record.info.subFlowFrameId ? this.#subFlows.get(record.info.subFlowFrameId) : undefined
+    if (sub) {
+      // A projected interrupt: the child checks and resumes its own; this one follows.
+      await sub.child.continueWith(record.info.localInterruptId!, value)
+      this.#markResumed(record, value)
+      sub.projected.delete(interruptId)
+      this.#spawn(new Group(), () => this.#awaitChild(sub))
+      return
+    }
+    const answer = checkContract(
+      record.answer,
+      value,
+      this.flow.name,
+      `answer to interrupt "${interruptId}"`,
+      'invalid_input',
+    )
+    this.#markResumed(record, answer)
+    const at = record.at
+    const resumeTo = record.info.resumeTo
+    const group = new Group()
+    if (typeof resumeTo === 'object') {
+      this.#fireEvent(resumeTo.event, answer, at?.frame.scope, group)
+    } else if (at) {
+      const node = this.#graph.nodes.get(at.nodeId)
+      if (node?.kind === 'chunk' && resumeTo === 'self') {
+        const resume: ResumeInfo = { interruptId, value: answer, resumeCount: at.resumeCount + 1 }
+        const run = this.#spawn(group, () =>
+          this.#runChunk(node, at.input, at.frame, group, at.trigger, resume),
+        )
+        this.#checkIdle()
+        await run
+        return
+      }
+      if (node) this.#spawn(group, async () => this.#afterChunk(node, answer, at.frame, group))
+    }
+    this.#checkIdle()
+  }
+
+  // ---- save / load ---------------------------------------------------------------------------
+
+  /**
+   * A versioned, JSON-serialisable snapshot of where this execution stands: state, interrupts,
+   * parked and running branches, blocks, joins, waiting child flows and the stream position.
+   * A step running now is saved as running and runs again after a load (at-least-once).
+   */
+  save(): ExecutionSnapshot {
+    const subFlows = [...this.#subFlows.values()].map((s) => {
+      if (s.child.#pending > 0)
+        throw new FlowcastError(
+          'invalid_state',
+          `execution ${this.id}: child flow "${s.child.flow.name}" is running; save once it waits or ends`,
+        )
+      return {
+        frameId: s.frameId,
+        nodeId: s.nodeId,
+        flow: s.child.flow.name,
+        frame: s.frame,
+        child: s.child.save(),
+      }
+    })
+    const snap: ExecutionSnapshot = {
+      version: SNAPSHOT_VERSION,
+      kind: SNAPSHOT_KIND,
+      flow: this.flow.name,
+      executionId: this.id,
+      status: this.#status,
+      lifecycle: this.#lifecycle,
+      savedAt: Date.now(),
+      createdAt: this.createdAt,
+      input: this.#input,
+      state: this.#state.snapshot(),
+      interrupts: [...this.#interrupts.values()].map((r) =>
+        r.at ? { info: r.info, at: r.at } : { info: r.info },
+      ),
+      running: [...this.#running.values()],
+      invocations: [...this.#invocations.values()],
+      joins: [...this.#joins].map(([key, arrived]) => ({ key, arrived: [...arrived] })),
+      collections: [...this.#collected].map(([key, slots]) => ({ key, slots })),
+      subFlows,
+      stream: this.#log.streamClose
+        ? { lastSeq: this.#log.lastSeq, close: this.#log.streamClose }
+        : { lastSeq: this.#log.lastSeq },
+      bindings: [...this.#bindings.keys()],
+      counter: this.#counter,
+    }
+    if (this.#explicitResult) snap.result = { value: this.#explicitResult.value }
+    return toJson(snap)
+  }
+
+  /**
+   * Restores a snapshot into this fresh execution (same flow, not started): the stream goes on
+   * at the snapshot's `lastSeq + 1`, waiting interrupts can be continued, and steps that were
+   * running run again. Throws `invalid_snapshot` when the snapshot does not fit this flow.
+   */
+  load(snapshot: ExecutionSnapshot): this {
+    if (this.#started || this.#active || this.#log.lastSeq > 0)
+      throw new FlowcastError(
+        'invalid_state',
+        `execution ${this.id} has already run: load into a fresh execution`,
+      )
+    const snap = checkSnapshot(snapshot, this.flow.name)
+    const known = (nodeId: string, chunk?: string) => {
+      const node = this.#graph.nodes.get(nodeId)
+      if (!node || (chunk !== undefined && (node.kind !== 'chunk' || node.chunk.name !== chunk)))
+        throw new FlowcastError(
+          'invalid_snapshot',
+          `snapshot of "${snap.flow}" refers to step ${nodeId}${chunk ? ` (${chunk})` : ''}, which this flow's wiring does not have`,
+        )
+    }
+    for (const r of snap.interrupts) if (r.at && r.info.status === 'waiting') known(r.at.nodeId, r.at.chunk)
+    for (const r of snap.running) known(r.nodeId)
+    for (const inv of snap.invocations) known(inv.nodeId)
+    for (const s of snap.subFlows) known(s.nodeId)
+    ;(this as { id: string }).id = snap.executionId
+    this.#input = snap.input
+    this.#state.restore(snap.state)
+    this.#counter = snap.counter
+    if (snap.result) this.#explicitResult = { value: snap.result.value }
+    for (const r of snap.interrupts)
+      this.#interrupts.set(r.info.id, r.at ? { info: r.info, at: r.at } : { info: r.info })
+    for (const inv of snap.invocations) this.#invocations.set(inv.id, structuredClone(inv))
+    for (const j of snap.joins) this.#joins.set(j.key, new Map(j.arrived))
+    for (const c of snap.collections) this.#collected.set(c.key, c.slots)
+    this.#log.resumeAfter(snap.stream.lastSeq)
+    this.#started = Promise.resolve()
+    this.#active = true
+    this.#lifecycle = snap.lifecycle === 'closed' ? 'closed' : snap.lifecycle
+    if (isTerminal(snap.status)) {
+      if (snap.stream.close) this.#log.close(snap.stream.close.reason, snap.stream.close.by)
+      this.#status = snap.status
+      this.#closeSnapshot = snap.status === 'completed' ? this.#snapshotForClose() : undefined
+      if (snap.status === 'completed')
+        this.#settleResult(this.#explicitResult ? this.#explicitResult.value : this.#closeSnapshot)
+      return this
+    }
+    if (snap.stream.close) this.#log.close(snap.stream.close.reason, snap.stream.close.by)
+    for (const s of snap.subFlows) {
+      const node = this.#graph.nodes.get(s.nodeId)
+      if (node?.kind !== 'subflow') continue
+      const child = new Execution(
+        node.flow,
+        { autoCloseTimeout: 0 },
+        { parent: this, bridgeStream: node.options.bridgeStream ?? true },
+      )
+      child.load(s.child)
+      const projected = new Map<string, string>()
+      for (const r of this.#interrupts.values())
+        if (r.info.subFlowFrameId === s.frameId && r.info.status === 'waiting')
+          projected.set(r.info.id, r.info.localInterruptId!)
+      this.#subFlows.set(s.frameId, {
+        frameId: s.frameId,
+        nodeId: s.nodeId,
+        frame: s.frame,
+        child,
+        options: node.options,
+        projected,
+      })
+    }
+    this.#setStatus(this.#hasWaiting() ? 'waiting' : 'running')
+    const group = new Group()
+    for (const run of snap.running) {
+      const node = this.#graph.nodes.get(run.nodeId)!
+      this.#spawn(group, () =>
+        this.#runNode(node, run.value, run.frame, group, run.trigger, run.resume, run.attempt + 1),
+      )
+    }
+    this.#checkIdle()
+    return this
+  }
+
+  // ---- the graph at run time ---------------------------------------------------------------
+
+  async #begin(input: unknown): Promise<void> {
+    this.#input = checkContract(this.flow.contract.input, input, this.flow.name, 'input', 'invalid_input')
+    this.#activate()
+    const group = new Group()
+    this.#fire('start', this.#input, undefined, group, { event: 'START', type: 'start' })
+    this.#checkIdle()
+  }
+
+  #activate(): void {
+    this.#active = true
+    if (this.#status === 'created') this.#setStatus('running')
+  }
+
+  #scope(): string {
+    return `s${++this.#counter}`
+  }
+
+  /** Runs the listeners of trigger `key`; a trigger fired without a scope starts a run (scope) of its own. */
+  #fire(key: string, value: unknown, scope: string | undefined, group: Group, trigger: Trigger): void {
+    const ids = this.#graph.listeners.get(key) ?? []
+    let runScope: string | undefined
+    for (const id of ids) {
+      const node = this.#graph.nodes.get(id)!
+      if (node.kind === 'join') {
+        this.#join(node, key, value, scope, group, trigger)
+        continue
+      }
+      runScope ??= scope ?? this.#scope()
+      this.#spawn(group, () => this.#runNode(node, value, { scope: runScope! }, group, trigger))
+    }
+    for (const b of this.#bindings.values()) {
+      if (b.trigger !== key) continue
+      runScope ??= scope ?? this.#scope()
+      this.#spawn(group, () => this.#runNode(b.node, value, { scope: runScope! }, group, trigger))
+    }
+  }
+
+  #fireEvent(event: string, value: unknown, scope: string | undefined, group: Group): void {
+    // An event named by a waiting interrupt's resumeTo answers it, as `continueWith` would.
+    for (const record of this.#interrupts.values()) {
+      const to = record.info.resumeTo
+      if (record.info.status === 'waiting' && typeof to === 'object' && to.event === event)
+        this.#markResumed(record, value)
+    }
+    this.#fire(`event:${event}`, value, scope, group, { event, type: 'event' })
+  }
+
+  #onDataChange(key: string, value: unknown): void {
+    if (!this.#graph.listeners.has(key) || isTerminal(this.#status)) return
+    const [type, name] = splitTrigger(key)
+    this.#fire(key, value, undefined, new Group(), { event: name, type: type as Trigger['type'] })
+  }
+
+  #join(
+    node: Extract<GraphNode, { kind: 'join' }>,
+    key: string,
+    value: unknown,
+    scope: string | undefined,
+    group: Group,
+    trigger: Trigger,
+  ): void {
+    const frame: Frame = { scope: scope ?? this.#scope() }
+    const [type, name] = splitTrigger(key)
+    if (node.mode === 'simple_or')
+      return void this.#spawn(group, async () => this.#continue(node, value, frame, group, trigger))
+    if (node.mode === 'or')
+      return void this.#spawn(group, async () =>
+        this.#continue(node, { type, name, value }, frame, group, trigger),
+      )
+    const stateKey = `${node.id}|${scope ?? 'root'}`
+    const seen = this.#joins.get(stateKey) ?? new Map<string, unknown>()
+    this.#joins.set(stateKey, seen)
+    seen.set(key, value)
+    if (seen.size < node.triggers.length) return
+    this.#joins.delete(stateKey)
+    // All arrived: deliver them grouped by type, as TriggerFlow does, and start afresh.
+    const grouped: Record<string, Record<string, unknown>> = {}
+    for (const [k, v] of seen) {
+      const [t, n] = splitTrigger(k)
+      grouped[t] ??= {}
+      grouped[t][n] = v
+    }
+    this.#spawn(group, async () => this.#continue(node, grouped, frame, group, trigger))
+  }
+
+  /** Tracks one task; the execution is idle when none is left, and fails when one throws. */
+  #spawn<T>(group: Group, work: () => Promise<T>): Promise<T> {
     this.#pending++
+    group.add()
+    if (this.#idleTimer) {
+      clearTimeout(this.#idleTimer)
+      this.#idleTimer = undefined
+    }
     const run = Promise.resolve().then(work)
     run.then(
-      () => this.#done(),
+      () => {
+        group.done()
+        this.#taskDone()
+      },
       (err) => {
+        group.done({ value: err })
         this.#fail(err)
-        this.#done()
+        this.#taskDone()
       },
     )
     return run
+  }
+
+  #taskDone(): void {
+    this.#pending--
+    this.#checkIdle()
+  }
+
+  async #runNode(
+    node: GraphNode,
+    value: unknown,
+    frame: Frame,
+    group: Group,
+    trigger: Trigger,
+    resume?: ResumeInfo,
+    attempt = 1,
+  ): Promise<void> {
+    if (this.#abort.signal.aborted) return
+    const runId = ++this.#runIds
+    this.#running.set(runId, {
+      nodeId: node.id,
+      value,
+      frame,
+      trigger,
+      attempt,
+      ...(resume ? { resume } : {}),
+    })
+    try {
+      await this.#step(node, value, frame, group, trigger, resume)
+    } finally {
+      this.#running.delete(runId)
+    }
+  }
+
+  async #step(
+    node: GraphNode,
+    value: unknown,
+    frame: Frame,
+    group: Group,
+    trigger: Trigger,
+    resume?: ResumeInfo,
+  ): Promise<void> {
+    switch (node.kind) {
+      case 'chunk':
+        return this.#runChunk(node, value, frame, group, trigger, resume)
+      case 'subflow':
+        return this.#startChild(node, value, frame)
+      case 'batch':
+        return this.#openBlock(
+          node,
+          value,
+          frame,
+          group,
+          'object',
+          node.branches.map((b) => b.name),
+          node.concurrency,
+        )
+      case 'forEach': {
+        // As in TriggerFlow: a list is iterated, anything else (a string, an object) is one item.
+        const items = Array.isArray(value) ? value : [value]
+        if (items.length === 0) return this.#continue(node, [], frame, group, trigger)
+        return this.#openBlock(
+          node,
+          items,
+          frame,
+          group,
+          'array',
+          items.map((_, i) => String(i)),
+          node.concurrency,
+        )
+      }
+      case 'match':
+        return this.#match(node, value, frame, group, trigger)
+      case 'inline':
+        return this.#openBlock(node, value, frame, group, 'single', ['0'], 1)
+      case 'side':
+        this.#dispatch(node.entry, value, { scope: frame.scope }, group, trigger)
+        return this.#continue(node, value, frame, group, trigger)
+      case 'collect':
+        return this.#collect(node, value, frame, group, trigger)
+      case 'end':
+        this.#setResult(value)
+        return
+      case 'join':
+        return this.#continue(node, value, frame, group, trigger)
+    }
+  }
+
+  async #runChunk(
+    node: Extract<GraphNode, { kind: 'chunk' }>,
+    value: unknown,
+    frame: Frame,
+    group: Group,
+    trigger: Trigger,
+    resume?: ResumeInfo,
+  ): Promise<void> {
+    await this.#acquire()
+    let held = true
+    const host: ChunkHost = {
+      executionId: this.id,
+      signal: this.#abort.signal,
+      state: this.#state,
+      flowData: this.#flowData,
+      put: (item) => this.#put(item),
+      stopStream: () => this.stopStream('flow'),
+      emit: async (event, v) => {
+        const inner = new Group()
+        this.#fireEvent(event, v, frame.scope, inner)
+        // Waiting for handlers gives the permit back, so a bounded execution cannot deadlock on itself.
+        if (held) {
+          held = false
+          this.#release()
+        }
+        try {
+          await inner.settled()
+        } finally {
+          await this.#acquire()
+          held = true
+        }
+      },
+      emitNowait: (event, v) => this.#fireEvent(event, v, frame.scope, new Group()),
+      setResult: (v) => this.#setResult(v),
+      pause: (options) => this.#pause(options, node, value, frame, trigger, resume),
+    }
+    let out: unknown
+    try {
+      if (this.#abort.signal.aborted) return
+      out = await node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume))
+    } catch (err) {
+      if (this.#abort.signal.aborted) return
+      if (!this.flow.skipExceptions) throw err
+      // As in TriggerFlow: the failing chunk emits nothing, so its downstream never runs.
+      this.skippedErrors.push({ chunk: node.chunk.name, error: err })
+      return
+    } finally {
+      if (held) this.#release()
+    }
+    if (isPauseSignal(out) || this.#abort.signal.aborted) return
+    this.#afterChunk(node, out, frame, group)
+  }
+
+  #afterChunk(node: GraphNode, out: unknown, frame: Frame, group: Group): void {
+    const name = node.kind === 'chunk' ? node.chunk.name : node.id
+    const trigger: Trigger = { event: name, type: 'chunk' }
+    // when(chunk) handlers run beside the chain, in the same run.
+    if (node.kind === 'chunk') this.#fire(`chunk:${name}`, out, frame.scope, group, trigger)
+    this.#continue(node, out, frame, group, trigger)
+  }
+
+  /** Runs the nodes after `node` with its output; a node with none ends its branch (delivering to its block). */
+  #continue(node: GraphNode, value: unknown, frame: Frame, group: Group, trigger: Trigger): void {
+    if (node.next.length === 0) return this.#deliver(frame, value, group)
+    this.#dispatch(node.next, value, frame, group, trigger)
+  }
+
+  #dispatch(ids: readonly string[], value: unknown, frame: Frame, group: Group, trigger: Trigger): void {
+    for (const id of ids) {
+      const next = this.#graph.nodes.get(id)!
+      this.#spawn(group, () => this.#runNode(next, value, frame, group, trigger))
+    }
+  }
+
+  #openBlock(
+    node: GraphNode,
+    input: unknown,
+    frame: Frame,
+    group: Group,
+    shape: SavedInvocation['shape'],
+    slots: string[],
+    concurrency: number,
+  ): void {
+    const inv: SavedInvocation = {
+      id: `i${++this.#counter}`,
+      nodeId: node.id,
+      frame,
+      input,
+      shape,
+      expected: slots,
+      queue: [...slots],
+      slots: {},
+      filled: [],
+      inFlight: 0,
+      concurrency,
+    }
+    this.#invocations.set(inv.id, inv)
+    this.#pump(inv, group)
+  }
+
+  #pump(inv: SavedInvocation, group: Group): void {
+    const node = this.#graph.nodes.get(inv.nodeId)!
+    while (inv.inFlight < inv.concurrency && inv.queue.length > 0) {
+      const slot = inv.queue.shift()!
+      inv.inFlight++
+      const [entry, value] = slotEntry(node, inv, slot)
+      const frame: Frame = { scope: inv.frame.scope, sink: { inv: inv.id, slot } }
+      if (entry.length === 0) this.#deliver(frame, value, group)
+      else this.#dispatch(entry, value, frame, group, { event: node.id, type: 'chunk' })
+    }
+  }
+
+  /** A branch inside a block reached its end: fill the slot; a full block goes on after its node. */
+  #deliver(frame: Frame, value: unknown, group: Group): void {
+    const sink = frame.sink
+    if (!sink) return
+    const inv = this.#invocations.get(sink.inv)
+    // The first branch end to reach a slot fills it; a parallel branch's later end is not counted twice.
+    if (!inv || inv.filled.includes(sink.slot)) return
+    inv.slots[sink.slot] = value
+    inv.filled.push(sink.slot)
+    inv.inFlight--
+    if (inv.filled.length < inv.expected.length) return this.#pump(inv, group)
+    this.#invocations.delete(inv.id)
+    const node = this.#graph.nodes.get(inv.nodeId)!
+    let out: unknown
+    if (inv.shape === 'single') out = inv.slots[inv.expected[0]!]
+    else if (inv.shape === 'array') out = inv.expected.map((s) => inv.slots[s])
+    else out = Object.fromEntries(inv.expected.map((s) => [s, inv.slots[s]]))
+    this.#continue(node, out, inv.frame, group, { event: node.id, type: 'chunk' })
+  }
+
+  async #match(
+    node: Extract<GraphNode, { kind: 'match' }>,
+    value: unknown,
+    frame: Frame,
+    group: Group,
+    trigger: Trigger,
+  ): Promise<void> {
+    const hits: string[] = []
+    const data = new RuntimeData(this.#conditionHost(), value, node.id, trigger)
+    for (const [i, c] of node.cases.entries()) {
+      if (!(await holds(c.condition, data, value))) continue
+      hits.push(`case:${i}`)
+      if (node.mode === 'hit_first') break
+    }
+    if (hits.length === 0) {
+      // No case and no else: the value passes through unchanged.
+      if (!node.otherwise) return this.#continue(node, value, frame, group, trigger)
+      hits.push('else')
+    }
+    return this.#openBlock(
+      node,
+      value,
+      frame,
+      group,
+      node.mode === 'hit_all' && hits[0] !== 'else' ? 'array' : 'single',
+      hits,
+      Number.POSITIVE_INFINITY,
+    )
+  }
+
+  #collect(
+    node: Extract<GraphNode, { kind: 'collect' }>,
+    value: unknown,
+    frame: Frame,
+    group: Group,
+    trigger: Trigger,
+  ): void {
+    const key = `${node.name}|${frame.scope}`
+    const slots = this.#collected.get(key) ?? {}
+    this.#collected.set(key, slots)
+    slots[node.branchId] = value
+    const branches = this.#graph.collections.get(node.name) ?? []
+    if (!branches.every((b) => Object.hasOwn(slots, b))) return
+    const filled = Object.fromEntries(branches.map((b) => [b, slots[b]]))
+    if (node.mode === 'filled_then_empty') this.#collected.delete(key)
+    this.#fire(`collect:${node.name}`, filled, frame.scope, group, { event: node.name, type: 'collect' })
+    this.#continue(node, filled, frame, group, trigger)
+  }
+
+  // ---- child flows -------------------------------------------------------------------------
+
+  async #startChild(
+    node: Extract<GraphNode, { kind: 'subflow' }>,
+    value: unknown,
+    frame: Frame,
+  ): Promise<void> {
+    // An aborted signal never fires 'abort' again: a child started now would outlive its parent.
+    if (this.#abort.signal.aborted) throw this.#abort.signal.reason
+    const source = node.options.capture?.input ?? 'value'
+    const captured = source === 'value' ? value : this.#readSource(source)
+    const child = new Execution(
+      node.flow,
+      { autoCloseTimeout: 0 },
+      { parent: this, bridgeStream: node.options.bridgeStream ?? true },
+    )
+    const sub: SubFlowFrame = {
+      frameId: `f${++this.#counter}`,
+      nodeId: node.id,
+      frame,
+      child,
+      options: node.options,
+      projected: new Map(),
+    }
+    this.#subFlows.set(sub.frameId, sub)
+    // The child gets its own copy: nothing it does to its input reaches the parent's value.
+    await child.start(structuredClone(captured))
+    await this.#awaitChild(sub)
+  }
+
+  /** Waits until the child closes (the parent goes on) or waits at interrupts (projected here, branch parked). */
+  async #awaitChild(sub: SubFlowFrame): Promise<void> {
+    const child = sub.child
+    const outcome = await child.#settledOrWaiting()
+    if (outcome === 'waiting') {
+      for (const info of child.getPendingInterrupts()) {
+        const rootId = `${sub.frameId}:${info.id}`
+        if (sub.projected.has(rootId)) continue
+        sub.projected.set(rootId, info.id)
+        const projected: InterruptInfo = {
+          ...info,
+          id: rootId,
+          localInterruptId: info.id,
+          subFlowFrameId: sub.frameId,
+          status: 'waiting',
+        }
+        this.#interrupts.set(rootId, { info: projected })
+        this.#log.append({
+          type: 'interrupt',
+          action: 'project',
+          executionId: this.id,
+          interrupt: projected,
+          value: info.payload,
+        } as S)
+      }
+      this.#refreshWaiting()
+      return
+    }
+    this.#subFlows.delete(sub.frameId)
+    const status = child.getStatus()
+    if (status === 'failed') throw child.getError()
+    if (status !== 'completed')
+      throw (
+        child.#failure ??
+        new FlowcastError('execution_cancelled', `child flow "${child.flow.name}" was ${status}`)
+      )
+    const snapshot = child.#state.snapshot()
+    const explicit = child.#explicitResult
+    let next: unknown = explicit ? explicit.value : snapshot
+    for (const [target, from] of Object.entries(sub.options.writeBack ?? {})) {
+      const resolved = resolveWriteBack(from, explicit, snapshot)
+      if (target === 'value') next = resolved
+      else if (target.startsWith('state.')) this.#state.set(target.slice(6), resolved)
+    }
+    const node = this.#graph.nodes.get(sub.nodeId)!
+    this.#continue(node, next, sub.frame, new Group(), { event: child.flow.name, type: 'chunk' })
+  }
+
+  /** Resolves when this (child) execution has ended, or is idle with interrupts waiting. */
+  #settledOrWaiting(): Promise<'closed' | 'waiting'> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (isTerminal(this.#status)) return (resolve('closed'), true)
+        if (this.#pending === 0 && this.#hasWaiting()) return (resolve('waiting'), true)
+        return false
+      }
+      if (check()) return
+      const off = this.onStatusChange(() => {
+        if (check()) off()
+      })
+      this.#drainWaiters.push(() => {
+        if (check()) off()
+      })
+    })
+  }
+
+  #readSource(source: string): unknown {
+    if (source.startsWith('state.')) return this.#state.get(source.slice(6))
+    if (source.startsWith('flowData.')) return this.flow.flowData.get(source.slice(9))
+    throw new FlowcastError(
+      'invalid_input',
+      `capture source "${source}" is not value, state.<path> or flowData.<path>`,
+    )
+  }
+
+  // ---- interrupts --------------------------------------------------------------------------
+
+  #pause(
+    options: PauseOptions,
+    node: Extract<GraphNode, { kind: 'chunk' }>,
+    input: unknown,
+    frame: Frame,
+    trigger: Trigger,
+    resume: ResumeInfo | undefined,
+  ): PauseSignal {
+    if (isTerminal(this.#status))
+      throw new FlowcastError('invalid_state', `execution ${this.id} is ${this.#status}: cannot pause`)
+    const id = options.interruptId ?? nanoid(10)
+    const resumeTo: ResumeTo =
+      options.resumeTo ?? (options.resumeEvent ? { event: options.resumeEvent } : 'next')
+    const maxResumes = options.maxResumes === undefined ? 1 : options.maxResumes
+    const resumeCount = resume && resume.interruptId === id ? resume.resumeCount : 0
+    if (resumeTo === 'self' && maxResumes !== null && resumeCount >= maxResumes) {
+      throw new FlowcastError(
+        'invalid_state',
+        `self resume limit reached for interrupt "${id}": resumed ${resumeCount} time(s), maxResumes ${maxResumes}; handle data.isResume`,
+      )
+    }
+    if (this.#interrupts.get(id)?.info.status === 'waiting')
+      throw new FlowcastError('invalid_state', `interrupt "${id}" is already waiting`)
+    const info: InterruptInfo = {
+      id,
+      type: options.type,
+      ...(options.payload === undefined ? {} : { payload: options.payload }),
+      ...(options.resumeEvent === undefined ? {} : { resumeEvent: options.resumeEvent }),
+      resumeTo,
+      status: 'waiting',
+      executionId: this.id,
+      sourceFlowName: this.flow.name,
+      resumeCount,
+      maxResumes: resumeTo === 'self' ? maxResumes : null,
+      createdAt: Date.now(),
+    }
+    this.#interrupts.set(id, {
+      info,
+      ...(options.answer === undefined ? {} : { answer: options.answer }),
+      at: { nodeId: node.id, chunk: node.chunk.name, frame, input, trigger, resumeCount },
+    })
+    this.#log.append({
+      type: 'interrupt',
+      action: 'pause',
+      executionId: this.id,
+      interrupt: { ...info },
+    } as S)
+    this.#refreshWaiting()
+    return pauseSignal(id)
+  }
+
+  #markResumed(record: InterruptRecord, value: unknown): void {
+    record.info = { ...record.info, status: 'resumed', resumedAt: Date.now(), resumeValue: value }
+    this.#log.append({
+      type: 'interrupt',
+      action: 'resume',
+      executionId: this.id,
+      interrupt: { ...record.info },
+      value,
+    } as S)
+    this.#refreshWaiting()
+  }
+
+  #cancelInterrupts(): void {
+    for (const record of this.#interrupts.values())
+      if (record.info.status === 'waiting') record.info = { ...record.info, status: 'cancelled' }
+  }
+
+  #hasWaiting(): boolean {
+    for (const r of this.#interrupts.values()) if (r.info.status === 'waiting') return true
+    return false
+  }
+
+  #refreshWaiting(): void {
+    if (isTerminal(this.#status) || !this.#active) return
+    this.#setStatus(this.#hasWaiting() ? 'waiting' : 'running')
+    this.#checkIdle()
+  }
+
+  // ---- stream, result, failure, close --------------------------------------------------------
+
+  /** Puts a flow item into the stream after checking the stream contract. */
+  #put(item: unknown): boolean {
+    const data = checkContract<S>(
+      this.flow.contract.stream,
+      item,
+      this.flow.name,
+      'stream item',
+      'contract_violation',
+    )
+    return this.#log.append(data) !== undefined
+  }
+
+  #setResult(value: unknown): void {
+    const checked = checkContract<R>(
+      this.flow.contract.result,
+      value,
+      this.flow.name,
+      'result',
+      'invalid_result',
+    )
+    this.#explicitResult = { value: checked }
+    this.#settleResult(checked)
+  }
+
+  #settleResult(value: unknown): void {
+    if (this.#resultSettled) return
+    this.#resultSettled = true
+    this.#settle.resolve(value as R)
   }
 
   /** Fails the execution with the flow's error; the first failure wins. */
@@ -408,123 +1300,101 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#failure = new FlowcastError('execution_failed', `flow "${this.flow.name}" failed: ${message}`, {
       cause: err,
     })
+    this.#cancelInterrupts()
     this.#finish('failed', this.#failure)
-    for (const child of this.#children) child.cancel('parent failed')
+    for (const sub of this.#subFlows.values()) sub.child.cancel('parent failed')
   }
 
-  /** Runs a child flow to its result, bridging its stream unless told not to. */
-  async #runChild(child: FlowDefinition, input: unknown, bridgeStream: boolean): Promise<unknown> {
-    // An aborted signal never fires 'abort' again: a child started now would outlive its parent.
-    if (this.signal.aborted) throw this.signal.reason
-    const exec = new Execution(child, {}, { parent: this, bridgeStream })
-    this.#children.add(exec)
-    const onAbort = () => exec.cancel('parent cancelled')
-    this.signal.addEventListener('abort', onAbort, { once: true })
-    try {
-      await exec.start(input)
-      return await exec.getResult()
-    } finally {
-      this.signal.removeEventListener('abort', onAbort)
-      this.#children.delete(exec)
-    }
+  #checkIdle(): void {
+    if (this.#pending > 0) return
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of waiters) w()
+    if (isTerminal(this.#status) || !this.#active || !this.#started || this.#hasWaiting()) return
+    if (!this.#autoClose || this.#autoCloseTimeout === null || this.#closing) return
+    if (this.#autoCloseTimeout === 0) return this.#complete()
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined
+      if (this.#pending === 0 && !this.#hasWaiting() && !isTerminal(this.#status)) this.#complete()
+    }, this.#autoCloseTimeout)
+    // An idle execution is no reason to keep a process alive.
+    this.#idleTimer.unref?.()
   }
 
-  /** Fires a trigger (`event:x`, `chunk:x`, `collect:x`) into the when-handlers; resolves when they finish. */
-  #fire(trigger: string, value: unknown): Promise<void> {
-    const runs: Promise<unknown>[] = []
-    this.flow.whens.forEach((when, index) => {
-      if (!when.triggers.includes(trigger)) return
-      let fired: unknown = value
-      if (when.triggers.length > 1) {
-        const [type, name] = splitTrigger(trigger)
-        if (when.mode === 'and') {
-          const seen = this.#whenState.get(index) ?? new Map<string, unknown>()
-          this.#whenState.set(index, seen)
-          seen.set(trigger, value)
-          if (seen.size < when.triggers.length) return
-          // All arrived: deliver them grouped by type, as TriggerFlow does, and start afresh.
-          const grouped: Record<string, Record<string, unknown>> = {}
-          for (const [key, v] of seen) {
-            const [t, n] = splitTrigger(key)
-            grouped[t] ??= {}
-            grouped[t][n] = v
-          }
-          fired = grouped
-          this.#whenState.delete(index)
-        } else if (when.mode === 'or') {
-          fired = { type, name, value }
-        }
+  #drain(timeout: number | undefined): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const waiter = () => {
+        if (this.#pending > 0) return void this.#drainWaiters.push(waiter)
+        if (timer) clearTimeout(timer)
+        resolve()
       }
-      runs.push(this.#track(() => when.process.run(this.#host, fired)))
-    })
-    return Promise.allSettled(runs).then(() => undefined)
-  }
-
-  /** Stores a branch's value in collection `name`; returns the filled map, or undefined while unfilled. */
-  #collect(name: string, branchId: string, value: unknown, mode: CollectMode): unknown {
-    const slots = this.#collected.get(name) ?? new Map<string, unknown>()
-    this.#collected.set(name, slots)
-    slots.set(branchId, value)
-    const branches = this.flow.collectionBranches(name)
-    if (!branches.every((b) => slots.has(b))) return undefined
-    const filled = Object.fromEntries(branches.map((b) => [b, slots.get(b)]))
-    if (mode === 'filled_then_empty') this.#collected.delete(name)
-    void this.#fire(`collect:${name}`, filled)
-    return filled
-  }
-
-  #bridge(data: unknown, source: string): void {
-    this.#log.append(data as S, source)
-  }
-
-  async #begin(input: unknown): Promise<void> {
-    this.#input = checkContract(this.flow.contract.input, input, this.flow.name, 'input', 'invalid_input')
-    this.#setStatus('running')
-    const main = this.flow.main
-    this.#track(async () => {
-      const last = await main.run(this.#host, this.#input)
-      // A main chain that ended at an unfilled collect has no value of its own.
-      this.#chainValue = last === HALT ? undefined : last
+      this.#drainWaiters.push(waiter)
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          this.cancel('close timed out')
+          reject(
+            new FlowcastError(
+              'timeout',
+              `execution ${this.id}: running work did not finish within ${timeout} ms`,
+            ),
+          )
+        }, timeout)
+      }
     })
   }
 
-  #done(): void {
-    this.#pending--
-    if (this.#pending > 0 || isTerminal(this.#status) || this.#hasWaitingInterrupt()) return
-    let result: R
+  #snapshotForClose(): Record<string, unknown> {
+    const snap = this.#state.snapshot()
+    if (this.#explicitResult) snap.$final_result = structuredClone(this.#explicitResult.value)
+    return snap
+  }
+
+  /** Closes normally: the stream ends `completed` and the result is settled (what was set, or the close snapshot). */
+  #complete(): void {
+    if (isTerminal(this.#status)) return
+    const snapshot = this.#snapshotForClose()
+    let result: unknown
     try {
-      const raw = this.#explicitResult ? this.#explicitResult.value : this.#chainValue
-      result = checkContract<R>(this.flow.contract.result, raw, this.flow.name, 'result', 'invalid_result')
+      result = this.#explicitResult
+        ? this.#explicitResult.value
+        : checkContract<R>(
+            this.flow.contract.result,
+            this.#state.snapshot(),
+            this.flow.name,
+            'result',
+            'invalid_result',
+          )
     } catch (err) {
       this.#fail(err)
       return
     }
+    this.#closeSnapshot = snapshot
     this.#finish('completed', undefined, result)
   }
 
-  #refreshWaiting(): void {
-    if (isTerminal(this.#status)) return
-    this.#setStatus(this.#hasWaitingInterrupt() ? 'waiting' : 'running')
-    if (this.#parent) this.#parent.parent.#refreshWaiting()
-  }
-
-  /** True when this execution or one of its descendants waits for an interrupt's answer. */
-  #hasWaitingInterrupt(): boolean {
-    for (const p of this.#interrupts.values()) {
-      for (let e: Execution<any, any, any> | undefined = p.owner; e; e = e.#parent?.parent)
-        if (e === this) return true
-    }
-    return false
-  }
-
-  #finish(status: TerminalStatus, error?: FlowcastError, result?: R): void {
+  #finish(status: TerminalStatus, error?: FlowcastError, result?: unknown): void {
     this.endedAt = Date.now()
-    for (const [id, p] of this.#interrupts) if (p.owner === this) this.#interrupts.delete(id)
+    this.#lifecycle = 'closed'
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = undefined
+    // Scratch of joins, collections and blocks belongs to live runs only.
+    this.#joins.clear()
+    this.#collected.clear()
+    this.#invocations.clear()
     this.#setStatus(status)
     if (status !== 'completed') this.#abort.abort(error)
     this.#log.close(status)
-    if (status === 'completed') this.#settle.resolve(result as R)
-    else this.#settle.reject(error)
+    if (status === 'completed') this.#settleResult(result)
+    else if (!this.#resultSettled) {
+      this.#resultSettled = true
+      this.#settle.reject(error)
+    }
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of waiters) w()
   }
 
   #setStatus(status: ExecutionStatus): void {
@@ -532,6 +1402,122 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#status = status
     for (const l of this.#statusListeners) l(status, this)
   }
+
+  // ---- concurrency ---------------------------------------------------------------------------
+
+  #acquire(): Promise<void> {
+    if (this.#permits > 0) {
+      this.#permits--
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.#permitWaiters.push(resolve))
+  }
+
+  #release(): void {
+    const next = this.#permitWaiters.shift()
+    if (next) next()
+    else this.#permits++
+  }
+
+  // ---- views -------------------------------------------------------------------------------
+
+  /** The flow's shared data, seen from this execution: writes fire `when({ flowData })` here. */
+  #flowDataView(): DataStore {
+    const store = this.flow.flowData
+    return {
+      get: (path, fallback) => store.get(path, fallback),
+      has: (path) => store.has(path),
+      set: (path, value, options = {}) => {
+        store.set(path, value, { emit: false })
+        if (options.emit !== false) this.#onDataChange(`flowData:${path}`, value)
+      },
+      append: (path, value, options = {}) => {
+        store.append(path, value, { emit: false })
+        if (options.emit !== false) this.#onDataChange(`flowData:${path}`, store.get(path))
+      },
+      delete: (path, options = {}) => {
+        const had = store.delete(path, { emit: false })
+        if (had && options.emit !== false) this.#onDataChange(`flowData:${path}`, undefined)
+        return had
+      },
+      snapshot: () => store.snapshot(),
+    }
+  }
+
+  /** What a match predicate's runtime data reaches: reads work, writes and pauses are refused. */
+  #conditionHost(): ChunkHost {
+    const refuse = (): never => {
+      throw new FlowcastError('invalid_state', 'a match condition cannot put, emit, set a result or pause')
+    }
+    return {
+      executionId: this.id,
+      signal: this.#abort.signal,
+      state: this.#state,
+      flowData: this.#flowData,
+      put: refuse,
+      stopStream: refuse,
+      emit: refuse,
+      emitNowait: refuse,
+      setResult: refuse,
+      pause: refuse,
+    }
+  }
+}
+
+/** The body and value a block slot runs. */
+function slotEntry(node: GraphNode, inv: SavedInvocation, slot: string): [readonly string[], unknown] {
+  switch (node.kind) {
+    case 'batch':
+      return [node.branches.find((b) => b.name === slot)?.entry ?? [], inv.input]
+    case 'forEach':
+      return [node.entry, (inv.input as unknown[])[Number(slot)]]
+    case 'match':
+      return [
+        slot === 'else' ? (node.otherwise ?? []) : (node.cases[Number(slot.slice(5))]?.entry ?? []),
+        inv.input,
+      ]
+    case 'inline':
+      return [node.entry, inv.input]
+    default:
+      return [[], inv.input]
+  }
+}
+
+/** A case holds when its predicate returns exactly `true`, or its value equals the input (deeply). */
+async function holds(condition: Condition, data: RuntimeData, value: unknown): Promise<boolean> {
+  if (typeof condition === 'function') return (await condition(data)) === true
+  return deepEqual(condition, value)
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  return ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as any)[k], (b as any)[k]))
+}
+
+function resolveWriteBack(
+  from: string,
+  explicit: { value: unknown } | undefined,
+  snapshot: unknown,
+): unknown {
+  const [head, ...rest] = from.split('.')
+  const path = rest.join('.')
+  if (head === 'snapshot') return readPath(snapshot, path).value
+  if (head === 'result') {
+    if (explicit) {
+      const found = readPath(explicit.value, path)
+      if (found.has) return found.value
+    }
+    return readPath(snapshot, path).value
+  }
+  throw new FlowcastError(
+    'invalid_input',
+    `write_back source "${from}" is not result[.path] or snapshot[.path]`,
+  )
 }
 
 function splitTrigger(key: string): [string, string] {

@@ -1,14 +1,18 @@
 /**
- * The flow definition: chunks, the START chain, `when` handlers and collections. A flow is a
- * blueprint; every run of it is an Execution with state of its own.
+ * The flow definition: chunks, the START chain, `when` handlers and collections, held as a graph.
+ * A flow is a blueprint; every run of it is an Execution with state of its own, running the
+ * wiring as it stood when the execution was created.
  */
+import type { Chunk, ChunkHandler } from './chunk.ts'
 import type { FlowContract, FlowTypeInfo, InputArgOf, InputOf, ResultOf, StreamOf } from './contract.ts'
 import { Execution, type ExecutionOptions } from './execution.ts'
-import type { FlowDefinition, WhenHandler } from './internal/host.ts'
+import { type CompiledGraph, type FlowDefinition, Graph, type WhenMode } from './graph.ts'
 import {
-  type Chunk,
-  type ChunkHandler,
+  type BatchOptions,
+  type BatchTarget,
+  type CaseChain,
   type CollectMode,
+  type Condition,
   type ForEachChain,
   type MatchBlock,
   type MatchMode,
@@ -17,12 +21,21 @@ import {
   type Target,
 } from './process.ts'
 import type { RuntimeData } from './runtime-data.ts'
+import { StateStore } from './state.ts'
 
-/** How several `when` triggers combine. */
-export type WhenMode = WhenHandler['mode']
+export type { WhenMode } from './graph.ts'
 
-/** What `when` listens to: an event name (or a chunk's name), a chunk, or a collection. */
-export type WhenTrigger = string | Chunk | { event: string } | { collect: string }
+/**
+ * What `when` listens to: an event name (or a chunk's name), a chunk, `{ event }` (one name or a
+ * list), `{ collect }`, `{ state }` (a state path changed) or `{ flowData }` (a flow-data path changed).
+ */
+export type WhenTrigger =
+  | string
+  | Chunk
+  | { event: string | string[] }
+  | { collect: string }
+  | { state: string }
+  | { flowData: string }
 
 export interface TriggerFlowOptions<C extends FlowContract> {
   name: string
@@ -31,9 +44,9 @@ export interface TriggerFlowOptions<C extends FlowContract> {
   description?: string
   /** An input worth trying, offered as the starting point of a new execution (GET /api/flows). */
   exampleInput?: InputArgOf<C>
-  /** A chunk that throws yields `undefined` and the flow carries on, instead of failing the execution. */
+  /** A chunk that throws ends its branch (nothing downstream runs) instead of failing the execution. */
   skipExceptions?: boolean
-  /** Defaults for every execution of this flow. */
+  /** Defaults for every execution of this flow (e.g. `autoCloseTimeout: null` to stay open for events). */
   execution?: Omit<ExecutionOptions, 'id'>
 }
 
@@ -45,15 +58,15 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
   readonly description: string | undefined
   readonly exampleInput: InputArgOf<C> | undefined
   readonly skipExceptions: boolean
-  /** @internal The chain that runs on START. */
-  readonly main: Process
-  /** @internal */
-  readonly whens: WhenHandler[] = []
+  /** Data shared by every execution of this flow (TriggerFlow's flow_data); not part of any snapshot. */
+  readonly flowData = new StateStore()
+  /** Defaults every execution of this flow starts from. */
+  readonly executionDefaults: Readonly<Omit<ExecutionOptions, 'id'>>
   /** Type carrier for `FlowTypes<typeof flow>`; never set at run time. */
   declare readonly types: FlowTypeInfo<InputOf<C>, StreamOf<C>, ResultOf<C>>
+  readonly #graph = new Graph()
   readonly #chunks = new Map<string, Chunk>()
-  readonly #collections = new Map<string, string[]>()
-  readonly #executionDefaults: Omit<ExecutionOptions, 'id'>
+  readonly #start: Process
 
   constructor(options: TriggerFlowOptions<C>) {
     this.name = options.name
@@ -61,98 +74,117 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
     this.description = options.description
     this.exampleInput = options.exampleInput
     this.skipExceptions = options.skipExceptions ?? false
-    this.#executionDefaults = options.execution ?? {}
-    this.main = new Process(this)
+    this.executionDefaults = options.execution ?? {}
+    this.#start = new Process(this.#graph, this.#graph.on('start'))
   }
 
   /** Defines a named chunk; pass it to `.to(...)`, `batch`, `sideBranch` or `when`. */
-  chunk<V = any>(
+  chunk<V = InputOf<C>>(
     name: string,
     handler: (data: RuntimeData<InputOf<C>, StreamOf<C>, ResultOf<C>, V>) => unknown,
   ): Chunk<InputOf<C>, StreamOf<C>, ResultOf<C>> {
+    const existing = this.#chunks.get(name)
+    if (existing && existing.handler === handler) return existing
     const chunk: Chunk = { kind: 'chunk', name, handler: handler as ChunkHandler }
     this.#chunks.set(name, chunk)
     return chunk
   }
 
-  /** Appends to the START chain and returns it for chaining. */
+  /** Runs `target` on START; returns the position after it. */
   to(target: Target, options?: SubFlowOptions): Process {
-    return this.main.to(target, options)
+    return this.#start.to(target, options)
   }
 
-  /** Appends a child flow to the START chain. */
+  /** Runs a child flow on START. */
   toSubFlow(child: FlowDefinition, options?: SubFlowOptions): Process {
-    return this.main.toSubFlow(child, options)
+    return this.#start.toSubFlow(child, options)
   }
 
   /** Runs `target` beside the START chain; see Process.sideBranch. */
   sideBranch(target: Target, options?: SubFlowOptions): Process {
-    return this.main.sideBranch(target, options)
+    return this.#start.sideBranch(target, options)
   }
 
   /** Runs the targets concurrently on the START value; see Process.batch. */
-  batch(...targets: Target[]): Process {
-    return this.main.batch(...targets)
+  batch(...targets: (BatchTarget | BatchOptions)[]): Process {
+    return this.#start.batch(...targets)
   }
 
-  /** Opens a forEach block on the START chain; see Process.forEach. */
+  /** Opens a forEach block on START; see Process.forEach. */
   forEach(options?: { concurrency?: number }): ForEachChain<Process> {
-    return this.main.forEach(options)
+    return this.#start.forEach(options)
   }
 
-  /** Opens a match block on the START chain; see Process.match. */
+  /** Opens a match block on START; see Process.match. */
   match(options?: { mode?: MatchMode }): MatchBlock<Process> {
-    return this.main.match(options)
+    return this.#start.match(options)
   }
 
-  /** Collects the START chain's value into `name`; see Process.collect. */
+  /** Opens an if / elif / else block on START. */
+  ifCondition(condition: Condition): CaseChain<Process> {
+    return this.#start.ifCondition(condition)
+  }
+
+  /** Collects the START value into `name`; see Process.collect. */
   collect(name: string, branchId?: string, options?: { mode?: CollectMode }): Process {
-    return this.main.collect(name, branchId, options)
+    return this.#start.collect(name, branchId, options)
   }
 
   /** A detached chain, for `sideBranch`, `batch` or `.to` when one target is not enough. */
   branch(): Process {
-    return new Process(this)
+    return new Process(this.#graph, [])
   }
 
   /**
    * A chain that runs when the triggers fire. One trigger: its value. Several: `and` waits for
-   * all and delivers `{ event: {..}, chunk: {..}, collect: {..} }` (then starts over), `or`
-   * delivers `{ type, name, value }` on each, `simple_or` delivers the value on each.
+   * all within one run (scope) and delivers `{ event: {..}, chunk: {..}, collect: {..} }` (then
+   * starts over), `or` delivers `{ type, name, value }` on each, `simple_or` delivers the value.
    */
   when(trigger: WhenTrigger | WhenTrigger[], options: { mode?: WhenMode } = {}): Process {
-    const list = Array.isArray(trigger) ? trigger : [trigger]
-    const process = new Process(this)
-    this.whens.push({ triggers: list.map((t) => this.#triggerKey(t)), mode: options.mode ?? 'and', process })
-    return process
+    const keys = (Array.isArray(trigger) ? trigger : [trigger]).flatMap((t) => this.#triggerKeys(t))
+    if (keys.length === 1) return new Process(this.#graph, this.#graph.on(keys[0]!))
+    const mode = options.mode ?? 'and'
+    const sorted = [...keys].sort()
+    for (const node of this.#graph.nodes.values()) {
+      if (
+        node.kind === 'join' &&
+        node.mode === mode &&
+        [...node.triggers].sort().join('\n') === sorted.join('\n')
+      )
+        return new Process(this.#graph, node.next)
+    }
+    const [first, ...rest] = keys
+    const join = this.#graph.add(this.#graph.on(first!), (id) => ({
+      id,
+      kind: 'join',
+      next: [],
+      triggers: keys,
+      mode,
+    }))
+    for (const key of rest) this.#graph.on(key).push(join.id)
+    this.#graph.touch()
+    return new Process(this.#graph, join.next)
   }
 
-  /** Creates an execution (not started: call `start`, or read its runtime stream). */
+  /** Creates an execution (open; not started: call `start`, or read its runtime stream). */
   createExecution(options: ExecutionOptions = {}): Execution<InputOf<C>, StreamOf<C>, ResultOf<C>> {
-    const merged: ExecutionOptions = { ...this.#executionDefaults, ...options }
+    const merged: ExecutionOptions = { ...this.executionDefaults, ...options }
     return new Execution<InputOf<C>, StreamOf<C>, ResultOf<C>>(this, merged)
   }
 
-  /** @internal Registers one branch of collection `name`; returns its id. */
-  registerCollectBranch(name: string, branchId?: string): string {
-    const branches = this.#collections.get(name) ?? []
-    this.#collections.set(name, branches)
-    const id = branchId ?? `branch_${branches.length + 1}`
-    if (!branches.includes(id)) branches.push(id)
-    return id
+  /** @internal The wiring as it stands now. */
+  compile(): CompiledGraph {
+    return this.#graph.compile()
   }
 
-  /** @internal The branch ids of collection `name`, in registration order. */
-  collectionBranches(name: string): readonly string[] {
-    return this.#collections.get(name) ?? []
-  }
-
-  #triggerKey(trigger: WhenTrigger): string {
+  #triggerKeys(trigger: WhenTrigger): string[] {
     if (typeof trigger === 'string')
-      return this.#chunks.has(trigger) ? `chunk:${trigger}` : `event:${trigger}`
-    if ('kind' in trigger) return `chunk:${trigger.name}`
-    if ('collect' in trigger) return `collect:${trigger.collect}`
-    return `event:${trigger.event}`
+      return [this.#chunks.has(trigger) ? `chunk:${trigger}` : `event:${trigger}`]
+    if ('kind' in trigger) return [`chunk:${trigger.name}`]
+    if ('collect' in trigger) return [`collect:${trigger.collect}`]
+    if ('state' in trigger) return [`state:${trigger.state}`]
+    if ('flowData' in trigger) return [`flowData:${trigger.flowData}`]
+    return (Array.isArray(trigger.event) ? trigger.event : [trigger.event]).map((e) => `event:${e}`)
   }
 }
 

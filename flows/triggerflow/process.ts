@@ -1,319 +1,317 @@
 /**
- * The chain builder and its steps. A Process is an ordered list of steps; running it feeds each
- * step the previous step's value. Blocks (forEach, match) are Processes of their own that close
- * back onto the chain they were opened on.
+ * The chain builder. A Process is a position in the flow's wiring: the outlets that the next
+ * `.to(...)` attaches to. As in TriggerFlow, two `.to(...)` on one process are two listeners of
+ * the same output, so they run in parallel; `.to(...)` returns the position after the new node.
+ * Blocks (forEach, match, batch) own bodies of their own and close back onto the chain. Running
+ * the same wiring code twice on one flow adds nothing the second time.
  */
-import type { CollectMode, ExecutionHost, FlowDefinition, Runnable } from './internal/host.ts'
-import { RuntimeData } from './runtime-data.ts'
+import { type Chunk, type ChunkHandler, toChunk } from './chunk.ts'
+import type {
+  CollectMode,
+  Condition,
+  FlowDefinition,
+  Graph,
+  GraphNode,
+  MatchMode,
+  Outlets,
+  SubFlowOptions,
+  WhenMode,
+} from './graph.ts'
 
-export type { CollectMode } from './internal/host.ts'
+export type { Chunk, ChunkHandler } from './chunk.ts'
+export type {
+  Capture,
+  CollectMode,
+  Condition,
+  MatchMode,
+  SubFlowOptions,
+  WhenMode,
+  WriteBack,
+} from './graph.ts'
 
-/** A chunk handler: gets the runtime data, returns the value for the next step. */
-export type ChunkHandler<I = any, S = any, R = any> = (data: RuntimeData<I, S, R, any>) => unknown
-
-/** A named handler, made with `flow.chunk(name, handler)`. */
-export interface Chunk<I = any, S = any, R = any> {
-  readonly kind: 'chunk'
-  readonly name: string
-  readonly handler: ChunkHandler<I, S, R>
-}
-
-export interface SubFlowOptions {
-  /** Bridge the child's stream items into the parent stream (default true). */
-  bridgeStream?: boolean
-}
-
-/** What `.to(...)` accepts: a chunk, a bare handler, a child flow or a process. */
+/** What `.to(...)` accepts: a chunk, a bare handler, a child flow or a detached process. */
 export type Target = Chunk | ChunkHandler | FlowDefinition | Process
 
-type Exec = ExecutionHost
+/** A batch member: a target, or `[name, target]` to name its key in the output. */
+export type BatchTarget = Target | readonly [string, Target]
 
-/** What a chain needs of the flow it is built on: a place to register collect branches. */
-export interface Wiring {
-  registerCollectBranch(name: string, branchId?: string): string
-}
-
-/** Returned by a step to end its branch here (a collect that waits for other branches). */
-export const HALT: unique symbol = Symbol('halt')
-
-type Step = Runnable
-
-let anonymous = 0
-
-/** Wraps a bare handler into a chunk with a stable name. */
-export function toChunk(target: Chunk | ChunkHandler): Chunk {
-  if (typeof target !== 'function') return target
-  return { kind: 'chunk', name: target.name || `chunk_${++anonymous}`, handler: target }
+export interface BatchOptions {
+  /** Most branches running at once (default: all). */
+  concurrency?: number
 }
 
 function isFlow(target: unknown): target is FlowDefinition {
   return typeof target === 'object' && target !== null && (target as { kind?: unknown }).kind === 'flow'
 }
 
-/** The name a target goes by in batch results and `when` values. */
-export function targetName(target: Target, index: number): string {
+function isBatchOptions(value: unknown): value is BatchOptions {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Process) &&
+    (value as { kind?: unknown }).kind === undefined
+  )
+}
+
+/** The name a target goes by in batch outputs. */
+function targetName(target: Target, index: number): string {
   if (target instanceof Process) return `branch_${index}`
   if (isFlow(target)) return target.name
   return toChunk(target).name
 }
 
-function stepFor(target: Target, options: SubFlowOptions = {}): Step {
-  if (target instanceof Process) return { run: (exec, value) => target.run(exec, value) }
-  if (isFlow(target)) return new SubFlowStep(target, options.bridgeStream ?? true)
-  return new ChunkStep(toChunk(target))
+function bound(concurrency: number | undefined): number {
+  return Math.max(1, Math.floor(concurrency ?? Number.POSITIVE_INFINITY))
 }
 
-class ChunkStep implements Step {
-  constructor(private readonly chunk: Chunk) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    if (exec.signal.aborted) throw exec.signal.reason
-    let out: unknown
-    try {
-      out = await this.chunk.handler(new RuntimeData(exec, value, this.chunk.name))
-    } catch (err) {
-      if (exec.signal.aborted || !exec.skip(this.chunk.name, err)) throw err
-      out = undefined
-    }
-    // when(chunk) handlers run beside the chain, not in front of it.
-    void exec.chunkDone(this.chunk.name, out)
-    return out
-  }
-}
-
-class SubFlowStep implements Step {
-  constructor(
-    private readonly child: FlowDefinition,
-    private readonly bridge: boolean,
-  ) {}
-
-  run(exec: Exec, value: unknown): Promise<unknown> {
-    return exec.runChild(this.child, value, this.bridge)
-  }
-}
-
-class SideBranchStep implements Step {
-  constructor(private readonly step: Step) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    void exec.track(() => this.step.run(exec, value))
-    return value
-  }
-}
-
-class BatchStep implements Step {
-  constructor(private readonly branches: { name: string; step: Step }[]) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    const results = await Promise.all(this.branches.map((b) => b.step.run(exec, value)))
-    return Object.fromEntries(this.branches.map((b, i) => [b.name, results[i]]))
-  }
-}
-
-class ForEachStep implements Step {
-  constructor(
-    private readonly body: Process,
-    private readonly concurrency: number,
-  ) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    // As in TriggerFlow: a list is iterated, anything else (a string, an object) is one item.
-    const items = Array.isArray(value) ? value : [value]
-    const out = new Array<unknown>(items.length)
-    let next = 0
-    const worker = async () => {
-      while (next < items.length) {
-        const i = next++
-        out[i] = await this.body.run(exec, items[i])
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker))
-    return out
-  }
-}
-
-type Condition = ((value: unknown) => boolean | Promise<boolean>) | string | number | boolean | null
-
-export type MatchMode = 'hit_first' | 'hit_all'
-
-class MatchStep implements Step {
-  readonly cases: { condition: Condition; body: Process }[] = []
-  otherwise: Process | undefined
-
-  constructor(private readonly mode: MatchMode) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    const hits: Process[] = []
-    for (const c of this.cases) {
-      // Exactly `true`, as TriggerFlow's `is True`: a truthy 1 or 'yes' is not a match.
-      const hit =
-        typeof c.condition === 'function'
-          ? (await c.condition(value)) === true
-          : Object.is(c.condition, value)
-      if (!hit) continue
-      if (this.mode === 'hit_first') return c.body.run(exec, value)
-      hits.push(c.body)
-    }
-    if (hits.length > 0) return Promise.all(hits.map((body) => body.run(exec, value)))
-    // No case and no else: the value passes through unchanged.
-    return this.otherwise ? this.otherwise.run(exec, value) : value
-  }
-}
-
-class CollectStep implements Step {
-  constructor(
-    private readonly name: string,
-    private readonly branchId: string,
-    private readonly mode: CollectMode,
-  ) {}
-
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    const filled = exec.collect(this.name, this.branchId, value, this.mode)
-    return filled === undefined ? HALT : filled
-  }
-}
-
-/** A chain of steps; every builder method appends and returns the chain. */
+/** A position in the wiring; every builder method attaches there and returns the next position. */
 export class Process {
-  protected readonly steps: Step[] = []
+  /** @internal */
+  constructor(
+    protected readonly graph: Graph,
+    /** @internal The outlets the next `.to(...)` attaches to. */
+    readonly outlets: Outlets,
+  ) {}
 
-  constructor(protected readonly flow: Wiring) {}
-
-  /** Appends a chunk, handler, child flow or process; its output becomes the next value. */
-  to(target: Target, options?: SubFlowOptions): this {
-    this.steps.push(stepFor(target, options))
-    return this
+  /** The same kind of position (inside the same block) at `outlets`. */
+  protected derive(outlets: Outlets): this {
+    return new Process(this.graph, outlets) as this
   }
 
-  /** Appends a child flow; its result becomes the next value, its stream is bridged unless told not to. */
+  /** Runs `target` on this position's value; returns the position after it (its output). */
+  to(target: Target, options?: SubFlowOptions): this {
+    return this.#after(this.#attach(this.outlets, target, options))
+  }
+
+  /** Runs a child flow; its result (or close snapshot) is the next value; see SubFlowOptions. */
   toSubFlow(child: FlowDefinition, options?: SubFlowOptions): this {
-    this.steps.push(new SubFlowStep(child, options?.bridgeStream ?? true))
-    return this
+    return this.to(child, options)
   }
 
   /** Runs `target` beside the chain with the current value; the chain goes on with the same value. */
   sideBranch(target: Target, options?: SubFlowOptions): this {
-    this.steps.push(new SideBranchStep(stepFor(target, options)))
-    return this
+    const entry: Outlets = []
+    this.#attach(entry, target, options)
+    return this.#after(this.graph.add(this.outlets, (id) => ({ id, kind: 'side', next: [], entry })))
   }
 
-  /** Runs the targets concurrently on the same value; the next value maps each target's name to its output. */
-  batch(...targets: Target[]): this {
-    this.steps.push(new BatchStep(targets.map((t, i) => ({ name: targetName(t, i), step: stepFor(t) }))))
-    return this
+  /**
+   * Runs the targets concurrently on the same value (at most `concurrency` at once when the last
+   * argument is `{ concurrency }`); the next value maps each target's name to its output.
+   */
+  batch(...args: (BatchTarget | BatchOptions)[]): this {
+    const last = args[args.length - 1]
+    const options = isBatchOptions(last) ? (args.pop() as BatchOptions) : {}
+    const branches = (args as BatchTarget[]).map((member, i) => {
+      const [name, target] = Array.isArray(member)
+        ? (member as readonly [string, Target])
+        : [targetName(member as Target, i), member as Target]
+      const entry: Outlets = []
+      this.#attach(entry, target)
+      return { name, entry }
+    })
+    const concurrency = bound(options.concurrency)
+    return this.#after(
+      this.graph.add(this.outlets, (id) => ({ id, kind: 'batch', next: [], branches, concurrency })),
+    )
   }
 
   /**
    * Opens a block run once per item of the current value (an array; anything else is one item);
-   * the next value is the list of outputs in input order. Items run concurrently, as in
-   * TriggerFlow, unless `concurrency` bounds them.
+   * the next value is the list of outputs in input order; an empty list gives `[]` at once.
    */
   forEach(options: { concurrency?: number } = {}): ForEachChain<this> {
-    const body = new ForEachChain(this.flow, this)
-    this.steps.push(new ForEachStep(body, Math.max(1, options.concurrency ?? Number.POSITIVE_INFINITY)))
-    return body
+    const entry: Outlets = []
+    const node = this.graph.add(this.outlets, (id) => ({
+      id,
+      kind: 'forEach' as const,
+      next: [],
+      entry,
+      concurrency: bound(options.concurrency),
+    }))
+    return new ForEachChain(this.graph, entry, this.#after(node))
   }
 
   /**
-   * Opens a match block. `hit_first` (default): the first case whose condition holds runs.
-   * `hit_all`: every case that holds runs, concurrently; the next value is their outputs in case
-   * order. No case and no else passes the value on unchanged.
+   * Opens a match block. `hit_first` (default): the first case that holds runs. `hit_all`: every
+   * case that holds runs, concurrently; the next value is their outputs in case order. No case
+   * and no else passes the value on unchanged.
    */
   match(options: { mode?: MatchMode } = {}): MatchBlock<this> {
-    const step = new MatchStep(options.mode ?? 'hit_first')
-    this.steps.push(step)
-    return new MatchBlock(this.flow, this, step)
+    const node = this.graph.add(this.outlets, (id) => ({
+      id,
+      kind: 'match' as const,
+      next: [],
+      mode: options.mode ?? 'hit_first',
+      cases: [],
+    }))
+    return new MatchBlock(this.graph, node, this.#after(node))
+  }
+
+  /** `match().case(condition)`: opens an if / elif / else block closed by `endCondition()`. */
+  ifCondition(condition: Condition): CaseChain<this> {
+    return this.match().case(condition)
   }
 
   /**
    * Collects this branch's value into `name`. Once every branch that collects into `name` has
-   * delivered, the branch that filled it goes on with `{ [branchId]: value }` and
-   * `when({ collect: name })` handlers run; a branch that did not fill it ends here.
-   * `filled_and_update` (default) goes on again with the updated map on each later arrival;
-   * `filled_then_empty` empties the map after each fill.
+   * delivered (within one run), the branch that filled it goes on with `{ [branchId]: value }`
+   * and `when({ collect: name })` handlers run; a branch that did not fill it ends here.
    */
   collect(name: string, branchId?: string, options: { mode?: CollectMode } = {}): this {
-    const id = this.flow.registerCollectBranch(name, branchId)
-    this.steps.push(new CollectStep(name, id, options.mode ?? 'filled_and_update'))
-    return this
+    const id = this.graph.collectBranch(name, branchId)
+    const mode = options.mode ?? 'filled_and_update'
+    const existing = this.#existing((n) => n.kind === 'collect' && n.name === name && n.branchId === id)
+    if (existing) return this.#after(existing)
+    return this.#after(
+      this.graph.add(this.outlets, (nid) => ({
+        id: nid,
+        kind: 'collect',
+        next: [],
+        name,
+        branchId: id,
+        mode,
+      })),
+    )
   }
 
-  /** @internal Runs the chain on `value`; resolves with the last step's output (or HALT). */
-  async run(exec: Exec, value: unknown): Promise<unknown> {
-    let current = value
-    for (const step of this.steps) {
-      current = await step.run(exec, current)
-      if (current === HALT) return HALT
+  /** Ends the chain here: its value becomes the execution's result. */
+  end(): this {
+    const existing = this.#existing((n) => n.kind === 'end')
+    if (existing) return this.#after(existing)
+    return this.#after(this.graph.add(this.outlets, (id) => ({ id, kind: 'end', next: [] })))
+  }
+
+  #existing(test: (node: GraphNode) => boolean): GraphNode | undefined {
+    for (const id of this.outlets) {
+      const node = this.graph.nodes.get(id)
+      if (node && test(node)) return node
     }
-    return current
+    return undefined
+  }
+
+  #attach(outlets: Outlets, target: Target, options: SubFlowOptions = {}): GraphNode {
+    const found = outlets
+      .map((id) => this.graph.nodes.get(id))
+      .find((n) => {
+        if (!n) return false
+        if (target instanceof Process) return n.kind === 'inline' && n.entry === target.outlets
+        if (isFlow(target)) return n.kind === 'subflow' && n.flow === target
+        const handler = typeof target === 'function' ? target : target.handler
+        return n.kind === 'chunk' && n.chunk.handler === handler
+      })
+    if (found) return found
+    if (target instanceof Process) {
+      return this.graph.add(outlets, (id) => ({ id, kind: 'inline', next: [], entry: target.outlets }))
+    }
+    if (isFlow(target))
+      return this.graph.add(outlets, (id) => ({ id, kind: 'subflow', next: [], flow: target, options }))
+    const chunk = toChunk(target)
+    return this.graph.add(outlets, (id) => ({ id, kind: 'chunk', next: [], chunk }))
+  }
+
+  #after(node: GraphNode): this {
+    this.graph.touch()
+    return this.derive(node.next)
   }
 }
 
-/** A forEach block; `endForEach()` returns the chain it was opened on. */
+/** A forEach body; `endForEach()` returns the position after the block. */
 export class ForEachChain<P> extends Process {
+  /** @internal */
   constructor(
-    flow: Wiring,
-    private readonly parent: P,
+    graph: Graph,
+    entry: Outlets,
+    private readonly after: P,
   ) {
-    super(flow)
+    super(graph, entry)
+  }
+
+  protected override derive(outlets: Outlets): this {
+    return new ForEachChain(this.graph, outlets, this.after) as this
   }
 
   /** Closes the block. */
   endForEach(): P {
-    return this.parent
+    return this.after
   }
 }
 
 /** A match block before its first case. */
 export class MatchBlock<P> {
+  /** @internal */
   constructor(
-    protected readonly flow: Wiring,
-    protected readonly parent: P,
-    protected readonly step: MatchStep,
+    protected readonly graph: Graph,
+    protected readonly node: Extract<GraphNode, { kind: 'match' }>,
+    protected readonly after: P,
   ) {}
 
-  /** Opens a case: `condition` is a predicate on the value, or a value compared with Object.is. */
+  /** Opens a case: a predicate on the runtime data (hits on exactly `true`), or a value compared deeply with the input. */
   case(condition: Condition): CaseChain<P> {
-    const body = new CaseChain(this.flow, this.parent, this.step)
-    this.step.cases.push({ condition, body })
-    return body
+    const found = this.node.cases.find((c) => c.condition === condition)
+    const entry: Outlets = found ? found.entry : []
+    if (!found) this.node.cases.push({ condition, entry })
+    this.graph.touch()
+    return new CaseChain(this.graph, this.node, this.after, entry)
   }
 
   /** Opens the case that runs when no other matched. */
   caseElse(): CaseChain<P> {
-    const body = new CaseChain(this.flow, this.parent, this.step)
-    this.step.otherwise = body
-    return body
+    this.node.otherwise ??= []
+    this.graph.touch()
+    return new CaseChain(this.graph, this.node, this.after, this.node.otherwise)
   }
 
   /** Closes the block. */
   endMatch(): P {
-    return this.parent
+    return this.after
   }
 }
 
-/** The chain of one case; `.case`, `.caseElse` and `.endMatch` go on with the block. */
+/** The chain of one case; `.case`, `.caseElse`, `.endMatch` (and the if/elif/else aliases) go on with the block. */
 export class CaseChain<P> extends Process {
+  /** @internal */
   constructor(
-    flow: Wiring,
-    private readonly parent: P,
-    private readonly step: MatchStep,
+    graph: Graph,
+    private readonly node: Extract<GraphNode, { kind: 'match' }>,
+    private readonly after: P,
+    entry: Outlets,
   ) {
-    super(flow)
+    super(graph, entry)
+  }
+
+  protected override derive(outlets: Outlets): this {
+    return new CaseChain(this.graph, this.node, this.after, outlets) as this
   }
 
   /** Opens the next case. */
   case(condition: Condition): CaseChain<P> {
-    return new MatchBlock(this.flow, this.parent, this.step).case(condition)
+    return new MatchBlock(this.graph, this.node, this.after).case(condition)
   }
 
   /** Opens the else case. */
   caseElse(): CaseChain<P> {
-    return new MatchBlock(this.flow, this.parent, this.step).caseElse()
+    return new MatchBlock(this.graph, this.node, this.after).caseElse()
   }
 
   /** Closes the block. */
   endMatch(): P {
-    return this.parent
+    return this.after
+  }
+
+  /** Alias of `case`, for if / elif / else blocks. */
+  elifCondition(condition: Condition): CaseChain<P> {
+    return this.case(condition)
+  }
+
+  /** Alias of `caseElse`. */
+  elseCondition(): CaseChain<P> {
+    return this.caseElse()
+  }
+
+  /** Alias of `endMatch`. */
+  endCondition(): P {
+    return this.endMatch()
   }
 }

@@ -53,6 +53,11 @@ export class RetainedWindow<E extends { readonly json: string }> {
     this.#evict()
   }
 
+  /** Makes an empty window start after `seq` (a log restored elsewhere goes on from there). */
+  startAfter(seq: number): void {
+    if (this.size === 0) this.#lastSeq = seq
+  }
+
   /** Drops every retained entry; lastSeq stays. */
   clear(): void {
     this.#entries.length = 0

@@ -1,51 +1,78 @@
 /**
- * What a chunk handler receives: its incoming value, the execution's input, and the handles on
- * the three channels (stream, state, result) plus events and interrupts.
+ * What a chunk handler receives: its incoming value (`data.input`, as in TriggerFlow 4.1, or
+ * `data.value`), what triggered it, and the handles on the three channels (stream, state,
+ * result) plus events and interrupts.
  */
 import type { z } from 'zod'
-import type { ExecutionHost } from './internal/host.ts'
-import type { PauseOptions } from './interrupt.ts'
-import type { StateStore } from './state.ts'
+import type { ChunkHost } from './internal/host.ts'
+import type { PauseOptions, PauseSignal, ResumeInfo } from './interrupt.ts'
+import type { DataStore, StateStore } from './state.ts'
 
 export type { PauseOptions } from './interrupt.ts'
 
+/** What set a chunk running: the start, an event, a chunk's output, a collection, a state or flow-data change. */
+export type TriggerType = 'start' | 'event' | 'chunk' | 'collect' | 'state' | 'flowData' | 'resume'
+
 /** Runtime data handed to every chunk handler. */
 export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
-  /** The value the previous step produced (the start input for the first step). */
+  /** The value the previous step produced (the start input for the first step, the payload for an event). */
   readonly value: V
   /** The chunk this data was made for. */
   readonly chunkName: string
-  readonly #core: ExecutionHost
+  /** The trigger's name: `'START'`, the event's name, the chunk's, the collection's or the state path. */
+  readonly event: string
+  readonly triggerType: TriggerType
+  /** True when this run is the paused chunk running again after `continueWith` (`resumeTo: 'self'`). */
+  readonly isResume: boolean
+  /** The answer and interrupt of a `resumeTo: 'self'` run. */
+  readonly resume: ResumeInfo | undefined
+  readonly #host: ChunkHost
 
-  constructor(core: ExecutionHost, value: V, chunkName: string) {
-    this.#core = core
+  /** @internal */
+  constructor(
+    host: ChunkHost,
+    value: V,
+    chunkName: string,
+    trigger: { event: string; type: TriggerType },
+    resume?: ResumeInfo,
+  ) {
+    this.#host = host
     this.value = value
     this.chunkName = chunkName
+    this.event = trigger.event
+    this.triggerType = trigger.type
+    this.isResume = resume !== undefined
+    this.resume = resume
   }
 
-  /** The input the execution was started with. */
-  get input(): I {
-    return this.#core.input as I
+  /** The incoming value (TriggerFlow 4.1's `data.input`): same as `value`. */
+  get input(): V {
+    return this.value
   }
 
   get executionId(): string {
-    return this.#core.id
+    return this.#host.executionId
   }
 
   /** Aborted when the execution is cancelled or fails: long work should listen to it. */
   get signal(): AbortSignal {
-    return this.#core.signal
+    return this.#host.signal
   }
 
-  /** Recoverable state of this execution. */
+  /** Recoverable state of this execution (dot-path keys). */
   get state(): StateStore {
-    return this.#core.state
+    return this.#host.state
+  }
+
+  /** Data shared by every execution of this flow. */
+  get flowData(): DataStore {
+    return this.#host.flowData
   }
 
   /** Puts an item into the runtime stream; resolves false when the stream is closed and the item was dropped. */
   putIntoStream(item: S): Promise<boolean> {
     try {
-      return Promise.resolve(this.#core.put(item))
+      return Promise.resolve(this.#host.put(item))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -53,21 +80,29 @@ export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
 
   /** Closes the runtime stream (not the execution); idempotent. */
   stopStream(): Promise<boolean> {
-    return Promise.resolve(this.#core.stopStream('flow'))
+    return Promise.resolve(this.#host.stopStream())
   }
 
-  /** Emits an event to this execution's `when` handlers. */
+  /** Emits an event to this execution's `when` handlers; resolves when they settle, rejects with their error. */
   emit(event: string, value?: unknown): Promise<void> {
-    return this.#core.emit(event, value)
+    return this.#host.emit(event, value)
   }
 
-  /** Sets the execution's result; it wins over the main chain's last value. */
+  /** Emits an event without waiting for its handlers. */
+  emitNowait(event: string, value?: unknown): void {
+    this.#host.emitNowait(event, value)
+  }
+
+  /** Sets the execution's result (as `.end()` does); it wins over the close snapshot. */
   setResult(value: R): void {
-    this.#core.setResult(value)
+    this.#host.setResult(value)
   }
 
-  /** Pauses for an outside answer: puts an interrupt into the stream and resolves with the answer. */
-  pauseFor<A = unknown, P = unknown>(options: PauseOptions<P> & { answer?: z.ZodType<A> }): Promise<A> {
-    return this.#core.pause(options) as Promise<A>
+  /**
+   * Pauses for an outside answer: records an interrupt, puts it into the stream, and returns the
+   * signal to return from the chunk, which parks this branch until `continueWith` resumes it.
+   */
+  pauseFor<P = unknown>(options: PauseOptions<P> & { answer?: z.ZodType }): PauseSignal {
+    return this.#host.pause(options)
   }
 }

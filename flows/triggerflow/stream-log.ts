@@ -102,6 +102,15 @@ export class RuntimeStreamLog<T = unknown> {
     return entry
   }
 
+  /**
+   * Continues a stream restored from a snapshot: the next item gets seq `lastSeq + 1` and the
+   * seqs before it read as a gap (they live wherever the stream was kept, not here).
+   */
+  resumeAfter(lastSeq: number): void {
+    if (this.window.lastSeq > 0 || lastSeq <= 0) return
+    this.window.startAfter(lastSeq)
+  }
+
   /** Closes the stream; returns false when it was already closed (the first reason stands). */
   close(reason: StreamEndReason, by?: string): boolean {
     if (this.end) return false

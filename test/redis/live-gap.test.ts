@@ -52,7 +52,7 @@ function burstyFlow(seen: (seq: number) => boolean) {
       }
       return seq
     }),
-  )
+  ).end()
   return flow
 }
 

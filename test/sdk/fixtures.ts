@@ -33,7 +33,7 @@ export function testLongJob(name = 'long-job'): TriggerFlow<typeof longJobContra
     }
     return { put, accepted }
   })
-  flow.to(run)
+  flow.to(run).end()
   return flow
 }
 

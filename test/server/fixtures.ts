@@ -44,7 +44,7 @@ export function tickerFlow(): TriggerFlow<any> {
       }
       return { count }
     }),
-  )
+  ).end()
   return flow
 }
 
@@ -74,7 +74,7 @@ export function gatedFlow(gate: Gate): TriggerFlow<any> {
       for (let i = 1; i <= after; i++) if (!(await data.putIntoStream({ phase: 'after', i }))) dropped++
       return { finished: true, dropped }
     }),
-  )
+  ).end()
   return flow
 }
 
@@ -95,13 +95,16 @@ export function throwerFlow(): TriggerFlow<any> {
 /** `approval`-like: pauses for an answer and returns it. */
 export function askFlow(): TriggerFlow<any> {
   const flow = new TriggerFlow({ name: 'ask' })
-  flow.to(
-    flow.chunk('ask', async (data) => {
-      const answer = await data.pauseFor<{ ok: boolean }>({ type: 'approval', payload: { q: 'ok?' } })
-      await data.putIntoStream({ answer })
-      return answer
-    }),
-  )
+  flow
+    .to(flow.chunk('ask', async (data) => data.pauseFor({ type: 'approval', payload: { q: 'ok?' } })))
+    .to(
+      flow.chunk('answered', async (data) => {
+        const answer = data.value as { ok: boolean }
+        await data.putIntoStream({ answer })
+        return answer
+      }),
+    )
+    .end()
   return flow
 }
 

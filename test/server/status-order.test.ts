@@ -26,7 +26,7 @@ function paddedFlow(gate: Gate): TriggerFlow<any> {
       await gate.promise
       return 'done'
     }),
-  )
+  ).end()
   return flow
 }
 

@@ -23,21 +23,24 @@ export function stallFlow() {
   })
   const before = flow.chunk('before', async (data) => {
     for (let i = 1; i <= data.input.before; i++) await data.putIntoStream({ phase: 'before', i })
+    data.state.set('input', data.input)
     return data.pauseFor({ type: 'go' })
   })
   const stall = flow.chunk('stall', async (data) => {
-    const end = Date.now() + data.input.stallMs
+    // After the resume, data.input is the answer: the start input was kept in the state.
+    const input = data.state.get<{ stallMs: number; after: number }>('input')!
+    const end = Date.now() + input.stallMs
     while (Date.now() < end) {
       // Busy on purpose: no timer of this process (its lease renewal included) runs meanwhile.
     }
     // Still running afterwards, tick after tick, as a real step would.
-    for (let i = 1; i <= data.input.after; i++) {
+    for (let i = 1; i <= input.after; i++) {
       await data.putIntoStream({ phase: 'after', i })
       await new Promise((r) => setTimeout(r, 2))
     }
     return 'done'
   })
-  flow.to(before).to(stall)
+  flow.to(before).to(stall).end()
   return flow
 }
 
