@@ -92,7 +92,13 @@ export class MemoryBroker implements Broker {
 
   async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
     if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
-    const exec = flow.createExecution({ retention: options.retention })
+    // A server's execution closes as soon as nothing is pending (TriggerFlow's one-call start),
+    // so a finished chain reports completed at once, unless the flow asks to stay open.
+    const stayOpen =
+      flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
+    const exec = flow.createExecution(
+      stayOpen ? { retention: options.retention } : { retention: options.retention, autoCloseTimeout: 0 },
+    )
     this.#executions.set(exec.id, exec)
     exec.onStatusChange((status) => {
       for (const l of this.#statusListeners) l(exec.id, status)
@@ -175,7 +181,7 @@ export class MemoryBroker implements Broker {
     const exec = this.#executions.get(executionId)
     if (!exec) return
     this.#executions.delete(executionId)
-    if (!isTerminal(exec.getStatus())) exec.close()
+    if (!isTerminal(exec.getStatus())) exec.cancel('closed')
   }
 
   /**
@@ -198,7 +204,7 @@ export class MemoryBroker implements Broker {
     this.#closed = true
     for (const l of [...this.#closeWaiters]) l()
     for (const exec of this.#executions.values()) {
-      if (!isTerminal(exec.getStatus())) exec.close()
+      if (!isTerminal(exec.getStatus())) exec.cancel('closed')
     }
     this.#executions.clear()
     this.#statusListeners.clear()

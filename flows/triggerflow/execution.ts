@@ -366,8 +366,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   }
 
   /**
-   * Waits for the result: what `.end()` or `data.setResult` wrote (as soon as it is written), or
-   * else the close snapshot once the execution closes. Rejects with code `timeout` when
+   * Waits for the result, settled when the execution closes: what `.end()` or `data.setResult`
+   * wrote, or else the close snapshot. Rejects with code `timeout` when
    * `timeout` ms pass first, `execution_failed` (the flow's error as `cause`) or `execution_cancelled`.
    */
   getResult(options: { timeout?: number | null } = {}): Promise<R> {
@@ -884,7 +884,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       case 'collect':
         return this.#collect(node, value, frame, group, trigger)
       case 'end':
-        this.#setResult(value)
+        // The first `.end()` reached wins; a resumed branch passing it again does not replace it.
+        if (!this.#explicitResult) this.#setResult(value)
         return
       case 'join':
         return this.#continue(node, value, frame, group, trigger)
@@ -1255,7 +1256,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   #refreshWaiting(): void {
     if (isTerminal(this.#status) || !this.#active) return
     this.#setStatus(this.#hasWaiting() ? 'waiting' : 'running')
-    this.#checkIdle()
   }
 
   // ---- stream, result, failure, close --------------------------------------------------------
@@ -1281,7 +1281,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       'invalid_result',
     )
     this.#explicitResult = { value: checked }
-    this.#settleResult(checked)
   }
 
   #settleResult(value: unknown): void {

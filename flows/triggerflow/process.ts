@@ -72,11 +72,13 @@ export class Process {
     protected readonly graph: Graph,
     /** @internal The outlets the next `.to(...)` attaches to. */
     readonly outlets: Outlets,
+    /** @internal Where the chain this position belongs to starts (what a detached branch runs). */
+    readonly root: Outlets = outlets,
   ) {}
 
-  /** The same kind of position (inside the same block) at `outlets`. */
+  /** The same kind of position (inside the same block and chain) at `outlets`. */
   protected derive(outlets: Outlets): this {
-    return new Process(this.graph, outlets) as this
+    return new Process(this.graph, outlets, this.root) as this
   }
 
   /** Runs `target` on this position's value; returns the position after it (its output). */
@@ -196,14 +198,14 @@ export class Process {
       .map((id) => this.graph.nodes.get(id))
       .find((n) => {
         if (!n) return false
-        if (target instanceof Process) return n.kind === 'inline' && n.entry === target.outlets
+        if (target instanceof Process) return n.kind === 'inline' && n.entry === target.root
         if (isFlow(target)) return n.kind === 'subflow' && n.flow === target
         const handler = typeof target === 'function' ? target : target.handler
         return n.kind === 'chunk' && n.chunk.handler === handler
       })
     if (found) return found
     if (target instanceof Process) {
-      return this.graph.add(outlets, (id) => ({ id, kind: 'inline', next: [], entry: target.outlets }))
+      return this.graph.add(outlets, (id) => ({ id, kind: 'inline', next: [], entry: target.root }))
     }
     if (isFlow(target))
       return this.graph.add(outlets, (id) => ({ id, kind: 'subflow', next: [], flow: target, options }))
@@ -229,7 +231,9 @@ export class ForEachChain<P> extends Process {
   }
 
   protected override derive(outlets: Outlets): this {
-    return new ForEachChain(this.graph, outlets, this.after) as this
+    const next = new ForEachChain(this.graph, outlets, this.after) as this
+    ;(next as { root: Outlets }).root = this.root
+    return next
   }
 
   /** Closes the block. */
@@ -282,7 +286,9 @@ export class CaseChain<P> extends Process {
   }
 
   protected override derive(outlets: Outlets): this {
-    return new CaseChain(this.graph, this.node, this.after, outlets) as this
+    const next = new CaseChain(this.graph, this.node, this.after, outlets) as this
+    ;(next as { root: Outlets }).root = this.root
+    return next
   }
 
   /** Opens the next case. */

@@ -12,7 +12,7 @@ import {
 import { simulatedOutline } from '../../flows/catalog/simulated-model.ts'
 import { FlowcastError } from '../../flows/index.ts'
 import { until, waitFor } from '../helpers/wait.ts'
-import { drain } from './util.ts'
+import { closeWhenIdle, drain } from './util.ts'
 
 function countNodes(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 1
@@ -50,7 +50,7 @@ describe('catalogFlows', () => {
 
 describe('stream-steps', () => {
   it('streams two steps, stops the stream and returns done', async () => {
-    const ex = streamStepsFlow().createExecution()
+    const ex = streamStepsFlow().createExecution(closeWhenIdle)
     expect(await drain(ex.getRuntimeStream('start', { timeout: null }))).toStrictEqual([
       { step: 1 },
       { step: 2 },
@@ -63,7 +63,7 @@ describe('stream-steps', () => {
 
 describe('nested', () => {
   it("bridges the child's items between the parent's, named by source, and returns the child's result", async () => {
-    const ex = nestedFlow().createExecution()
+    const ex = nestedFlow().createExecution(closeWhenIdle)
     const events = await drain(ex.getRuntimeStreamEvents({ steps: 2 }, { timeout: null }))
     expect(events.map((e) => ('seq' in e ? [e.seq, e.source ?? null, e.data] : e))).toStrictEqual([
       [1, null, { stage: 'parent', message: 'starting a child with 2 steps' }],
@@ -80,7 +80,7 @@ describe('nested', () => {
   })
 
   it('runs with its default input', async () => {
-    const ex = nestedFlow().createExecution()
+    const ex = nestedFlow().createExecution(closeWhenIdle)
     await ex.start(undefined)
     expect(await ex.getResult({ timeout: 1000 })).toMatchObject({ child: { childSteps: 3 } })
   })
@@ -92,7 +92,7 @@ describe('instant', () => {
     | { type: 'summary'; path: string; text: string }
 
   async function run(input: { topic: string; sections: number; tokenDelayMs: number }) {
-    const ex = instantFlow().createExecution()
+    const ex = instantFlow().createExecution(closeWhenIdle)
     const items = (await drain(ex.getRuntimeStream(input, { timeout: null }))) as Item[]
     return { items, result: await ex.getResult({ timeout: 1000 }) }
   }
@@ -139,7 +139,7 @@ describe('instant', () => {
   })
 
   it('stops reading the model when cancelled', async () => {
-    const ex = instantFlow().createExecution()
+    const ex = instantFlow().createExecution(closeWhenIdle)
     await ex.start({ topic: 'slow', sections: 8, tokenDelayMs: 5 })
     await until(() => ex.runtimeStream.lastSeq >= 3)
     ex.cancel('enough')
@@ -190,7 +190,7 @@ describe('instant', () => {
 
 describe('long-job', () => {
   it('puts count items of about size bytes with n = 1..count', async () => {
-    const ex = longJobFlow().createExecution()
+    const ex = longJobFlow().createExecution(closeWhenIdle)
     const events = await drain(
       ex.getRuntimeStreamEvents({ count: 300, size: 500, intervalMs: 0 }, { timeout: null }),
     )
@@ -207,7 +207,7 @@ describe('long-job', () => {
   })
 
   it('yields to the event loop while running flat out', async () => {
-    const ex = longJobFlow().createExecution()
+    const ex = longJobFlow().createExecution(closeWhenIdle)
     let seqWhenTimerRan = -1
     await ex.start({ count: 20_000, size: 32, intervalMs: 0 })
     setTimeout(() => {
@@ -219,7 +219,7 @@ describe('long-job', () => {
   })
 
   it('paces bursts by intervalMs and counts items an admin stop dropped', async () => {
-    const ex = longJobFlow().createExecution()
+    const ex = longJobFlow().createExecution(closeWhenIdle)
     const started = Date.now()
     await ex.start({ count: 6, size: 32, intervalMs: 30, burst: 2 })
     await until(() => ex.runtimeStream.lastSeq === 4)
@@ -230,7 +230,7 @@ describe('long-job', () => {
   })
 
   it('stops promptly when cancelled mid-interval', async () => {
-    const ex = longJobFlow().createExecution()
+    const ex = longJobFlow().createExecution(closeWhenIdle)
     await ex.start({ count: 10, size: 32, intervalMs: 60_000 })
     await until(() => ex.runtimeStream.lastSeq === 1)
     ex.cancel()
@@ -245,7 +245,7 @@ describe('long-job', () => {
     [{ count: 10, size: 64, intervalMs: 0, burst: 0 }, 'burst'],
   ])('refuses out-of-bounds input %j', async (input, path) => {
     const err = await longJobFlow()
-      .createExecution()
+      .createExecution(closeWhenIdle)
       .start(input)
       .catch((e: unknown) => e)
     expect(codeOf(err)).toBe('invalid_input')
@@ -255,7 +255,7 @@ describe('long-job', () => {
 
 describe('approval', () => {
   it('pauses for an approval interrupt and finishes with the answer', async () => {
-    const ex = approvalFlow().createExecution()
+    const ex = approvalFlow().createExecution(closeWhenIdle)
     const items = drain(ex.getRuntimeStream({ request: 'deploy v2', amount: 3 }, { timeout: null }))
     await until(() => ex.getStatus() === 'waiting')
     const [pending] = ex.getPendingInterrupts()
@@ -285,7 +285,7 @@ describe('approval', () => {
   })
 
   it('takes a bare boolean as the answer', async () => {
-    const ex = approvalFlow().createExecution()
+    const ex = approvalFlow().createExecution(closeWhenIdle)
     await ex.start({ request: 'buy coffee' })
     await until(() => ex.getStatus() === 'waiting')
     await ex.continueWith(ex.getPendingInterrupts()[0]!.id, false)

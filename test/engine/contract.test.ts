@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
 import { FlowcastError, type FlowTypes, TriggerFlow } from '../../flows/index.ts'
-import { drain } from './util.ts'
+import { closeWhenIdle, drain } from './util.ts'
 
 const contract = {
   input: z.object({ topic: z.string(), count: z.number().int().min(1) }),
@@ -29,14 +29,14 @@ function typedFlow() {
     if (data.input.topic === 'bad-result') return { summary: 42 }
     return { summary: `${data.input.topic} x${data.input.count}` }
   })
-  flow.to(work)
+  flow.to(work).end()
   return flow
 }
 
 describe('14. contracts', () => {
   it('infers the types of input, stream items and result from the schemas', () => {
     const flow = typedFlow()
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     expectTypeOf(ex.start).parameter(0).toEqualTypeOf<{ topic: string; count: number } | undefined>()
     expectTypeOf(ex.getResult).returns.toEqualTypeOf<Promise<{ summary: string }>>()
     expectTypeOf(ex.getRuntimeStream).returns.toEqualTypeOf<
@@ -51,12 +51,12 @@ describe('14. contracts', () => {
     expectTypeOf<T['result']>().toEqualTypeOf<{ summary: string }>()
     expectTypeOf<Extract<T['stream'], { kind: 'note' }>['text']>().toEqualTypeOf<string>()
     // Without a contract everything is unknown, not any.
-    const loose = new TriggerFlow({ name: 'loose' }).createExecution()
+    const loose = new TriggerFlow({ name: 'loose' }).createExecution(closeWhenIdle)
     expectTypeOf(loose.getResult).returns.toEqualTypeOf<Promise<unknown>>()
   })
 
   it('passes valid input, items and result through', async () => {
-    const ex = typedFlow().createExecution()
+    const ex = typedFlow().createExecution(closeWhenIdle)
     const items = await drain(ex.getRuntimeStream({ topic: 'ok', count: 2 }, { timeout: null }))
     expect(items).toStrictEqual([
       { kind: 'progress', meta: { done: 1 } },
@@ -68,15 +68,17 @@ describe('14. contracts', () => {
   it('rejects a stream item that fails its schema, naming the flow and the failing path', async () => {
     const flow = new TriggerFlow({ name: 'picky', contract: { stream: contract.stream } })
     let rejection: unknown
-    flow.to(async (data) => {
-      await data.putIntoStream({ kind: 'note', text: 'fine' })
-      rejection = await data.putIntoStream({ kind: 'progress', meta: { done: 'lots' } } as never).then(
-        () => 'accepted',
-        (e: unknown) => e,
-      )
-      await data.putIntoStream({ kind: 'note', text: 'still open' })
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        await data.putIntoStream({ kind: 'note', text: 'fine' })
+        rejection = await data.putIntoStream({ kind: 'progress', meta: { done: 'lots' } } as never).then(
+          () => 'accepted',
+          (e: unknown) => e,
+        )
+        await data.putIntoStream({ kind: 'note', text: 'still open' })
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const items = await drain(ex.getRuntimeStream(undefined, { timeout: null }))
     expect(rejection).toBeInstanceOf(FlowcastError)
     expect((rejection as FlowcastError).code).toBe('contract_violation')
@@ -91,7 +93,7 @@ describe('14. contracts', () => {
   })
 
   it('an unhandled contract violation fails the execution with that error as cause', async () => {
-    const ex = typedFlow().createExecution()
+    const ex = typedFlow().createExecution(closeWhenIdle)
     await ex.start({ topic: 'bad-item', count: 1 })
     const err = await ex.getResult().catch((e: unknown) => e)
     expect((err as FlowcastError).code).toBe('execution_failed')
@@ -99,12 +101,12 @@ describe('14. contracts', () => {
   })
 
   it('refuses invalid input at start and an invalid result at the end', async () => {
-    const ex = typedFlow().createExecution()
+    const ex = typedFlow().createExecution(closeWhenIdle)
     const bad = await ex.start({ topic: 'x', count: 0 }).catch((e: unknown) => e)
     expect((bad as FlowcastError).code).toBe('invalid_input')
     expect((bad as FlowcastError).message).toMatch(/"typed".*count/)
 
-    const ex2 = typedFlow().createExecution()
+    const ex2 = typedFlow().createExecution(closeWhenIdle)
     await ex2.start({ topic: 'bad-result', count: 1 })
     const err = await ex2.getResult().catch((e: unknown) => e)
     expect((err as FlowcastError).code).toBe('execution_failed')

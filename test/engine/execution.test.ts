@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type ExecutionStatus, FlowcastError, isFlowcastError, TriggerFlow } from '../../flows/index.ts'
 import { until, waitFor } from '../helpers/wait.ts'
-import { drain, gate } from './util.ts'
+import { closeWhenIdle, drain, gate } from './util.ts'
 
 function codeOf(err: unknown): string | undefined {
   return err instanceof FlowcastError ? err.code : undefined
@@ -14,7 +14,8 @@ describe('5. result', () => {
       .to(async (data) => (data.value as number) + 1)
       .to(async (data) => (data.value as number) * 10)
       .to(async (data) => `n=${data.value}`)
-    const ex = flow.createExecution()
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start(4)
     expect(await ex.getResult({ timeout: 1000 })).toBe('n=50')
   })
@@ -28,7 +29,7 @@ describe('5. result', () => {
       })
       .sideBranch(async () => 'side')
       .to(async () => 'last')
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     expect(await ex.getResult({ timeout: 1000 })).toStrictEqual({ chosen: true })
   })
@@ -36,11 +37,13 @@ describe('5. result', () => {
   it('getResult rejects with code timeout when the wait runs out, and the execution goes on', async () => {
     const flow = new TriggerFlow({ name: 'late' })
     const go = gate()
-    flow.to(async () => {
-      await go.promise
-      return 'eventually'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async () => {
+        await go.promise
+        return 'eventually'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await expect(ex.getResult({ timeout: 20 })).rejects.toSatisfy((e) => codeOf(e) === 'timeout')
     expect(ex.getStatus()).toBe('running')
@@ -54,7 +57,7 @@ describe('5. result', () => {
     flow.to(async () => {
       throw boom
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     const err = await ex.getResult({ timeout: 1000 }).catch((e: unknown) => e)
     expect(codeOf(err)).toBe('execution_failed')
@@ -78,7 +81,7 @@ describe('6. state', () => {
       seen.push(data.state.get('phase'), data.state.get('missing', 'fallback'))
       await data.putIntoStream('only item')
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     const items = await drain(ex.getRuntimeStream(undefined, { timeout: null }))
     expect(items).toStrictEqual(['only item'])
     expect(seen).toStrictEqual([true, false, 'one', 'fallback'])
@@ -92,8 +95,8 @@ describe('6. state', () => {
 describe('7. status lifecycle', () => {
   it('goes created -> running -> waiting -> running -> completed', async () => {
     const flow = new TriggerFlow({ name: 'lifecycle' })
-    flow.to(async (data) => data.pauseFor({ type: 'ok?' }))
-    const ex = flow.createExecution()
+    flow.to(async (data) => data.pauseFor({ type: 'ok?' })).end()
+    const ex = flow.createExecution(closeWhenIdle)
     const seen: ExecutionStatus[] = [ex.getStatus()]
     ex.onStatusChange((s) => seen.push(s))
     await ex.start()
@@ -124,7 +127,8 @@ describe('7. status lifecycle', () => {
         mainDone = true
         return 'main'
       })
-    const ex = flow.createExecution()
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await until(() => mainDone)
     expect(ex.getStatus()).toBe('running')
@@ -139,10 +143,10 @@ describe('7. status lifecycle', () => {
   it('cannot be started twice, nor after a cancel', async () => {
     const flow = new TriggerFlow({ name: 'once' })
     flow.to(async () => 1)
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await expect(ex.start()).rejects.toSatisfy((e) => codeOf(e) === 'already_started')
-    const cancelled = flow.createExecution()
+    const cancelled = flow.createExecution(closeWhenIdle)
     cancelled.cancel()
     await expect(cancelled.start()).rejects.toSatisfy((e) => codeOf(e) === 'invalid_state')
     expect(cancelled.getStatus()).toBe('cancelled')
@@ -164,7 +168,7 @@ describe('8. events and when', () => {
       heard.push('after emit')
       await go.promise
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await until(() => heard.length === 2)
     await ex.emit('greet', 'from outside')
@@ -188,7 +192,7 @@ describe('8. events and when', () => {
       await data.emit('B', 3)
       await data.emit('B', 4)
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(fired).toStrictEqual(['not yet', { chunk: { work: 'worked' }, event: { A: 2, B: 3 } }])
@@ -209,7 +213,7 @@ describe('8. events and when', () => {
       await data.emit('A', 'a1')
       await data.emit('B', 'b2')
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(or).toStrictEqual([
@@ -227,8 +231,8 @@ describe('8. events and when', () => {
     flow.when('step', { mode: 'or' }).to(async (data) => {
       heard.push(data.value)
     })
-    flow.to(step)
-    const ex = flow.createExecution()
+    flow.to(step).end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start('hi')
     expect(await ex.getResult({ timeout: 1000 })).toBe('hi!')
     expect(heard).toStrictEqual(['hi!'])
@@ -246,7 +250,8 @@ describe('9. builders', () => {
         return 'side result'
       })
       .to(async (data) => `${data.value}-b`)
-    const ex = flow.createExecution()
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start('x')
     expect(await ex.getResult({ timeout: 1000 })).toBe('x-a-b')
     expect(sideSaw).toStrictEqual(['x-a'])
@@ -265,8 +270,8 @@ describe('9. builders', () => {
       await bothIn.left.promise
       return `R${data.value}`
     })
-    flow.batch(left, right)
-    const ex = flow.createExecution()
+    flow.batch(left, right).end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start(1)
     // Each waits for the other to have started: a sequential batch would never finish.
     const result = await ex.getResult({ timeout: 1000 })
@@ -287,8 +292,9 @@ describe('9. builders', () => {
         return n * n
       })
       .endForEach()
+      .end()
     const run = async (input: unknown) => {
-      const ex = flow.createExecution()
+      const ex = flow.createExecution(closeWhenIdle)
       await ex.start(input)
       return ex.getResult({ timeout: 1000 })
     }
@@ -302,7 +308,8 @@ describe('9. builders', () => {
       .forEach({ concurrency: 1 })
       .to(async (data) => String(data.value).length)
       .endForEach()
-    const ex = words.createExecution()
+      .end()
+    const ex = words.createExecution(closeWhenIdle)
     await ex.start('abc')
     expect(await ex.getResult({ timeout: 1000 })).toStrictEqual([3])
   })
@@ -311,20 +318,21 @@ describe('9. builders', () => {
     const flow = new TriggerFlow({ name: 'match' })
     flow
       .match()
-      .case((v) => (v === 'truthy' ? (1 as unknown as boolean) : false))
+      .case(({ value: v }) => (v === 'truthy' ? (1 as unknown as boolean) : false))
       .to(async () => 'truthy matched (wrong)')
       .case('b')
       .to(async () => 'equal b')
-      .case((v) => typeof v === 'number')
+      .case(({ value: v }) => typeof v === 'number')
       .to(async (data) => `number ${data.value}`)
-      .case((v) => v === 5)
+      .case(({ value: v }) => v === 5)
       .to(async () => 'second hit (wrong in hit_first)')
       .caseElse()
       .to(async (data) => `else ${data.value}`)
       .endMatch()
       .to(async (data) => `[${data.value}]`)
+      .end()
     const run = async (f: TriggerFlow, input: unknown) => {
-      const ex = f.createExecution()
+      const ex = f.createExecution(closeWhenIdle)
       await ex.start(input)
       return ex.getResult({ timeout: 1000 })
     }
@@ -338,20 +346,22 @@ describe('9. builders', () => {
       .case('x')
       .to(async () => 'X')
       .endMatch()
+      .end()
     expect(await run(noElse, 'y')).toBe('y')
 
     const all = new TriggerFlow({ name: 'match-all' })
     all
       .match({ mode: 'hit_all' })
-      .case((v) => (v as number) > 1)
+      .case(({ value: v }) => (v as number) > 1)
       .to(async () => 'gt1')
-      .case((v) => (v as number) > 10)
+      .case(({ value: v }) => (v as number) > 10)
       .to(async () => 'gt10')
-      .case((v) => (v as number) > 2)
+      .case(({ value: v }) => (v as number) > 2)
       .to(async () => 'gt2')
       .caseElse()
       .to(async () => 'small')
       .endMatch()
+      .end()
     expect(await run(all, 5)).toStrictEqual(['gt1', 'gt2'])
     expect(await run(all, 0)).toBe('small')
   })
@@ -386,7 +396,7 @@ describe('9. builders', () => {
       await data.emit('L', 3)
       await data.emit('R', 4)
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(filled).toStrictEqual(expected)
@@ -409,13 +419,13 @@ describe('9. builders', () => {
       .to(async () => 'fast')
       .collect('join', 'main')
       .to(async () => 'main went on (wrong)')
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     go.open()
     expect(await ex.getResult({ timeout: 1000 })).toStrictEqual({ side: 'slow', main: 'fast' })
 
-    // A main chain that ended at a collect it did not fill has no value: the result is undefined,
-    // never the engine's internal end-of-branch marker.
+    // A main chain that ended at a collect it did not fill has no value: nothing set a result, so
+    // the result is the close snapshot (the empty state), never an internal end-of-branch marker.
     const halted = new TriggerFlow({ name: 'collect-halt' })
     const later = gate()
     halted
@@ -427,22 +437,24 @@ describe('9. builders', () => {
       )
       .to(async () => 'early')
       .collect('j', 'main')
-    const hx = halted.createExecution()
+    const hx = halted.createExecution(closeWhenIdle)
     await hx.start()
     later.open()
-    expect(await hx.getResult({ timeout: 1000 })).toBeUndefined()
+    expect(await hx.getResult({ timeout: 1000 })).toStrictEqual({})
   })
 })
 
 describe('10. child flows', () => {
   function childFlow(name: string) {
     const child = new TriggerFlow({ name })
-    child.to(async (data) => {
-      await data.putIntoStream({ child: 1, got: data.input })
-      await data.putIntoStream({ child: 2 })
-      await data.stopStream()
-      return `${name} result`
-    })
+    child
+      .to(async (data) => {
+        await data.putIntoStream({ child: 1, got: data.input })
+        await data.putIntoStream({ child: 2 })
+        await data.stopStream()
+        return `${name} result`
+      })
+      .end()
     return child
   }
 
@@ -459,7 +471,8 @@ describe('10. child flows', () => {
         await data.putIntoStream(`p2 got ${data.value}`)
         return data.value
       })
-    const ex = parent.createExecution()
+      .end()
+    const ex = parent.createExecution(closeWhenIdle)
     const events = await drain(ex.getRuntimeStreamEvents(undefined, { timeout: null }))
     expect(events.map((e) => ('seq' in e ? [e.seq, e.source, e.data] : e))).toStrictEqual([
       [1, undefined, 'p1'],
@@ -474,10 +487,13 @@ describe('10. child flows', () => {
   it('names nested children child/grandchild, and bridgeStream: false turns bridging off', async () => {
     const grandchild = childFlow('grandchild')
     const child = new TriggerFlow({ name: 'child' })
-    child.toSubFlow(grandchild)
+    child.toSubFlow(grandchild).end()
     const parent = new TriggerFlow({ name: 'root' })
-    parent.toSubFlow(child).to(async (data) => data.value)
-    const ex = parent.createExecution()
+    parent
+      .toSubFlow(child)
+      .to(async (data) => data.value)
+      .end()
+    const ex = parent.createExecution(closeWhenIdle)
     const events = await drain(ex.getRuntimeStreamEvents('in', { timeout: null }))
     expect(events.map((e) => ('seq' in e ? e.source : 'gap'))).toStrictEqual([
       'child/grandchild',
@@ -486,11 +502,14 @@ describe('10. child flows', () => {
     expect(await ex.getResult({ timeout: 1000 })).toBe('grandchild result')
 
     const quiet = new TriggerFlow({ name: 'quiet' })
-    quiet.toSubFlow(childFlow('muted'), { bridgeStream: false }).to(async (data) => {
-      await data.putIntoStream('own')
-      return data.value
-    })
-    const qx = quiet.createExecution()
+    quiet
+      .toSubFlow(childFlow('muted'), { bridgeStream: false })
+      .to(async (data) => {
+        await data.putIntoStream('own')
+        return data.value
+      })
+      .end()
+    const qx = quiet.createExecution(closeWhenIdle)
     expect(await drain(qx.getRuntimeStream(undefined, { timeout: null }))).toStrictEqual(['own'])
     expect(await qx.getResult({ timeout: 1000 })).toBe('muted result')
   })
@@ -509,11 +528,12 @@ describe('11. errors', () => {
       .to(async () => {
         ran.push('after')
       })
-    const failing = flow.createExecution()
-    const healthy = flow.createExecution()
+    const failing = flow.createExecution(closeWhenIdle)
+    const healthy = flow.createExecution(closeWhenIdle)
     const items = drain(failing.getRuntimeStream('fail', { timeout: null }))
     await healthy.start('ok')
-    expect(await items).toStrictEqual([])
+    // As in TriggerFlow 4.1: the reader drains what there is, then the failure reaches it.
+    await expect(items).rejects.toSatisfy((e) => isFlowcastError(e, 'execution_failed'))
     expect(failing.getStatus()).toBe('failed')
     expect(failing.getError()).toBe(boom)
     expect((failing.getError() as Error).cause).toBe('root cause')
@@ -526,16 +546,24 @@ describe('11. errors', () => {
     expect(ran).toStrictEqual(['after'])
   })
 
-  it('skipExceptions carries on with undefined and records the error', async () => {
+  it("skipExceptions ends the failing chunk's branch (nothing downstream runs) and records the error", async () => {
     const flow = new TriggerFlow({ name: 'skipper', skipExceptions: true })
     const boom = new Error('skip me')
+    const ran: string[] = []
     const bad = flow.chunk('bad', async () => {
       throw boom
     })
-    flow.to(bad).to(async (data) => ({ got: data.value, carried: true }))
-    const ex = flow.createExecution()
+    flow
+      .to(bad)
+      .to(async () => {
+        ran.push('downstream')
+      })
+      .end()
+    flow.to(async () => 'sibling').end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
-    expect(await ex.getResult({ timeout: 1000 })).toStrictEqual({ got: undefined, carried: true })
+    expect(await ex.getResult({ timeout: 1000 })).toBe('sibling')
+    expect(ran).toStrictEqual([])
     expect(ex.getStatus()).toBe('completed')
     expect(ex.skippedErrors).toStrictEqual([{ chunk: 'bad', error: boom }])
   })
@@ -556,7 +584,7 @@ describe('12. cancel', () => {
       await data.putIntoStream('after abort (dropped)')
       return 'should not be the result'
     })
-    const ex = flow.createExecution()
+    const ex = flow.createExecution(closeWhenIdle)
     const reader = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     await until(() => ex.runtimeStream.lastSeq === 1)
     expect(ex.cancel('user asked')).toBe(true)
@@ -597,7 +625,7 @@ describe('12. cancel', () => {
         return data.input
       })
       .to(child)
-    const ex = parent.createExecution()
+    const ex = parent.createExecution(closeWhenIdle)
     await ex.start('first')
     await until(() => childRunning)
     ex.cancel()
@@ -610,8 +638,8 @@ describe('12. cancel', () => {
     passedGate = 0
     const go = gate()
     before = go.promise
-    const early = parent.createExecution()
-    const twin = parent.createExecution()
+    const early = parent.createExecution(closeWhenIdle)
+    const twin = parent.createExecution(closeWhenIdle)
     await early.start('early')
     await twin.start('twin')
     early.cancel()
@@ -628,15 +656,18 @@ describe('13. interrupts', () => {
   it('pause puts the interrupt, sets waiting; continueWith puts resume, returns the answer to the chain and fires resumeEvent', async () => {
     const flow = new TriggerFlow({ name: 'asker' })
     const resumed: unknown[] = []
-    flow.when('answered').to(async (data) => {
-      resumed.push(data.value)
-    })
+    // resumeEvent alone routes the answer to the event (TriggerFlow 4.1), where the chain goes on.
     flow
-      .to(async (data) =>
-        data.pauseFor({ type: 'approval', payload: { q: 'ship it?' }, resumeEvent: 'answered' }),
-      )
-      .to(async (data) => ({ answer: data.value }))
-    const ex = flow.createExecution()
+      .when('answered')
+      .to(async (data) => {
+        resumed.push(data.value)
+        return { answer: data.value }
+      })
+      .end()
+    flow.to(async (data) =>
+      data.pauseFor({ type: 'approval', payload: { q: 'ship it?' }, resumeEvent: 'answered' }),
+    )
+    const ex = flow.createExecution(closeWhenIdle)
     const events = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     await until(() => ex.getStatus() === 'waiting')
     const pending = ex.getPendingInterrupts()
@@ -667,8 +698,8 @@ describe('13. interrupts', () => {
 
   it('an unknown id and an interrupt already answered are clear errors', async () => {
     const flow = new TriggerFlow({ name: 'twice' })
-    flow.to(async (data) => data.pauseFor({ type: 'x' }))
-    const ex = flow.createExecution()
+    flow.to(async (data) => data.pauseFor({ type: 'x' })).end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await until(() => ex.getStatus() === 'waiting')
     await expect(ex.continueWith('nope', 1)).rejects.toSatisfy((e) => codeOf(e) === 'interrupt_not_found')
@@ -680,14 +711,16 @@ describe('13. interrupts', () => {
 
   it('completes after the answer even when nobody awaited pauseFor and there is no resumeEvent', async () => {
     const flow = new TriggerFlow({ name: 'fire-and-forget-pause' })
-    flow.to(async (data) => {
-      if (data.input === 'pause') void data.pauseFor({ type: 'note' })
-      return 'returned at once'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        if (data.input === 'pause') void data.pauseFor({ type: 'note' })
+        return 'returned at once'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     // The same flow without the pause: its completion marks the moment the chain's bookkeeping
     // after the return is over, so that nothing but the answer is left to end `ex`.
-    const twin = flow.createExecution()
+    const twin = flow.createExecution(closeWhenIdle)
     await ex.start('pause')
     await twin.start('no pause')
     expect(await waitFor(twin.getResult(), 1000, 'the twin to complete')).toBe('returned at once')
@@ -698,10 +731,13 @@ describe('13. interrupts', () => {
 
   it("a child's interrupt is answerable on the parent, which waits meanwhile", async () => {
     const child = new TriggerFlow({ name: 'asking-child' })
-    child.to(async (data) => data.pauseFor({ type: 'approval' }))
+    child.to(async (data) => data.pauseFor({ type: 'approval' })).end()
     const parent = new TriggerFlow({ name: 'asking-parent' })
-    parent.to(child).to(async (data) => `child said ${data.value}`)
-    const ex = parent.createExecution()
+    parent
+      .to(child)
+      .to(async (data) => `child said ${data.value}`)
+      .end()
+    const ex = parent.createExecution(closeWhenIdle)
     await ex.start()
     await until(() => ex.getStatus() === 'waiting')
     const [pending] = ex.getPendingInterrupts()

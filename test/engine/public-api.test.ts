@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { Execution, FlowcastError, TriggerFlow } from '@flowcast/flows'
 import { describe, expect, it } from 'vitest'
-import { gate } from './util.ts'
+import { until } from '../helpers/wait.ts'
+import { closeWhenIdle, gate } from './util.ts'
 
 const root = resolve(import.meta.dirname, '../../flows')
 
@@ -21,6 +22,15 @@ describe('Execution', () => {
         'close',
         'continueWith',
         'emit',
+        'emitNowait',
+        'getInterrupt',
+        'getInterrupts',
+        'lifecycle',
+        'load',
+        'off',
+        'on',
+        'save',
+        'seal',
         'getError',
         'getPendingInterrupts',
         'getResult',
@@ -43,16 +53,21 @@ describe('Execution', () => {
   it('terminate ends a running execution as failed with the given error, once', async () => {
     const hold = gate()
     let aborted: unknown
+    let listening = false
     const flow = new TriggerFlow({ name: 'held' })
-    flow.to(async (data) => {
-      data.signal.addEventListener('abort', () => {
-        aborted = data.signal.reason
+    flow
+      .to(async (data) => {
+        data.signal.addEventListener('abort', () => {
+          aborted = data.signal.reason
+        })
+        listening = true
+        await hold.promise
+        return 'never'
       })
-      await hold.promise
-      return 'never'
-    })
-    const ex = flow.createExecution()
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
+    await until(() => listening)
     const lost = new FlowcastError('node_lost', 'another node took it over')
     expect(ex.terminate(lost)).toBe(true)
     expect(ex.getStatus()).toBe('failed')

@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isFlowcastError, RuntimeStreamLog, TriggerFlow } from '../../flows/index.ts'
-import { drain } from './util.ts'
+import { closeWhenIdle, drain } from './util.ts'
 
 function threeItems() {
   const flow = new TriggerFlow({ name: 'three' })
@@ -16,7 +16,7 @@ function threeItems() {
       return 'ok'
     }),
   )
-  return flow.createExecution()
+  return flow.createExecution(closeWhenIdle)
 }
 
 describe('getRuntimeStreamEvents since', () => {

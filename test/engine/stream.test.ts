@@ -1,18 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { FlowcastError, TriggerFlow } from '../../flows/index.ts'
 import { until, waitFor } from '../helpers/wait.ts'
-import { drain, gate } from './util.ts'
+import { closeWhenIdle, drain, gate } from './util.ts'
 
 describe('1. items arrive exactly as put, in put order; the first read starts the execution', () => {
   it('yields the raw items and passes the start input as data.input', async () => {
     const flow = new TriggerFlow({ name: 'raw-items' })
     const seenInputs: unknown[] = []
-    flow.to(async (data) => {
-      seenInputs.push(data.input)
-      for (const item of [{ a: 1 }, 'two', 3, null, [4, { five: 5 }], false]) await data.putIntoStream(item)
-      return 'ok'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        seenInputs.push(data.input)
+        for (const item of [{ a: 1 }, 'two', 3, null, [4, { five: 5 }], false]) await data.putIntoStream(item)
+        return 'ok'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     expect(ex.getStatus()).toBe('created')
     const items = await drain(ex.getRuntimeStream({ topic: 'x' }, { timeout: null }))
     expect(items).toStrictEqual([{ a: 1 }, 'two', 3, null, [4, { five: 5 }], false])
@@ -28,8 +30,8 @@ describe('1. items arrive exactly as put, in put order; the first read starts th
 
   it('does not start before the first iteration', async () => {
     const flow = new TriggerFlow({ name: 'lazy' })
-    flow.to(async (data) => data.putIntoStream('x'))
-    const ex = flow.createExecution()
+    flow.to(async (data) => data.putIntoStream('x')).end()
+    const ex = flow.createExecution(closeWhenIdle)
     const iter = ex.getRuntimeStream('in', { timeout: null })
     expect(ex.started).toBe(false)
     const first = await iter[Symbol.asyncIterator]().next()
@@ -42,13 +44,15 @@ describe('2. every consumer has its own cursor from the earliest retained item',
   it('concurrent consumers each see every item, and a late one after close sees the same', async () => {
     const flow = new TriggerFlow({ name: 'cursors' })
     const step = gate()
-    flow.to(async (data) => {
-      for (let i = 1; i <= 5; i++) await data.putIntoStream(i)
-      await step.promise
-      for (let i = 6; i <= 10; i++) await data.putIntoStream(i)
-      await data.stopStream()
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        for (let i = 1; i <= 5; i++) await data.putIntoStream(i)
+        await step.promise
+        for (let i = 6; i <= 10; i++) await data.putIntoStream(i)
+        await data.stopStream()
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const a = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     const b = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     await until(() => ex.runtimeStream.lastSeq === 5)
@@ -68,13 +72,15 @@ describe('3. timeout bounds the wait for the NEXT item', () => {
   it('ends the iteration quietly on expiry; the execution goes on and later items stay readable', async () => {
     const flow = new TriggerFlow({ name: 'slow' })
     const step = gate()
-    flow.to(async (data) => {
-      await data.putIntoStream('a')
-      await step.promise
-      await data.putIntoStream('b')
-      return 'finished'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        await data.putIntoStream('a')
+        await step.promise
+        await data.putIntoStream('b')
+        return 'finished'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const early = await waitFor(drain(ex.getRuntimeStream(undefined, { timeout: 50 })), 2000)
     expect(early).toStrictEqual(['a'])
     expect(ex.getStatus()).toBe('running')
@@ -96,13 +102,15 @@ describe('3. timeout bounds the wait for the NEXT item', () => {
 
   it('is per item, not for the whole stream', async () => {
     const flow = new TriggerFlow({ name: 'trickle' })
-    flow.to(async (data) => {
-      for (let i = 0; i < 12; i++) {
-        await new Promise((r) => setTimeout(r, 25))
-        await data.putIntoStream(i)
-      }
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        for (let i = 0; i < 12; i++) {
+          await new Promise((r) => setTimeout(r, 25))
+          await data.putIntoStream(i)
+        }
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     // 12 x 25 ms = 300 ms in all, well past the 200 ms bound that applies to each gap.
     const items = await drain(ex.getRuntimeStream(undefined, { timeout: 200 }))
     expect(items).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
@@ -115,15 +123,17 @@ describe('4. stopStream closes the stream, not the execution', () => {
     const afterStop = gate()
     const puts: boolean[] = []
     const stops: boolean[] = []
-    flow.to(async (data) => {
-      puts.push(await data.putIntoStream('kept'))
-      stops.push(await data.stopStream())
-      stops.push(await data.stopStream())
-      await afterStop.promise
-      puts.push(await data.putIntoStream('dropped'))
-      return 'still ran'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        puts.push(await data.putIntoStream('kept'))
+        stops.push(await data.stopStream())
+        stops.push(await data.stopStream())
+        await afterStop.promise
+        puts.push(await data.putIntoStream('dropped'))
+        return 'still ran'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const a = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     const b = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     expect(await waitFor(a, 2000)).toStrictEqual(['kept'])
@@ -145,13 +155,15 @@ describe('4. stopStream closes the stream, not the execution', () => {
     const flow = new TriggerFlow({ name: 'producer' })
     const results: boolean[] = []
     const go = gate()
-    flow.to(async (data) => {
-      results.push(await data.putIntoStream(1))
-      await go.promise
-      results.push(await data.putIntoStream(2))
-      return 'done'
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        results.push(await data.putIntoStream(1))
+        await go.promise
+        results.push(await data.putIntoStream(2))
+        return 'done'
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     await ex.start()
     await until(() => ex.runtimeStream.lastSeq === 1)
     expect(ex.stopStream('alice')).toBe(true)
@@ -172,12 +184,25 @@ describe('4. stopStream closes the stream, not the execution', () => {
   ]
   it.each(endings)('closes the stream when the execution ends %s', async (reason, handler) => {
     const flow = new TriggerFlow({ name: `ends-${reason}` })
-    flow.to(async (data) => {
-      await data.putIntoStream('before')
-      return handler()
-    })
-    const ex = flow.createExecution()
-    expect(await drain(ex.getRuntimeStream(undefined, { timeout: null }))).toStrictEqual(['before'])
+    flow
+      .to(async (data) => {
+        await data.putIntoStream('before')
+        return handler()
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
+    const items: unknown[] = []
+    const thrown = await (async () => {
+      for await (const item of ex.getRuntimeStream(undefined, { timeout: null })) items.push(item)
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(items).toStrictEqual(['before'])
+    // As in TriggerFlow 4.1: a failed execution's reader gets every item, then the failure.
+    expect(thrown === undefined ? 'ended' : (thrown as { code?: string }).code).toBe(
+      reason === 'failed' ? 'execution_failed' : 'ended',
+    )
     expect(ex.runtimeStream.closed).toBe(true)
     expect(ex.runtimeStream.streamClose?.reason).toBe(reason)
     expect(ex.getStatus()).toBe(reason)
@@ -185,11 +210,13 @@ describe('4. stopStream closes the stream, not the execution', () => {
 
   it('closes the stream when the execution is cancelled', async () => {
     const flow = new TriggerFlow({ name: 'ends-cancelled' })
-    flow.to(async (data) => {
-      await data.putIntoStream('before')
-      await new Promise((r) => data.signal.addEventListener('abort', r))
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        await data.putIntoStream('before')
+        await new Promise((r) => data.signal.addEventListener('abort', r))
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const reader = drain(ex.getRuntimeStream(undefined, { timeout: null }))
     await until(() => ex.runtimeStream.lastSeq === 1)
     ex.cancel('test')
@@ -201,10 +228,12 @@ describe('4. stopStream closes the stream, not the execution', () => {
 describe('15. envelopes, resume and bounded retention for servers', () => {
   it('yields { seq, ts, data } with seq 1..N and no hole; since resumes after that seq', async () => {
     const flow = new TriggerFlow({ name: 'envelopes' })
-    flow.to(async (data) => {
-      for (let i = 1; i <= 20; i++) await data.putIntoStream({ i })
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        for (let i = 1; i <= 20; i++) await data.putIntoStream({ i })
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const before = Date.now()
     const events = await drain(ex.getRuntimeStreamEvents(undefined, { timeout: null }))
     expect(events.map((e) => ('seq' in e ? e.seq : -1))).toStrictEqual(
@@ -223,10 +252,12 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
 
   it('announces a cursor that fell out of retention with one explicit gap, then goes on', async () => {
     const flow = new TriggerFlow({ name: 'retained' })
-    flow.to(async (data) => {
-      for (let i = 1; i <= 50; i++) await data.putIntoStream(i)
-    })
-    const ex = flow.createExecution({ retention: { maxEvents: 10 } })
+    flow
+      .to(async (data) => {
+        for (let i = 1; i <= 50; i++) await data.putIntoStream(i)
+      })
+      .end()
+    const ex = flow.createExecution({ ...closeWhenIdle, retention: { maxEvents: 10 } })
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(ex.runtimeStream.firstSeq).toBe(41)
@@ -244,10 +275,12 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
 
   it('bounds retention by bytes too, always keeping the newest item', async () => {
     const flow = new TriggerFlow({ name: 'bytes' })
-    flow.to(async (data) => {
-      for (let i = 1; i <= 10; i++) await data.putIntoStream('x'.repeat(1000))
-    })
-    const ex = flow.createExecution({ retention: { maxBytes: 3500 } })
+    flow
+      .to(async (data) => {
+        for (let i = 1; i <= 10; i++) await data.putIntoStream('x'.repeat(1000))
+      })
+      .end()
+    const ex = flow.createExecution({ ...closeWhenIdle, retention: { maxBytes: 3500 } })
     await ex.start()
     await ex.getResult({ timeout: 1000 })
     expect(ex.runtimeStream.retainedBytes).toBeLessThanOrEqual(3500)
@@ -257,10 +290,12 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
 
   it('lets one synchronous listener follow an execution without iterators or timers', async () => {
     const flow = new TriggerFlow({ name: 'followed' })
-    flow.to(async (data) => {
-      for (let i = 1; i <= 5; i++) await data.putIntoStream(i)
-    })
-    const ex = flow.createExecution()
+    flow
+      .to(async (data) => {
+        for (let i = 1; i <= 5; i++) await data.putIntoStream(i)
+      })
+      .end()
+    const ex = flow.createExecution(closeWhenIdle)
     const seqs: number[] = []
     let closed: unknown
     ex.runtimeStream.listen({
@@ -284,8 +319,8 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
   it('rejects reading a stream whose start input fails its contract, and stays startable', async () => {
     const { z } = await import('zod')
     const flow = new TriggerFlow({ name: 'strict-input', contract: { input: z.object({ n: z.number() }) } })
-    flow.to(async (data) => data.input.n * 2)
-    const ex = flow.createExecution()
+    flow.to(async (data) => data.input.n * 2).end()
+    const ex = flow.createExecution(closeWhenIdle)
     await expect(drain(ex.getRuntimeStream({ n: 'nope' } as never))).rejects.toSatisfy(
       (e) => e instanceof FlowcastError && e.code === 'invalid_input' && /strict-input/.test(e.message),
     )

@@ -21,3 +21,6 @@ export function gate<T = void>(): Gate<T> {
   })
   return { promise, open }
 }
+
+/** Execution options of a run that closes as soon as nothing is pending (as the server's do). */
+export const closeWhenIdle = { autoCloseTimeout: 0 } as const
