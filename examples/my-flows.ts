@@ -47,4 +47,4 @@ const count = wordCount.chunk('count', async (data) => {
   }
   return { words: words.length, longest }
 })
-wordCount.to(count)
+wordCount.to(count).end()

@@ -41,7 +41,7 @@ function failingFlow(): TriggerFlow {
       await data.putIntoStream({ step: 'about to fail' })
       throw new Error('the disk is full')
     }),
-  )
+  ).end()
   return flow
 }
 
@@ -58,7 +58,7 @@ function onlyHereFlow(): TriggerFlow<any> {
       for (let n = 1; n <= data.input.times; n++) await data.putIntoStream({ n, said: data.input.greeting })
       return data.input.greeting
     }),
-  )
+  ).end()
   return flow
 }
 

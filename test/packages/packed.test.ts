@@ -246,7 +246,7 @@ describe('a Node program runs the built server without tsx', () => {
           '  await data.putIntoStream({ hello: data.input })',
           "  return 'hello ' + data.input",
           '})',
-          'greet.to(hello)',
+          'greet.to(hello).end()',
           "const server = await startServer({ port: 0, auth: 'off', flows: [...catalogFlows(), greet] })",
           'console.log(JSON.stringify({ url: server.url }))',
           "process.on('SIGTERM', () => server.close().then(() => process.exit(0)))",

@@ -88,7 +88,7 @@ export function throwerFlow(): TriggerFlow<any> {
       await tick()
       throw new Error('boom')
     }),
-  )
+  ).end()
   return flow
 }
 

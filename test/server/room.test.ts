@@ -54,7 +54,7 @@ function controlled() {
       await done
       return 'ok'
     }),
-  )
+  ).end()
   return {
     flow,
     put(n: number): void {
