@@ -18,18 +18,20 @@ const B = Number(args[2] ?? 100)
 
 function producer(): TriggerFlow<any> {
   const flow = new TriggerFlow({ name: 'produce' })
-  flow.to(
-    flow.chunk('produce', async (data) => {
-      const { count, size, burst } = data.input as { count: number; size: number; burst: boolean }
-      const pad = 'x'.repeat(size)
-      await new Promise((r) => setTimeout(r, 50)) // let every subscriber join first
-      for (let i = 1; i <= count; i++) {
-        await data.putIntoStream({ i, pad })
-        if (!burst) await new Promise<void>((r) => setImmediate(r))
-      }
-      return count
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('produce', async (data) => {
+        const { count, size, burst } = data.input as { count: number; size: number; burst: boolean }
+        const pad = 'x'.repeat(size)
+        await new Promise((r) => setTimeout(r, 50)) // let every subscriber join first
+        for (let i = 1; i <= count; i++) {
+          await data.putIntoStream({ i, pad })
+          if (!burst) await new Promise<void>((r) => setImmediate(r))
+        }
+        return count
+      }),
+    )
+    .end()
   return flow
 }
 

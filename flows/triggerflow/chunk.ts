@@ -14,10 +14,11 @@ export interface Chunk<I = any, S = any, R = any> {
   readonly handler: ChunkHandler<I, S, R>
 }
 
-let anonymous = 0
-
-/** Wraps a bare handler into a chunk named after the function (or a generated name). */
-export function toChunk(target: Chunk | ChunkHandler): Chunk {
+/**
+ * Wraps a bare handler into a chunk named after the function, or `fallback()` for an anonymous
+ * one (the flow numbers those in wiring order, so every instance of a flow names them alike).
+ */
+export function toChunk(target: Chunk | ChunkHandler, fallback: () => string): Chunk {
   if (typeof target !== 'function') return target
-  return { kind: 'chunk', name: target.name || `chunk_${++anonymous}`, handler: target }
+  return { kind: 'chunk', name: target.name || fallback(), handler: target }
 }

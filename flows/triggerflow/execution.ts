@@ -831,7 +831,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       ...(resume ? { resume } : {}),
     })
     try {
-      await this.#step(node, value, frame, group, trigger, resume)
+      await this.#step(node, value, frame, group, trigger, resume, attempt)
     } finally {
       this.#running.delete(runId)
     }
@@ -843,11 +843,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     frame: Frame,
     group: Group,
     trigger: Trigger,
-    resume?: ResumeInfo,
+    resume: ResumeInfo | undefined,
+    attempt: number,
   ): Promise<void> {
     switch (node.kind) {
       case 'chunk':
-        return this.#runChunk(node, value, frame, group, trigger, resume)
+        return this.#runChunk(node, value, frame, group, trigger, resume, attempt)
       case 'subflow':
         return this.#startChild(node, value, frame)
       case 'batch':
@@ -899,6 +900,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     group: Group,
     trigger: Trigger,
     resume?: ResumeInfo,
+    attempt = 1,
   ): Promise<void> {
     await this.#acquire()
     let held = true
@@ -931,7 +933,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     let out: unknown
     try {
       if (this.#abort.signal.aborted) return
-      out = await node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume))
+      out = await node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume, attempt))
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!this.flow.skipExceptions) throw err
@@ -955,8 +957,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   /** Runs the nodes after `node` with its output; a node with none ends its branch (delivering to its block). */
   #continue(node: GraphNode, value: unknown, frame: Frame, group: Group, trigger: Trigger): void {
-    if (node.next.length === 0) return this.#deliver(frame, value, group)
-    this.#dispatch(node.next, value, frame, group, trigger)
+    if (node.next.length === 0) this.#deliver(frame, value, group)
+    else this.#dispatch(node.next, value, frame, group, trigger)
   }
 
   #dispatch(ids: readonly string[], value: unknown, frame: Frame, group: Group, trigger: Trigger): void {
@@ -1014,7 +1016,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     inv.slots[sink.slot] = value
     inv.filled.push(sink.slot)
     inv.inFlight--
-    if (inv.filled.length < inv.expected.length) return this.#pump(inv, group)
+    if (inv.filled.length < inv.expected.length) {
+      this.#pump(inv, group)
+      return
+    }
     this.#invocations.delete(inv.id)
     const node = this.#graph.nodes.get(inv.nodeId)!
     let out: unknown
@@ -1155,9 +1160,13 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   #settledOrWaiting(): Promise<'closed' | 'waiting'> {
     return new Promise((resolve) => {
       const check = () => {
-        if (isTerminal(this.#status)) return (resolve('closed'), true)
-        if (this.#pending === 0 && this.#hasWaiting()) return (resolve('waiting'), true)
-        return false
+        const outcome = isTerminal(this.#status)
+          ? 'closed'
+          : this.#pending === 0 && this.#hasWaiting()
+            ? 'waiting'
+            : undefined
+        if (outcome) resolve(outcome)
+        return outcome !== undefined
       }
       if (check()) return
       const off = this.onStatusChange(() => {
@@ -1311,7 +1320,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     for (const w of waiters) w()
     if (isTerminal(this.#status) || !this.#active || !this.#started || this.#hasWaiting()) return
     if (!this.#autoClose || this.#autoCloseTimeout === null || this.#closing) return
-    if (this.#autoCloseTimeout === 0) return this.#complete()
+    if (this.#autoCloseTimeout === 0) {
+      this.#complete()
+      return
+    }
     if (this.#idleTimer) clearTimeout(this.#idleTimer)
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined

@@ -87,6 +87,7 @@ export class Graph {
   readonly listeners = new Map<string, Outlets>()
   readonly collections = new Map<string, string[]>()
   #counter = 0
+  #anonymous = 0
   #compiled: CompiledGraph | undefined
 
   /** The outlets of a trigger key, made on first use. */
@@ -107,6 +108,11 @@ export class Graph {
     outlets.push(node.id)
     this.#compiled = undefined
     return node
+  }
+
+  /** The next name for an anonymous chunk handler. */
+  anonymousName(): string {
+    return `chunk_${++this.#anonymous}`
   }
 
   /** Marks the wiring changed (a node's outlets or a collection grew). */

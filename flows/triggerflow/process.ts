@@ -15,7 +15,6 @@ import type {
   MatchMode,
   Outlets,
   SubFlowOptions,
-  WhenMode,
 } from './graph.ts'
 
 export type { Chunk, ChunkHandler } from './chunk.ts'
@@ -54,11 +53,11 @@ function isBatchOptions(value: unknown): value is BatchOptions {
   )
 }
 
-/** The name a target goes by in batch outputs. */
+/** The name a target goes by in batch outputs (bare handlers are chunks by then). */
 function targetName(target: Target, index: number): string {
   if (target instanceof Process) return `branch_${index}`
   if (isFlow(target)) return target.name
-  return toChunk(target).name
+  return typeof target === 'function' ? target.name : target.name
 }
 
 function bound(concurrency: number | undefined): number {
@@ -106,9 +105,10 @@ export class Process {
     const last = args[args.length - 1]
     const options = isBatchOptions(last) ? (args.pop() as BatchOptions) : {}
     const branches = (args as BatchTarget[]).map((member, i) => {
-      const [name, target] = Array.isArray(member)
-        ? (member as readonly [string, Target])
-        : [targetName(member as Target, i), member as Target]
+      // A bare handler becomes one chunk here, so its key and its node share one name.
+      const given = Array.isArray(member) ? (member as readonly [string, Target])[1] : (member as Target)
+      const target = typeof given === 'function' ? toChunk(given, () => this.graph.anonymousName()) : given
+      const name = Array.isArray(member) ? (member as readonly [string, Target])[0] : targetName(target, i)
       const entry: Outlets = []
       this.#attach(entry, target)
       return { name, entry }
@@ -209,7 +209,7 @@ export class Process {
     }
     if (isFlow(target))
       return this.graph.add(outlets, (id) => ({ id, kind: 'subflow', next: [], flow: target, options }))
-    const chunk = toChunk(target)
+    const chunk = toChunk(target, () => this.graph.anonymousName())
     return this.graph.add(outlets, (id) => ({ id, kind: 'chunk', next: [], chunk }))
   }
 

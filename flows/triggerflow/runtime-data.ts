@@ -14,7 +14,7 @@ export type { PauseOptions } from './interrupt.ts'
 export type TriggerType = 'start' | 'event' | 'chunk' | 'collect' | 'state' | 'flowData' | 'resume'
 
 /** Runtime data handed to every chunk handler. */
-export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
+export class RuntimeData<_I = unknown, S = unknown, R = unknown, V = unknown> {
   /** The value the previous step produced (the start input for the first step, the payload for an event). */
   readonly value: V
   /** The chunk this data was made for. */
@@ -26,6 +26,8 @@ export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
   readonly isResume: boolean
   /** The answer and interrupt of a `resumeTo: 'self'` run. */
   readonly resume: ResumeInfo | undefined
+  /** 1 for a step's first run; more when it runs again after a load (a step is run at least once). */
+  readonly attempt: number
   readonly #host: ChunkHost
 
   /** @internal */
@@ -35,8 +37,10 @@ export class RuntimeData<I = unknown, S = unknown, R = unknown, V = unknown> {
     chunkName: string,
     trigger: { event: string; type: TriggerType },
     resume?: ResumeInfo,
+    attempt = 1,
   ) {
     this.#host = host
+    this.attempt = attempt
     this.value = value
     this.chunkName = chunkName
     this.event = trigger.event

@@ -36,12 +36,14 @@ function range(from: number, to: number): number[] {
 /** A flow that fails after one item, for the error panel. */
 function failingFlow(): TriggerFlow {
   const flow = new TriggerFlow({ name: 'fails' })
-  flow.to(
-    flow.chunk('boom', async (data) => {
-      await data.putIntoStream({ step: 'about to fail' })
-      throw new Error('the disk is full')
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('boom', async (data) => {
+        await data.putIntoStream({ step: 'about to fail' })
+        throw new Error('the disk is full')
+      }),
+    )
+    .end()
   return flow
 }
 
@@ -53,12 +55,14 @@ function onlyHereFlow(): TriggerFlow<any> {
     exampleInput: { greeting: 'hello from the server', times: 2 },
     contract: { input: z.object({ greeting: z.string(), times: z.number().int().min(1).max(10) }) },
   })
-  flow.to(
-    flow.chunk('echo', async (data) => {
-      for (let n = 1; n <= data.input.times; n++) await data.putIntoStream({ n, said: data.input.greeting })
-      return data.input.greeting
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('echo', async (data) => {
+        for (let n = 1; n <= data.input.times; n++) await data.putIntoStream({ n, said: data.input.greeting })
+        return data.input.greeting
+      }),
+    )
+    .end()
   return flow
 }
 

@@ -36,23 +36,25 @@ const N = BEFORE + BURST + AFTER
  */
 function burstyFlow(seen: (seq: number) => boolean) {
   const flow = new TriggerFlow({ name: 'bursty' })
-  flow.to(
-    flow.chunk('run', async (d) => {
-      let seq = 0
-      const step = async () => until(() => seen(seq), 10_000, `subscribers at seq ${seq}`)
-      for (let i = 0; i < BEFORE; i++) {
-        void d.putIntoStream({ n: ++seq })
+  flow
+    .to(
+      flow.chunk('run', async (d) => {
+        let seq = 0
+        const step = async () => until(() => seen(seq), 10_000, `subscribers at seq ${seq}`)
+        for (let i = 0; i < BEFORE; i++) {
+          void d.putIntoStream({ n: ++seq })
+          await step()
+        }
+        for (let i = 0; i < BURST; i++) void d.putIntoStream({ n: ++seq })
         await step()
-      }
-      for (let i = 0; i < BURST; i++) void d.putIntoStream({ n: ++seq })
-      await step()
-      for (let i = 0; i < AFTER; i++) {
-        void d.putIntoStream({ n: ++seq })
-        await step()
-      }
-      return seq
-    }),
-  ).end()
+        for (let i = 0; i < AFTER; i++) {
+          void d.putIntoStream({ n: ++seq })
+          await step()
+        }
+        return seq
+      }),
+    )
+    .end()
   return flow
 }
 

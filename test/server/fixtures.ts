@@ -28,23 +28,25 @@ export function tickerFlow(): TriggerFlow<any> {
       }),
     },
   })
-  flow.to(
-    flow.chunk('tick', async (data) => {
-      const {
-        count,
-        every = 0,
-        size = 0,
-      } = data.input as { count: number; every?: 'tick' | number; size?: number }
-      const pad = 'x'.repeat(size)
-      for (let i = 1; i <= count; i++) {
-        if (data.signal.aborted) break
-        await data.putIntoStream({ i, pad })
-        if (every === 'tick') await tick()
-        else if (every > 0) await new Promise((r) => setTimeout(r, every))
-      }
-      return { count }
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('tick', async (data) => {
+        const {
+          count,
+          every = 0,
+          size = 0,
+        } = data.input as { count: number; every?: 'tick' | number; size?: number }
+        const pad = 'x'.repeat(size)
+        for (let i = 1; i <= count; i++) {
+          if (data.signal.aborted) break
+          await data.putIntoStream({ i, pad })
+          if (every === 'tick') await tick()
+          else if (every > 0) await new Promise((r) => setTimeout(r, every))
+        }
+        return { count }
+      }),
+    )
+    .end()
   return flow
 }
 
@@ -65,30 +67,34 @@ export class Gate {
  */
 export function gatedFlow(gate: Gate): TriggerFlow<any> {
   const flow = new TriggerFlow({ name: 'gated' })
-  flow.to(
-    flow.chunk('run', async (data) => {
-      const { before = 0, after = 0 } = (data.input ?? {}) as { before?: number; after?: number }
-      for (let i = 1; i <= before; i++) await data.putIntoStream({ phase: 'before', i })
-      await gate.promise
-      let dropped = 0
-      for (let i = 1; i <= after; i++) if (!(await data.putIntoStream({ phase: 'after', i }))) dropped++
-      return { finished: true, dropped }
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('run', async (data) => {
+        const { before = 0, after = 0 } = (data.input ?? {}) as { before?: number; after?: number }
+        for (let i = 1; i <= before; i++) await data.putIntoStream({ phase: 'before', i })
+        await gate.promise
+        let dropped = 0
+        for (let i = 1; i <= after; i++) if (!(await data.putIntoStream({ phase: 'after', i }))) dropped++
+        return { finished: true, dropped }
+      }),
+    )
+    .end()
   return flow
 }
 
 /** `thrower`: puts two items, then throws `boom`. */
 export function throwerFlow(): TriggerFlow<any> {
   const flow = new TriggerFlow({ name: 'thrower' })
-  flow.to(
-    flow.chunk('explode', async (data) => {
-      await data.putIntoStream({ n: 1 })
-      await data.putIntoStream({ n: 2 })
-      await tick()
-      throw new Error('boom')
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('explode', async (data) => {
+        await data.putIntoStream({ n: 1 })
+        await data.putIntoStream({ n: 2 })
+        await tick()
+        throw new Error('boom')
+      }),
+    )
+    .end()
   return flow
 }
 

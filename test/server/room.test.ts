@@ -48,13 +48,15 @@ function controlled() {
     finish = r
   })
   const flow = new TriggerFlow({ name: 'controlled' })
-  flow.to(
-    flow.chunk('run', async (d) => {
-      data = d
-      await done
-      return 'ok'
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('run', async (d) => {
+        data = d
+        await done
+        return 'ok'
+      }),
+    )
+    .end()
   return {
     flow,
     put(n: number): void {

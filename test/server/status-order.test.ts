@@ -18,15 +18,17 @@ afterEach(async () => {
 /** `padded { count, size }`: puts `count` padded items, waits for the gate, completes. */
 function paddedFlow(gate: Gate): TriggerFlow<any> {
   const flow = new TriggerFlow({ name: 'padded' })
-  flow.to(
-    flow.chunk('run', async (data) => {
-      const { count, size } = data.input as { count: number; size: number }
-      const pad = 'x'.repeat(size)
-      for (let i = 1; i <= count; i++) await data.putIntoStream({ i, pad })
-      await gate.promise
-      return 'done'
-    }),
-  ).end()
+  flow
+    .to(
+      flow.chunk('run', async (data) => {
+        const { count, size } = data.input as { count: number; size: number }
+        const pad = 'x'.repeat(size)
+        for (let i = 1; i <= count; i++) await data.putIntoStream({ i, pad })
+        await gate.promise
+        return 'done'
+      }),
+    )
+    .end()
   return flow
 }
 
