@@ -8,7 +8,7 @@ const streamSteps = flow.chunk('stream_steps', async (data) => {
   return 'done'
 })
 flow.to(streamSteps).end()
-const execution = flow.createExecution()
+const execution = flow.createExecution({ autoCloseTimeout: 0 })
 for await (const item of execution.getRuntimeStream('start', { timeout: null })) console.log(item)
 console.log(await execution.getResult({ timeout: 5000 }))
 console.log(execution.getStatus())
