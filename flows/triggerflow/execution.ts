@@ -12,8 +12,13 @@
 import { type ExecutionStatus, FlowcastError, isTerminal, type TerminalStatus } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
-import type { CompiledGraph, Condition, FlowDefinition, GraphNode, SubFlowOptions } from './graph.ts'
+import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from './graph.ts'
+import { blockOutput, slotEntry } from './internal/blocks.ts'
+import { Group } from './internal/group.ts'
 import type { ChunkHost } from './internal/host.ts'
+import { holds } from './internal/match.ts'
+import { Permits } from './internal/permits.ts'
+import { resolveWriteBack } from './internal/write-back.ts'
 import {
   type InterruptInfo,
   isPauseSignal,
@@ -37,7 +42,7 @@ import {
   type Trigger,
   toJson,
 } from './snapshot.ts'
-import { type DataStore, readPath, StateStore } from './state.ts'
+import { type DataStore, StateStore } from './state.ts'
 import { RuntimeStreamLog, type StreamEnvelope, type StreamGap } from './stream-log.ts'
 
 export { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
@@ -91,33 +96,6 @@ interface ParentLink {
   bridgeStream: boolean
 }
 
-/** A set of tasks someone awaits (an `emit`, a resume): settles when all have, with the first error. */
-class Group {
-  #pending = 0
-  #error: { value: unknown } | undefined
-  #waiters: { resolve(): void; reject(e: unknown): void }[] = []
-
-  add(): void {
-    this.#pending++
-  }
-
-  done(error?: { value: unknown }): void {
-    if (error && !this.#error) this.#error = error
-    if (--this.#pending === 0) this.#wake()
-  }
-
-  settled(): Promise<void> {
-    if (this.#pending === 0) return this.#error ? Promise.reject(this.#error.value) : Promise.resolve()
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
-  }
-
-  #wake(): void {
-    const waiters = this.#waiters
-    this.#waiters = []
-    for (const w of waiters) this.#error ? w.reject(this.#error.value) : w.resolve()
-  }
-}
-
 interface InterruptRecord {
   info: InterruptInfo
   answer?: PauseOptions['answer']
@@ -169,8 +147,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly #result: Promise<R>
   #settle!: { resolve(v: R): void; reject(e: unknown): void }
   #counter = 0
-  #permits: number
-  #permitWaiters: (() => void)[] = []
+  readonly #permits: Permits
   readonly #interrupts = new Map<string, InterruptRecord>()
   readonly #joins = new Map<string, Map<string, unknown>>()
   readonly #collected = new Map<string, Record<string, unknown>>()
@@ -189,7 +166,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#autoClose = options.autoClose ?? true
     this.#autoCloseTimeout =
       options.autoCloseTimeout === undefined ? DEFAULT_AUTO_CLOSE_TIMEOUT_MS : options.autoCloseTimeout
-    this.#permits = Math.max(1, Math.floor(options.concurrency ?? Number.POSITIVE_INFINITY))
+    this.#permits = new Permits(options.concurrency)
     this.#state = new StateStore((path, value) => this.#onDataChange(`state:${path}`, value))
     this.#flowData = this.#flowDataView()
     this.#log = new RuntimeStreamLog<S>(options.retention)
@@ -902,7 +879,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     resume?: ResumeInfo,
     attempt = 1,
   ): Promise<void> {
-    await this.#acquire()
+    await this.#permits.acquire()
     let held = true
     const host: ChunkHost = {
       executionId: this.id,
@@ -917,12 +894,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
         // Waiting for handlers gives the permit back, so a bounded execution cannot deadlock on itself.
         if (held) {
           held = false
-          this.#release()
+          this.#permits.release()
         }
         try {
           await inner.settled()
         } finally {
-          await this.#acquire()
+          await this.#permits.acquire()
           held = true
         }
       },
@@ -941,7 +918,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       this.skippedErrors.push({ chunk: node.chunk.name, error: err })
       return
     } finally {
-      if (held) this.#release()
+      if (held) this.#permits.release()
     }
     if (isPauseSignal(out) || this.#abort.signal.aborted) return
     this.#afterChunk(node, out, frame, group)
@@ -1022,11 +999,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     }
     this.#invocations.delete(inv.id)
     const node = this.#graph.nodes.get(inv.nodeId)!
-    let out: unknown
-    if (inv.shape === 'single') out = inv.slots[inv.expected[0]!]
-    else if (inv.shape === 'array') out = inv.expected.map((s) => inv.slots[s])
-    else out = Object.fromEntries(inv.expected.map((s) => [s, inv.slots[s]]))
-    this.#continue(node, out, inv.frame, group, { event: node.id, type: 'chunk' })
+    this.#continue(node, blockOutput(inv), inv.frame, group, { event: node.id, type: 'chunk' })
   }
 
   async #match(
@@ -1414,22 +1387,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     for (const l of this.#statusListeners) l(status, this)
   }
 
-  // ---- concurrency ---------------------------------------------------------------------------
-
-  #acquire(): Promise<void> {
-    if (this.#permits > 0) {
-      this.#permits--
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => this.#permitWaiters.push(resolve))
-  }
-
-  #release(): void {
-    const next = this.#permitWaiters.shift()
-    if (next) next()
-    else this.#permits++
-  }
-
   // ---- views -------------------------------------------------------------------------------
 
   /** The flow's shared data, seen from this execution: writes fire `when({ flowData })` here. */
@@ -1473,62 +1430,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       pause: refuse,
     }
   }
-}
-
-/** The body and value a block slot runs. */
-function slotEntry(node: GraphNode, inv: SavedInvocation, slot: string): [readonly string[], unknown] {
-  switch (node.kind) {
-    case 'batch':
-      return [node.branches.find((b) => b.name === slot)?.entry ?? [], inv.input]
-    case 'forEach':
-      return [node.entry, (inv.input as unknown[])[Number(slot)]]
-    case 'match':
-      return [
-        slot === 'else' ? (node.otherwise ?? []) : (node.cases[Number(slot.slice(5))]?.entry ?? []),
-        inv.input,
-      ]
-    case 'inline':
-      return [node.entry, inv.input]
-    default:
-      return [[], inv.input]
-  }
-}
-
-/** A case holds when its predicate returns exactly `true`, or its value equals the input (deeply). */
-async function holds(condition: Condition, data: RuntimeData, value: unknown): Promise<boolean> {
-  if (typeof condition === 'function') return (await condition(data)) === true
-  return deepEqual(condition, value)
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  if (ka.length !== kb.length) return false
-  return ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as any)[k], (b as any)[k]))
-}
-
-function resolveWriteBack(
-  from: string,
-  explicit: { value: unknown } | undefined,
-  snapshot: unknown,
-): unknown {
-  const [head, ...rest] = from.split('.')
-  const path = rest.join('.')
-  if (head === 'snapshot') return readPath(snapshot, path).value
-  if (head === 'result') {
-    if (explicit) {
-      const found = readPath(explicit.value, path)
-      if (found.has) return found.value
-    }
-    return readPath(snapshot, path).value
-  }
-  throw new FlowcastError(
-    'invalid_input',
-    `write_back source "${from}" is not result[.path] or snapshot[.path]`,
-  )
 }
 
 function splitTrigger(key: string): [string, string] {
