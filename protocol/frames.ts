@@ -81,9 +81,11 @@ export const WireEvent = z.object({
   seq: z.number().int().positive(),
   ts: z.number(),
   source: z.string().optional(),
+  /** 2, 3, ...: put by a step running again after its execution moved to another node. */
+  attempt: z.number().int().min(2).optional(),
   data: z.unknown(),
 })
-export type WireEvent<T = unknown> = { seq: number; ts: number; source?: string; data: T }
+export type WireEvent<T = unknown> = { seq: number; ts: number; source?: string; attempt?: number; data: T }
 
 export const HelloFrame = z.object({
   type: z.literal('hello'),

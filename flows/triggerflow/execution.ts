@@ -128,6 +128,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly #state: StateStore
   readonly #flowData: DataStore
   readonly #statusListeners = new Set<StatusListener>()
+  readonly #checkpointListeners = new Set<() => void>()
   readonly #autoClose: boolean
   readonly #autoCloseTimeout: number | null
   #status: ExecutionStatus = 'created'
@@ -411,6 +412,16 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     }
   }
 
+  /**
+   * Calls `listener` at every step boundary (a step starts or ends, an interrupt waits or is
+   * answered, the execution ends): the moments when `save()` has something new. A store batches
+   * these (one save per tick), as the Redis broker's writer does with events.
+   */
+  onCheckpoint(listener: () => void): () => void {
+    this.#checkpointListeners.add(listener)
+    return () => this.#checkpointListeners.delete(listener)
+  }
+
   /** Calls `listener` on every status change; returns its remover. */
   onStatusChange(listener: StatusListener): () => void {
     this.#statusListeners.add(listener)
@@ -548,7 +559,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
    * parked and running branches, blocks, joins, waiting child flows and the stream position.
    * A step running now is saved as running and runs again after a load (at-least-once).
    */
-  save(): ExecutionSnapshot {
+  save(options: { maxBytes?: number } = {}): ExecutionSnapshot {
     const subFlows = [...this.#subFlows.values()].map((s) => {
       if (s.child.#pending > 0)
         throw new FlowcastError(
@@ -589,7 +600,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       counter: this.#counter,
     }
     if (this.#explicitResult) snap.result = { value: this.#explicitResult.value }
-    return toJson(snap)
+    return toJson(snap, options.maxBytes)
   }
 
   /**
@@ -799,6 +810,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   ): Promise<void> {
     if (this.#abort.signal.aborted) return
     const runId = ++this.#runIds
+    this.#boundary()
     this.#running.set(runId, {
       nodeId: node.id,
       value,
@@ -811,6 +823,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       await this.#step(node, value, frame, group, trigger, resume, attempt)
     } finally {
       this.#running.delete(runId)
+      this.#boundary()
     }
   }
 
@@ -886,7 +899,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       signal: this.#abort.signal,
       state: this.#state,
       flowData: this.#flowData,
-      put: (item) => this.#put(item),
+      put: (item) => this.#put(item, attempt),
       stopStream: () => this.stopStream('flow'),
       emit: async (event, v) => {
         const inner = new Group()
@@ -1210,11 +1223,18 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       interrupt: { ...info },
     } as S)
     this.#refreshWaiting()
+    this.#boundary()
     return pauseSignal(id)
+  }
+
+  /** A step boundary: tells the checkpoint listeners. */
+  #boundary(): void {
+    for (const l of this.#checkpointListeners) l()
   }
 
   #markResumed(record: InterruptRecord, value: unknown): void {
     record.info = { ...record.info, status: 'resumed', resumedAt: Date.now(), resumeValue: value }
+    this.#boundary()
     this.#log.append({
       type: 'interrupt',
       action: 'resume',
@@ -1243,7 +1263,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   // ---- stream, result, failure, close --------------------------------------------------------
 
   /** Puts a flow item into the stream after checking the stream contract. */
-  #put(item: unknown): boolean {
+  #put(item: unknown, attempt?: number): boolean {
     const data = checkContract<S>(
       this.flow.contract.stream,
       item,
@@ -1251,7 +1271,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       'stream item',
       'contract_violation',
     )
-    return this.#log.append(data) !== undefined
+    return this.#log.append(data, undefined, attempt) !== undefined
   }
 
   #setResult(value: unknown): void {
@@ -1385,6 +1405,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     if (this.#status === status) return
     this.#status = status
     for (const l of this.#statusListeners) l(status, this)
+    this.#boundary()
   }
 
   // ---- views -------------------------------------------------------------------------------

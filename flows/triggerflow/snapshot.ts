@@ -109,10 +109,14 @@ export function checkSnapshot(value: unknown, flow: string): ExecutionSnapshot {
   return snap as ExecutionSnapshot
 }
 
-/** A JSON round trip of `snap`: what another process would read, and a check that it survives one. */
-export function toJson(snap: ExecutionSnapshot): ExecutionSnapshot {
+/**
+ * A JSON round trip of `snap`: what another process would read, and a check that it survives one
+ * and, when `maxBytes` is given, that its JSON is no larger (`payload_too_large` otherwise).
+ */
+export function toJson(snap: ExecutionSnapshot, maxBytes?: number): ExecutionSnapshot {
+  let json: string
   try {
-    return JSON.parse(JSON.stringify(snap)) as ExecutionSnapshot
+    json = JSON.stringify(snap)
   } catch (err) {
     throw new FlowcastError(
       'invalid_snapshot',
@@ -122,4 +126,10 @@ export function toJson(snap: ExecutionSnapshot): ExecutionSnapshot {
       },
     )
   }
+  if (maxBytes !== undefined && Buffer.byteLength(json) > maxBytes)
+    throw new FlowcastError(
+      'payload_too_large',
+      `execution ${snap.executionId}: its snapshot is ${Buffer.byteLength(json)} bytes, over the ${maxBytes} byte limit`,
+    )
+  return JSON.parse(json) as ExecutionSnapshot
 }

@@ -14,6 +14,8 @@ export interface StreamEnvelope<T = unknown> {
   readonly seq: number
   readonly ts: number
   readonly source?: string
+  /** Set (2, 3, ...) on items a step put while running again after a restore: at-least-once steps. */
+  readonly attempt?: number
   readonly data: T
 }
 
@@ -88,11 +90,17 @@ export class RuntimeStreamLog<T = unknown> {
   }
 
   /** Appends an item; returns its entry, or undefined when the stream is closed (the item is dropped). */
-  append(data: T, source?: string): LogEntry<T> | undefined {
+  append(data: T, source?: string, attempt?: number): LogEntry<T> | undefined {
     if (this.end) return undefined
     const seq = this.window.lastSeq + 1
-    const envelope: StreamEnvelope<T> =
-      source === undefined ? { seq, ts: Date.now(), data } : { seq, ts: Date.now(), source, data }
+    // seq first: servers splice frame fields in front of the envelope's JSON.
+    const envelope: StreamEnvelope<T> = {
+      seq,
+      ts: Date.now(),
+      ...(source === undefined ? {} : { source }),
+      ...(attempt !== undefined && attempt > 1 ? { attempt } : {}),
+      data,
+    }
     // Encode before committing the seq: an item JSON cannot carry must not leave a hole.
     const json = JSON.stringify(envelope)
     const entry: LogEntry<T> = { envelope, json }

@@ -39,6 +39,7 @@ describe('Execution', () => {
         'getState',
         'getStatus',
         'input',
+        'onCheckpoint',
         'onStatusChange',
         'runtimeStream',
         'signal',
