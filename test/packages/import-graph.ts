@@ -35,10 +35,11 @@ export interface UnitRules {
   /** Its bare imports need not be declared: it is bundled at build time, nothing is installed for it. */
   bundled?: boolean
   /**
-   * Layers from the bottom up: folders (or files) of the unit, `.` for the files at its top level. A
-   * file may import its own layer and those below, never one above. The most specific entry wins.
+   * Layers from the bottom up: folders (or files) of the unit, `.` for the files at its top level; an
+   * array is several folders at one level. A file may import its own layer and those below, never
+   * one above. The most specific entry wins.
    */
-  layers?: string[]
+  layers?: (string | string[])[]
   /** Files or folders that stand above the unit's index.ts (executables that use its public API). */
   aboveIndex?: string[]
 }
@@ -146,18 +147,19 @@ function resolveTarget(
   return pkg.get(`.${specifier.slice(packageOf(specifier).length)}`) ?? `${specifier} (not exported)`
 }
 
-/** The layer of `file` in `unit` (an index into unit.layers), or undefined when the unit has none. */
-function layerOf(unit: Unit, file: string): number | undefined {
-  if (!unit.layers) return undefined
+/** The layer of `file` in `unit` (its level, and the entry that matched), or undefined when none does. */
+function layerOf(unit: Unit, file: string): { level: number; entry: string } | undefined {
   const rel = relative(unit.abs, file).split(sep).join('/')
-  let best: { index: number; length: number } | undefined
-  unit.layers.forEach((layer, index) => {
-    const hit =
-      layer === '.' ? !rel.includes('/') : rel === layer || rel.startsWith(`${layer.replace(/\/$/, '')}/`)
-    const length = layer === '.' ? 0 : layer.length
-    if (hit && (!best || length > best.length)) best = { index, length }
+  let best: { level: number; entry: string } | undefined
+  ;(unit.layers ?? []).forEach((layer, level) => {
+    for (const entry of typeof layer === 'string' ? [layer] : layer) {
+      const hit =
+        entry === '.' ? !rel.includes('/') : rel === entry || rel.startsWith(`${entry.replace(/\/$/, '')}/`)
+      const length = entry === '.' ? 0 : entry.length
+      if (hit && (!best || length > (best.entry === '.' ? 0 : best.entry.length))) best = { level, entry }
+    }
   })
-  return best?.index
+  return best
 }
 
 /** Whether `file` is one of the unit's executables that use its public API (a file or a folder of them). */
@@ -260,10 +262,8 @@ export function checkDependencies(root: string, rules: UnitRules[], exemptions: 
           )
             problems.push(`${at}: imports ${spec}, the index of its own folder (upward)`)
           const [a, b] = [layerOf(unit, file), inside ? layerOf(unit, target!) : undefined]
-          if (a !== undefined && b !== undefined && b > a)
-            problems.push(
-              `${at}: ${unit.layers![a]} imports ${spec} from the layer above it (${unit.layers![b]})`,
-            )
+          if (a && b && b.level > a.level)
+            problems.push(`${at}: ${a.entry} imports ${spec} from the layer above it (${b.entry})`)
           continue
         }
         const name = spec.startsWith('node:') ? 'node:' : packageOf(spec)
