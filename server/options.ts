@@ -2,8 +2,8 @@
 
 import type { TriggerFlow } from '@flowcast/flows'
 import type { Logger } from 'pino'
-import type { AuthConfig } from './auth.ts'
-import type { Broker } from './broker.ts'
+import type { AuthConfig } from './auth/tokens.ts'
+import type { Broker } from './brokers/broker.ts'
 
 export interface ServerLimits {
   /** Largest inbound WebSocket frame in bytes; bigger ones close the socket with 1009. */

@@ -8,7 +8,7 @@ import { isTerminal, type TriggerFlow } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { Broker, ExecutionInfo } from './broker.ts'
+import type { Broker, ExecutionInfo } from './brokers/broker.ts'
 import type { ServerLimits } from './options.ts'
 
 interface Held {

@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { isFlowcastError } from '../../protocol/index.ts'
-import { Auth, bearer, canAdminister, canCommand, canRead } from '../../server/auth.ts'
-import { TokenBucket } from '../../server/token-bucket.ts'
+import { Auth, bearer, canAdminister, canCommand, canRead } from '../../server/auth/tokens.ts'
+import { TokenBucket } from '../../server/ws/token-bucket.ts'
 
 const secret = 'test-secret-0123456789-abcdefghijklmnop'
 const auth = new Auth({ apiKey: 'key-123', secret })

@@ -5,10 +5,16 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ExecutionStatus } from '../../protocol/index.ts'
-import type { BrokerEntry, BrokerRead, Follower, FollowerListener, StreamClose } from '../../server/broker.ts'
+import type {
+  BrokerEntry,
+  BrokerRead,
+  Follower,
+  FollowerListener,
+  StreamClose,
+} from '../../server/brokers/broker.ts'
+import { LogCache } from '../../server/brokers/redis/log-cache.ts'
+import { type OutFrame, type Peer, Room } from '../../server/fanout/room.ts'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
-import { LogCache } from '../../server/redis/log-cache.ts'
-import { type OutFrame, type Peer, Room } from '../../server/room.ts'
 import { until } from '../helpers/wait.ts'
 import { range } from '../helpers/ws-client.ts'
 

@@ -4,7 +4,7 @@
  * StrictMode) or two sockets race on a slow follow(); and a room nobody ends up in is dropped.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Follower } from '../../server/broker.ts'
+import type { Follower } from '../../server/brokers/broker.ts'
 import { type FlowcastServer, MemoryBroker, startServer } from '../../server/index.ts'
 import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'

@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { type RuntimeData, TriggerFlow } from '../../flows/index.ts'
-import { MemoryBroker } from '../../server/memory-broker.ts'
+import { MemoryBroker } from '../../server/brokers/memory.ts'
+import { type OutFrame, type Peer, Room } from '../../server/fanout/room.ts'
 import { DEFAULT_LIMITS, type ServerLimits } from '../../server/options.ts'
-import { type OutFrame, type Peer, Room } from '../../server/room.ts'
 import { until } from '../helpers/wait.ts'
 import { range } from '../helpers/ws-client.ts'
 

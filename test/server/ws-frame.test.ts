@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { sendText, textFrame } from '../../server/ws-frame.ts'
+import { sendText, textFrame } from '../../server/ws/framing.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 
 const servers: WebSocketServer[] = []

@@ -12,10 +12,10 @@
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { Broker, BrokerEntry, Follower, StreamClose } from './broker.ts'
-import type { ServerMetrics } from './metrics.ts'
-import type { ServerLimits } from './options.ts'
-import { textFrame } from './ws-frame.ts'
+import type { Broker, BrokerEntry, Follower, StreamClose } from '../brokers/broker.ts'
+import type { ServerMetrics } from '../metrics.ts'
+import type { ServerLimits } from '../options.ts'
+import { textFrame } from '../ws/framing.ts'
 
 /** One outbound frame: its JSON text, encoded lazily and at most once per transport. */
 export class OutFrame {

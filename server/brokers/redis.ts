@@ -22,7 +22,7 @@ import type {
   StartOptions,
   StatusListener,
 } from './broker.ts'
-import { MemoryBroker } from './memory-broker.ts'
+import { MemoryBroker } from './memory.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
 import { type EntryId, RedisKeys } from './redis/keys.ts'

@@ -12,7 +12,7 @@ import {
   canCommand,
   canRead,
   type Role,
-} from './auth.ts'
+} from './tokens.ts'
 
 /** Who is asking, as far as permissions go. */
 export interface Principal {
