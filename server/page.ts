@@ -1,21 +1,20 @@
 /**
- * The watch page: `/` (server/public/index.html), its assets under `/assets/` (the stylesheet and
- * page.js, the bundle of server/watch-page with the client SDK), and the SDK's own browser bundle
- * at `/flowcast-client.js` for pages of your own. Each bundle is built with esbuild when it is
- * missing or older than its sources, then held in memory.
+ * The watch page's files (served by http/page.ts): server/public/index.html, its assets (the
+ * stylesheet and page.js, the bundle of server/watch-page with the client SDK), and the SDK's own
+ * browser bundle for pages of your own. Each bundle is built with esbuild when it is missing or
+ * older than its sources, then held in memory.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Hono } from 'hono'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const PUBLIC = join(root, 'server/public')
 
-const JS = 'text/javascript; charset=utf-8'
+export const JS = 'text/javascript; charset=utf-8'
 
 /** A bundle the server builds: its file under server/public, its source folders, its builder. */
-interface BundleSpec {
+export interface BundleSpec {
   file: string
   sources: string[]
   build: (outFile: string) => Promise<unknown>
@@ -39,14 +38,14 @@ const PAGE: BundleSpec = {
  * The page's own files and how each is served; nothing else under server/public is served. A Map,
  * so that a name such as `constructor` or `__proto__` is just a name that is not there.
  */
-const ASSETS = new Map<string, { type: string; bundle?: BundleSpec }>([
+export const ASSETS = new Map<string, { type: string; bundle?: BundleSpec }>([
   ['page.js', { type: JS, bundle: PAGE }],
   ['page.css', { type: 'text/css; charset=utf-8' }],
 ])
 
 // The token sits in the address bar until the page's script moves it out: no Referer may carry it,
 // and only this origin's script may run next to it.
-const PAGE_HEADERS = {
+export const PAGE_HEADERS = {
   'content-security-policy':
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
@@ -57,7 +56,8 @@ const PAGE_HEADERS = {
 const files = new Map<string, string>()
 const bundles = new Map<BundleSpec, Promise<string>>()
 
-function readPublic(name: string): string {
+/** A file of server/public, read once. */
+export function readPublic(name: string): string {
   let text = files.get(name)
   if (text === undefined) {
     text = readFileSync(join(PUBLIC, name), 'utf8')
@@ -91,7 +91,7 @@ function isFresh(spec: BundleSpec): boolean {
 }
 
 /** The code of bundle `spec`, built once per process when missing or stale. */
-function bundleCode(spec: BundleSpec): Promise<string> {
+export function bundleCode(spec: BundleSpec): Promise<string> {
   let code = bundles.get(spec)
   if (code) return code
   code = (async () => {
@@ -122,31 +122,4 @@ export function clientBundle(): Promise<string> {
 /** The watch page bundle's code (the page with the SDK), built once per process when missing or stale. */
 export function pageBundle(): Promise<string> {
   return bundleCode(PAGE)
-}
-
-/** Routes of the watch page, to be mounted at `/`. */
-export function pageRoutes(): Hono {
-  const app = new Hono()
-  // Starts the builds with the server, so the first visitor does not wait for them.
-  clientBundle().catch(() => {})
-  pageBundle().catch(() => {})
-
-  app.get('/', (c) =>
-    c.body(readPublic('index.html'), 200, { 'content-type': 'text/html; charset=utf-8', ...PAGE_HEADERS }),
-  )
-
-  app.get('/assets/:name', async (c) => {
-    const name = c.req.param('name')
-    const asset = ASSETS.get(name)
-    if (!asset) return c.json({ error: { code: 'not_found', message: `no asset ${name}` } }, 404)
-    const text = asset.bundle ? await bundleCode(asset.bundle) : readPublic(name)
-    return c.body(text, 200, { 'content-type': asset.type, ...PAGE_HEADERS })
-  })
-
-  app.get('/flowcast-client.js', async (c) => {
-    const code = await clientBundle()
-    return c.body(code, 200, { 'content-type': JS, ...PAGE_HEADERS })
-  })
-
-  return app
 }

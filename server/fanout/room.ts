@@ -1,10 +1,11 @@
 /**
- * Rooms: the hot path of fan-out (DESIGN section 7). One room per watched execution per node
- * owns the execution's follower; its members are sockets (or SSE responses) that are either
+ * A room: the hot path of fan-out (DESIGN section 7). One room per watched execution per node
+ * owns the execution's follower; its members are peers (sockets, SSE responses) that are either
  * live (at the room's head) or catching up (behind it, with a cursor of their own).
  *
  * Appends are collected and flushed once per tick into ONE frame built by concatenating the
- * entries' cached JSON; that frame is encoded once and the same bytes go to every live member.
+ * entries' cached JSON; the room hands that same frame to every live member, and each transport
+ * encodes it once for all of its members (fanout/frame.ts). The room builds no transport bytes.
  * Subscribing is one synchronous step: replay from the log and registration happen without an
  * await in between, so no event can fall between replay and live delivery.
  */
@@ -12,87 +13,14 @@
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { Broker, BrokerEntry, Follower, StreamClose } from '../brokers/broker.ts'
+import type { BrokerEntry, Follower, StreamClose } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
-import { textFrame } from '../ws/framing.ts'
+import { type OutFrame, RoomFrames } from './frame.ts'
+import type { Member, Peer, SubscribeInfo } from './member.ts'
 
-/** One outbound frame: its JSON text, encoded lazily and at most once per transport. */
-export class OutFrame {
-  readonly json: string
-  /** The SSE event name (the frame's type). */
-  readonly event: string
-  /** For event/events/gap/stream_end frames: the seq an SSE client resumes after. */
-  readonly lastSeq: number | undefined
-  /** How many runtime-stream events the frame carries. */
-  readonly count: number
-  #ws: Buffer | undefined
-  #wsFrame: Buffer[] | null | undefined
-  #sse: Buffer | undefined
-
-  constructor(json: string, event: string, lastSeq?: number, count = 0) {
-    this.json = json
-    this.event = event
-    this.lastSeq = lastSeq
-    this.count = count
-  }
-
-  /** The bytes of a WebSocket text frame's payload. */
-  get ws(): Buffer {
-    this.#ws ??= Buffer.from(this.json, 'utf8')
-    return this.#ws
-  }
-
-  /** The whole WebSocket frame, built once for every socket (see ws-frame.ts); undefined when ws cannot. */
-  get wsFrame(): Buffer[] | undefined {
-    if (this.#wsFrame === undefined) this.#wsFrame = textFrame(this.ws) ?? null
-    return this.#wsFrame ?? undefined
-  }
-
-  /** The bytes of one SSE message. */
-  get sse(): Buffer {
-    this.#sse ??= Buffer.from(
-      `${this.lastSeq === undefined ? '' : `id: ${this.lastSeq}\n`}event: ${this.event}\ndata: ${this.json}\n\n`,
-      'utf8',
-    )
-    return this.#sse
-  }
-}
-
-/** What a room needs of a connection: queue size, send, close. */
-export interface Peer {
-  /** Bytes handed to the transport but not yet written out. */
-  readonly bufferedAmount: number
-  /** False once the connection is closing or closed. */
-  readonly open: boolean
-  send(frame: OutFrame): void
-  /** Closes the connection (slow consumer: 4008). */
-  close(code: number, reason: string): void
-  /** Called after the room sent `stream_end` to this peer (SSE ends its response). */
-  onStreamEnd?(): void
-}
-
-/** A subscription: live (in the room's live set), catching up (in the catching set) or ended. */
-interface Member {
-  readonly peer: Peer
-  ended: boolean
-  /** Last seq sent; meaningful while catching up (live members are at the room's head). */
-  cursor: number
-  /** When the member last found its queue above the high-water mark without progress (0 = not stuck). */
-  stuckSince: number
-  /** The last status this member was told (in `subscribed` or a status frame). */
-  status: ExecutionStatus
-}
-
-/** What a subscriber learns in the `subscribed` reply, before any replay frame. */
-export interface SubscribeInfo {
-  status: ExecutionStatus
-  streamOpen: boolean
-  lastSeq: number
-  subscribers: number
-}
-
-type RoomLimits = Pick<
+/** The limits a room reads. */
+export type RoomLimits = Pick<
   ServerLimits,
   'highWaterMark' | 'catchUpBatch' | 'slowConsumerTimeoutMs' | 'drainCheckMs' | 'presenceIntervalMs'
 >
@@ -106,8 +34,7 @@ export class Room {
   readonly #logger: Logger | undefined
   /** Told when the last member leaves; the owner decides whether to dispose the room. */
   readonly #onEmpty: (room: Room) => void
-  /** `"executionId":<json>` once, reused by every frame of this room. */
-  readonly #idField: string
+  readonly #frames: RoomFrames
   readonly #members = new Map<Peer, Member>()
   readonly #live = new Set<Member>()
   readonly #catching = new Set<Member>()
@@ -137,7 +64,7 @@ export class Room {
     this.#metrics = metrics
     this.#logger = logger
     this.#onEmpty = onEmpty
-    this.#idField = `"executionId":${JSON.stringify(follower.executionId)}`
+    this.#frames = new RoomFrames(follower.executionId)
     // Read the head and start listening in one step: nothing can be appended in between.
     this.#head = follower.lastSeq
     this.#close = follower.streamClose
@@ -243,9 +170,9 @@ export class Room {
     this.#flush()
     this.#close = info
     if (this.#live.size === 0) return
-    const frame = this.#streamEndFrame()
+    const frame = this.#frames.streamEnd(info)
     // Events the close counts but this node never received (lost in Redis) end in a gap, not silence.
-    const tail = info.lastSeq > this.#head ? this.#gapFrame(this.#head + 1, info.lastSeq) : undefined
+    const tail = info.lastSeq > this.#head ? this.#frames.gap(this.#head + 1, info.lastSeq) : undefined
     for (const m of this.#live) {
       if (tail) this.#send(m, tail)
       this.#send(m, frame)
@@ -260,7 +187,7 @@ export class Room {
     // members at the head get it now; those catching up get the latest one when they reach the head.
     this.#flush()
     this.#status = status
-    const frame = this.#statusFrame()
+    const frame = this.#frames.status(this.#status)
     for (const m of this.#members.values()) {
       if (this.#catching.has(m) || !m.peer.open) continue
       this.#send(m, frame)
@@ -289,7 +216,7 @@ export class Room {
       this.#flushAcrossHoles(entries, previous)
       return
     }
-    const frame = this.#eventsFrame(entries)
+    const frame = this.#frames.events(entries)
     const hwm = this.#limits.highWaterMark
     let sent = 0
     for (const m of this.#live) {
@@ -307,7 +234,7 @@ export class Room {
     }
     if (this.#metrics && sent > 0) {
       this.#metrics.framesSent.inc(sent)
-      this.#metrics.bytesSent.inc(sent * frame.ws.length)
+      this.#metrics.bytesSent.inc(sent * frame.byteLength)
       this.#metrics.eventsOut.inc(sent * entries.length)
     }
     if (this.#catching.size > 0) this.#startDrainTimer()
@@ -325,14 +252,14 @@ export class Room {
         expected++
         continue
       }
-      if (i > run) frames.push(this.#eventsFrame(entries.slice(run, i)))
+      if (i > run) frames.push(this.#frames.events(entries.slice(run, i)))
       if (seq === undefined) break
       if (seq < expected) {
         // Never repeat: drop what the live members already have.
         run = i + 1
         continue
       }
-      frames.push(this.#gapFrame(expected, seq - 1))
+      frames.push(this.#frames.gap(expected, seq - 1))
       gaps++
       expected = seq + 1
       run = i
@@ -367,12 +294,13 @@ export class Room {
         m.stuckSince = 0
         // The status it missed while behind, now that it has every event before it.
         if (m.status !== this.#status) {
-          this.#send(m, this.#statusFrame())
+          this.#send(m, this.#frames.status(this.#status))
           m.status = this.#status
         }
         if (this.#close && this.#pending.length === 0) {
-          if (this.#close.lastSeq > m.cursor) this.#send(m, this.#gapFrame(m.cursor + 1, this.#close.lastSeq))
-          this.#send(m, this.#streamEndFrame())
+          if (this.#close.lastSeq > m.cursor)
+            this.#send(m, this.#frames.gap(m.cursor + 1, this.#close.lastSeq))
+          this.#send(m, this.#frames.streamEnd(this.#close))
           m.ended = true
           m.peer.onStreamEnd?.()
         } else {
@@ -396,7 +324,7 @@ export class Room {
             ? { from: m.cursor + 1, to: next - 1 }
             : undefined)
       if (gap) {
-        this.#send(m, this.#gapFrame(gap.from, gap.to))
+        this.#send(m, this.#frames.gap(gap.from, gap.to))
         this.#metrics?.gaps.inc()
         m.cursor = gap.to
       }
@@ -404,7 +332,7 @@ export class Room {
       // A hole inside the page: send up to it; the next read announces it as a gap.
       if (!contiguous(entries)) entries = entries.slice(0, contiguousPrefix(entries))
       if (entries.length > 0) {
-        const frame = this.#eventsFrame(entries)
+        const frame = this.#frames.events(entries)
         this.#send(m, frame)
         this.#metrics?.eventsOut.inc(entries.length)
         m.cursor = entries[entries.length - 1]!.seq
@@ -444,39 +372,8 @@ export class Room {
     m.peer.send(frame)
     if (this.#metrics) {
       this.#metrics.framesSent.inc()
-      this.#metrics.bytesSent.inc(frame.ws.length)
+      this.#metrics.bytesSent.inc(frame.byteLength)
     }
-  }
-
-  /** One frame for a batch: `event` for one entry, `events` for several; cached JSON concatenated. */
-  #eventsFrame(entries: BrokerEntry[]): OutFrame {
-    const last = entries[entries.length - 1]!.seq
-    if (entries.length === 1) {
-      // The envelope's JSON starts with `{"seq":`; splice the frame's fields in front of it.
-      return new OutFrame(`{"type":"event",${this.#idField},${entries[0]!.json.slice(1)}`, 'event', last, 1)
-    }
-    let json = `{"type":"events",${this.#idField},"items":[${entries[0]!.json}`
-    for (let i = 1; i < entries.length; i++) json += `,${entries[i]!.json}`
-    json += ']}'
-    return new OutFrame(json, 'events', last, entries.length)
-  }
-
-  #statusFrame(): OutFrame {
-    return new OutFrame(`{"type":"status",${this.#idField},"status":"${this.#status}"}`, 'status')
-  }
-
-  #gapFrame(from: number, to: number): OutFrame {
-    return new OutFrame(`{"type":"gap",${this.#idField},"from":${from},"to":${to}}`, 'gap', to)
-  }
-
-  #streamEndFrame(): OutFrame {
-    const c = this.#close!
-    const by = c.by === undefined || c.by === 'flow' ? '' : `,"by":${JSON.stringify(c.by)}`
-    return new OutFrame(
-      `{"type":"stream_end",${this.#idField},"lastSeq":${c.lastSeq},"reason":"${c.reason}"${by}}`,
-      'stream_end',
-      c.lastSeq,
-    )
   }
 
   #schedulePresence(): void {
@@ -489,7 +386,7 @@ export class Room {
       if (n === this.#presenceSent) return
       this.#presenceSent = n
       this.#lastPresenceAt = Date.now()
-      const frame = new OutFrame(`{"type":"presence",${this.#idField},"subscribers":${n}}`, 'presence')
+      const frame = this.#frames.presence(n)
       for (const m of this.#members.values()) this.#send(m, frame)
     }, wait)
   }
@@ -505,118 +402,4 @@ function contiguousPrefix(entries: BrokerEntry[]): number {
 /** True when the entries' seqs follow each other with no hole. */
 function contiguous(entries: BrokerEntry[]): boolean {
   return contiguousPrefix(entries) === entries.length
-}
-
-/**
- * The rooms of one server, created on first subscribe and dropped with their last member once
- * nobody is entering them.
- */
-export class Rooms {
-  readonly #broker: Broker
-  readonly #limits: RoomLimits
-  readonly #metrics: () => ServerMetrics | undefined
-  readonly #logger: Logger | undefined
-  readonly #rooms = new Map<string, Room>()
-  readonly #opening = new Map<string, Promise<Room | undefined>>()
-  /**
-   * Callers inside enter() per execution, counted from before their first await: a room is not
-   * disposed under them when its last member leaves meanwhile (a subscribe, unsubscribe, subscribe
-   * on one socket; two sockets on a slow follow()).
-   */
-  readonly #entering = new Map<string, number>()
-  #closed = false
-
-  constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined, logger?: Logger) {
-    this.#broker = broker
-    this.#limits = limits
-    this.#metrics = metrics
-    this.#logger = logger
-  }
-
-  /**
-   * Runs `use` with the room of `executionId`, opening it (and its follower) when needed, and
-   * resolves with what `use` returned; undefined when the execution is unknown. `use` runs in the
-   * same synchronous step as the room is found live, and the room stays while the caller waits;
-   * a room `use` leaves empty is disposed after it.
-   */
-  async enter<T>(executionId: string, use: (room: Room) => T): Promise<T | undefined> {
-    this.#entering.set(executionId, (this.#entering.get(executionId) ?? 0) + 1)
-    let room: Room | undefined
-    try {
-      room = await this.#find(executionId)
-      return room ? use(room) : undefined
-    } finally {
-      const n = this.#entering.get(executionId)! - 1
-      if (n > 0) this.#entering.set(executionId, n)
-      else this.#entering.delete(executionId)
-      if (room) this.#disposeIfIdle(room)
-    }
-  }
-
-  /** The open room of `executionId`, if any. */
-  get(executionId: string): Room | undefined {
-    return this.#rooms.get(executionId)
-  }
-
-  get count(): number {
-    return this.#rooms.size
-  }
-
-  /** Subscriptions across all rooms. */
-  get subscribers(): number {
-    let n = 0
-    for (const r of this.#rooms.values()) n += r.size
-    return n
-  }
-
-  /** Disposes every room; rooms opening now are disposed as they open. */
-  close(): void {
-    this.#closed = true
-    for (const r of [...this.#rooms.values()]) r.dispose()
-    this.#rooms.clear()
-  }
-
-  async #find(executionId: string): Promise<Room | undefined> {
-    for (;;) {
-      const existing = this.#rooms.get(executionId)
-      if (existing && !existing.disposed) return existing
-      let opening = this.#opening.get(executionId)
-      if (!opening) {
-        opening = this.#open(executionId)
-        this.#opening.set(executionId, opening)
-      }
-      const room = await opening
-      if (!room?.disposed) return room
-      // Only close() disposes a room someone is entering; after it there is nothing to open.
-      if (this.#closed) return undefined
-    }
-  }
-
-  #disposeIfIdle(room: Room): void {
-    if (room.size > 0 || room.disposed || this.#entering.has(room.executionId)) return
-    room.dispose()
-    if (this.#rooms.get(room.executionId) === room) this.#rooms.delete(room.executionId)
-  }
-
-  async #open(executionId: string): Promise<Room | undefined> {
-    try {
-      const follower = await this.#broker.follow(executionId)
-      if (!follower) return undefined
-      if (this.#closed) {
-        follower.release()
-        return undefined
-      }
-      const room = new Room(
-        follower,
-        this.#limits,
-        (r) => this.#disposeIfIdle(r),
-        this.#metrics(),
-        this.#logger,
-      )
-      this.#rooms.set(executionId, room)
-      return room
-    } finally {
-      this.#opening.delete(executionId)
-    }
-  }
 }

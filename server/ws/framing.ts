@@ -16,6 +16,7 @@
 
 import type { WebSocket } from 'ws'
 import * as wsModule from 'ws'
+import type { FrameEncoding, OutFrame } from '../fanout/frame.ts'
 
 interface SenderInternals {
   _state?: number
@@ -68,4 +69,29 @@ export function sendText(ws: WebSocket, payload: Buffer, framed: Buffer[] | unde
     return
   }
   ws.send(payload, TEXT)
+}
+
+/** A room frame's WebSocket bytes: the payload, and the whole pre-built frame where ws lets us. */
+export interface WsBytes {
+  readonly payload: Buffer
+  readonly framed: Buffer[] | undefined
+}
+
+/** The WebSocket encoding of room frames: built on the first socket's send, reused by the rest. */
+const wsEncoding: FrameEncoding<WsBytes> = {
+  encode(frame) {
+    const payload = Buffer.from(frame.json, 'utf8')
+    return { payload, framed: textFrame(payload) }
+  },
+}
+
+/** The WebSocket bytes of `frame`, encoded once for every socket of the room. */
+export function wsBytes(frame: OutFrame): WsBytes {
+  return frame.encoded(wsEncoding)
+}
+
+/** Sends a room frame on an open socket, with the bytes every other socket of the room shares. */
+export function sendFrame(ws: WebSocket, frame: OutFrame): void {
+  const bytes = frame.encoded(wsEncoding)
+  sendText(ws, bytes.payload, bytes.framed)
 }

@@ -13,7 +13,10 @@ import type {
   StreamClose,
 } from '../../server/brokers/broker.ts'
 import { LogCache } from '../../server/brokers/redis/log-cache.ts'
-import { type OutFrame, type Peer, Room } from '../../server/fanout/room.ts'
+import type { OutFrame } from '../../server/fanout/frame.ts'
+import type { Peer } from '../../server/fanout/member.ts'
+import { Room } from '../../server/fanout/room.ts'
+import { sseBytes } from '../../server/http/sse.ts'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
 import { until } from '../helpers/wait.ts'
 import { range } from '../helpers/ws-client.ts'
@@ -126,7 +129,7 @@ describe('room: a follower that skips seqs', () => {
     await tick()
     follower.append(9)
     await tick()
-    const sse = p.frames.map((f) => f.sse.toString('utf8')).join('')
+    const sse = p.frames.map((f) => sseBytes(f).toString('utf8')).join('')
     expect(sse).toContain('id: 8\nevent: gap\ndata: {"type":"gap","executionId":"x-gap","from":3,"to":8}\n\n')
     expect(sse.indexOf('event: gap')).toBeLessThan(sse.indexOf('id: 9\nevent: event'))
   })

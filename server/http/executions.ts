@@ -1,0 +1,86 @@
+/**
+ * `/api/executions/:id`: an execution's snapshot, its result (long-poll), its history page, its
+ * live stream (SSE, see sse.ts) and the admin commands stop-stream and continue.
+ */
+import { ContinueBody, type ExecutionSnapshot, FlowcastError, isTerminal } from '@flowcast/protocol'
+import { Hono } from 'hono'
+import { intParam, readJson } from './body.ts'
+import { type AppDeps, type Env, mustCommand, mustRead } from './context.ts'
+import type { SseStreams } from './sse.ts'
+
+/** The executions sub-app, mounted at /api/executions. */
+export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
+  const { broker, rooms, limits } = deps
+  const app = new Hono<Env>()
+
+  app.get('/:id', async (c) => {
+    const id = c.req.param('id')
+    mustRead(c, id)
+    const info = await broker.info(id)
+    if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const { streamClose: _s, ...rest } = info
+    return c.json({ ...rest, subscribers: rooms.get(id)?.size ?? 0 } satisfies ExecutionSnapshot)
+  })
+
+  app.get('/:id/result', async (c) => {
+    const id = c.req.param('id')
+    mustRead(c, id)
+    const wait = intParam(c.req.query('wait'))
+    if (Number.isNaN(wait)) throw new FlowcastError('bad_request', 'wait must be a non-negative integer (ms)')
+    const outcome = await broker.result(id, Math.min(wait ?? 0, limits.maxResultWaitMs))
+    if (!outcome) throw new FlowcastError('not_found', `no execution "${id}"`)
+    return c.json(outcome, isTerminal(outcome.status) ? 200 : 202)
+  })
+
+  app.get('/:id/events', async (c) => {
+    const id = c.req.param('id')
+    mustRead(c, id)
+    const since = intParam(c.req.query('since')) ?? 0
+    const limit = intParam(c.req.query('limit')) ?? Math.min(100, limits.maxHistoryLimit)
+    if (Number.isNaN(since)) throw new FlowcastError('invalid_since', 'since must be a non-negative integer')
+    if (Number.isNaN(limit) || limit < 1)
+      throw new FlowcastError('bad_request', 'limit must be a positive integer')
+    const info = await broker.info(id)
+    if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
+    if (since > info.lastSeq)
+      throw new FlowcastError('invalid_since', `since is beyond the last seq (${info.lastSeq})`)
+    const page = await broker.read(id, since, Math.min(limit, limits.maxHistoryLimit))
+    if (!page) throw new FlowcastError('not_found', `no execution "${id}"`)
+    const last =
+      page.entries.length > 0 ? page.entries[page.entries.length - 1]!.seq : (page.gap?.to ?? since)
+    const next = last < info.lastSeq ? last : null
+    // The entries' JSON is already encoded: splice it in rather than parse and re-encode.
+    let body = `{"executionId":${JSON.stringify(id)},"items":[${page.entries.map((e) => e.json).join(',')}]`
+    if (page.gap) body += `,"gap":{"from":${page.gap.from},"to":${page.gap.to}}`
+    body += `,"lastSeq":${info.lastSeq},"streamOpen":${info.streamOpen},"next":${next}}`
+    return c.body(body, 200, { 'content-type': 'application/json; charset=UTF-8' })
+  })
+
+  app.get('/:id/stream', async (c) => {
+    const id = c.req.param('id')
+    mustRead(c, id)
+    const since = intParam(c.req.header('last-event-id') ?? c.req.query('since')) ?? 0
+    if (Number.isNaN(since))
+      throw new FlowcastError('invalid_since', 'Last-Event-ID must be a non-negative integer')
+    return sse.open(c, id, since)
+  })
+
+  app.post('/:id/stop-stream', async (c) => {
+    const id = c.req.param('id')
+    mustCommand(c, id)
+    const outcome = await broker.command(id, { type: 'stop_stream', by: 'admin' })
+    return c.json({ executionId: id, ...outcome })
+  })
+
+  app.post('/:id/interrupts/:iid/continue', async (c) => {
+    const id = c.req.param('id')
+    mustCommand(c, id)
+    const body = ContinueBody.safeParse(await readJson(c))
+    if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { value }')
+    const interruptId = c.req.param('iid')
+    const outcome = await broker.command(id, { type: 'continue', interruptId, value: body.data.value })
+    return c.json({ executionId: id, interruptId, ...outcome })
+  })
+
+  return app
+}

@@ -1,0 +1,68 @@
+/** `/api/flows`: the flows this server runs (public) and starting an execution of one. */
+import { FlowcastError, StartBody, type StartResponse } from '@flowcast/protocol'
+import { Hono } from 'hono'
+import { z } from 'zod'
+import { readJson } from './body.ts'
+import type { AppDeps, Env } from './context.ts'
+
+/** The flows sub-app, mounted at /api/flows. */
+export function flowRoutes(deps: AppDeps): Hono<Env> {
+  const { registry, access, logger } = deps
+  const app = new Hono<Env>()
+
+  app.get('/', (c) =>
+    c.json({
+      flows: registry.flows().map((f) => ({
+        name: f.name,
+        description: f.description,
+        exampleInput: f.exampleInput,
+        contract: {
+          input: jsonSchemaOf(f.contract.input),
+          stream: jsonSchemaOf(f.contract.stream),
+          result: jsonSchemaOf(f.contract.result),
+        },
+      })),
+    }),
+  )
+
+  app.post('/:name/executions', async (c) => {
+    if (!c.get('principal').canStart()) throw new FlowcastError('forbidden', 'may not start executions')
+    const body = StartBody.safeParse(await readJson(c))
+    if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { input }')
+    const info = await registry.start(c.req.param('name'), body.data.input)
+    logger.info({ executionId: info.executionId, flow: c.req.param('name') }, 'execution started')
+    const origin = new URL(c.req.url).origin
+    const id = encodeURIComponent(info.executionId)
+    const self = `${origin}/api/executions/${id}`
+    const [viewer, admin] = await Promise.all([
+      access.mint(info.executionId, 'viewer'),
+      access.mint(info.executionId, 'admin'),
+    ])
+    return c.json(
+      {
+        executionId: info.executionId,
+        status: info.status,
+        ...(viewer && admin ? { tokens: { viewer, admin } } : {}),
+        links: {
+          self,
+          result: `${self}/result`,
+          stream: `${self}/stream`,
+          ws: `${origin.replace(/^http/, 'ws')}/ws`,
+          watch: `${origin}/?execution=${id}`,
+        },
+      } satisfies StartResponse,
+      201,
+    )
+  })
+
+  return app
+}
+
+function jsonSchemaOf(schema: z.ZodType | undefined): unknown {
+  if (!schema) return undefined
+  try {
+    return z.toJSONSchema(schema)
+  } catch {
+    return {}
+  }
+}

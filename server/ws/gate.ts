@@ -1,0 +1,135 @@
+/**
+ * The upgrade gate in front of every socket, in order: path and shutdown (404, 503), Origin
+ * (403), connections per address (429), `?token=` (401). A refused handshake gets a bare HTTP
+ * answer with the standard status text; nothing of the request is echoed.
+ */
+import { type IncomingMessage, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { isFlowcastError } from '@flowcast/protocol'
+import type { Logger } from 'pino'
+import type { WebSocket, WebSocketServer } from 'ws'
+import type { AddressSlots } from '../address-slots.ts'
+import type { AccessResolver, Principal } from '../auth/access.ts'
+import { redactUrl } from '../log.ts'
+import type { ServerMetrics } from '../metrics.ts'
+
+export interface GateDeps {
+  wss: WebSocketServer
+  /** The per-address cap, shared with the SSE route. */
+  addresses: AddressSlots
+  access: AccessResolver
+  /** `'*'` or the exact origins (scheme://host[:port]) allowed to open sockets. */
+  allowedOrigins: '*' | string[]
+  metrics: () => ServerMetrics | undefined
+  logger: Logger
+  onError: (err: unknown, context: string) => void
+  /** A refused credential, for the auth-failure metric and log. */
+  onAuthFailed: (transport: 'upgrade', reason: string, address: string) => void
+  /** The handshake passed: the socket is open and counted against `address` until it closes. */
+  onAccept: (ws: WebSocket, principal: Principal | undefined, address: string) => void
+}
+
+/** Where an upgraded socket keeps the client address it is counted against, until it closes. */
+const ADDRESS = Symbol('flowcast.address')
+type CountedSocket = Duplex & { [ADDRESS]?: string }
+
+/** Checks every upgrade at /ws and hands the accepted ones on. */
+export class UpgradeGate {
+  readonly #deps: GateDeps
+  readonly #origins: Set<string> | undefined
+  // One listener for every socket (the socket is `this`): per-socket closures would cost each
+  // idle subscriber a few hundred bytes.
+  readonly #onSocketClose: (this: Duplex) => void
+  #closing = false
+
+  constructor(deps: GateDeps) {
+    this.#deps = deps
+    this.#origins = deps.allowedOrigins === '*' ? undefined : new Set(deps.allowedOrigins)
+    const gate = this
+    this.#onSocketClose = function () {
+      gate.#release(this)
+    }
+  }
+
+  /** From now on every upgrade answers 503 (server shutdown). */
+  close(): void {
+    this.#closing = true
+  }
+
+  /** The Node server's `upgrade` handler. */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { logger } = this.#deps
+    const path = (req.url ?? '/').split('?')[0]
+    if (this.#closing || path !== '/ws') {
+      abortHandshake(socket, this.#closing ? 503 : 404)
+      return
+    }
+    socket.on('error', destroySelf)
+    const origin = req.headers.origin
+    if (origin !== undefined && this.#origins && !this.#origins.has(origin)) {
+      this.#refused('origin')
+      logger.info({ origin, url: redactUrl(req.url) }, 'ws upgrade refused: origin not allowed')
+      abortHandshake(socket, 403)
+      return
+    }
+    const address = req.socket.remoteAddress ?? 'unknown'
+    // Counted from now, so that upgrades racing through the token check cannot overshoot the cap.
+    if (!this.#deps.addresses.take(address)) {
+      this.#refused('per_address')
+      logger.warn({ address }, 'ws upgrade refused: too many connections from one address')
+      abortHandshake(socket, 429)
+      return
+    }
+    this.#hold(address, socket)
+    this.#deps.access.fromUpgrade(req).then(
+      (principal) => {
+        if (this.#closing || socket.destroyed) {
+          this.#release(socket)
+          socket.destroy()
+          return
+        }
+        this.#deps.wss.handleUpgrade(req, socket, head, (ws) => this.#deps.onAccept(ws, principal, address))
+      },
+      (err) => {
+        this.#release(socket)
+        const unauthorized = isFlowcastError(err, 'unauthorized')
+        if (unauthorized) this.#deps.onAuthFailed('upgrade', err.message, address)
+        else this.#deps.onError(err, 'ws upgrade')
+        abortHandshake(socket, unauthorized ? 401 : 500)
+      },
+    )
+  }
+
+  /**
+   * Counts `socket` against `address` until it closes (or is released first). The address is
+   * tagged on the socket and one shared listener releases it: a closure per socket (and the
+   * wrapper `once` adds) would keep handle()'s scope, the upgrade request with its headers and
+   * head buffer, alive for the socket's whole life.
+   */
+  #hold(address: string, socket: Duplex): void {
+    ;(socket as CountedSocket)[ADDRESS] = address
+    socket.on('close', this.#onSocketClose)
+  }
+
+  #release(socket: Duplex): void {
+    const address = (socket as CountedSocket)[ADDRESS]
+    if (address === undefined) return
+    ;(socket as CountedSocket)[ADDRESS] = undefined
+    this.#deps.addresses.release(address)
+  }
+
+  #refused(reason: string): void {
+    this.#deps.metrics()?.connectionsRefused.inc({ reason })
+  }
+}
+
+/** Refuses a handshake with `status` and its standard text, then closes the socket. */
+function abortHandshake(socket: Duplex, status: number): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+  )
+}
+
+function destroySelf(this: Duplex): void {
+  this.destroy()
+}
