@@ -5,7 +5,7 @@
  */
 
 import type { ErrorFrame, GapFrame, StreamEndFrame, SubscribedFrame, WireEvent } from '@flowcast/protocol'
-import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
+import { FlowcastError, type FlowcastErrorCode, isRetryable } from '@flowcast/protocol'
 import type { SubscribeHandlers, SubscriptionHandle } from './types.ts'
 
 /** What a subscription needs from its client. */
@@ -22,8 +22,6 @@ export interface SubscriptionHost {
   later(fn: () => void, ms: number): () => void
 }
 
-/** Subscribe refusals worth a second try; any other refusal ends the subscription. */
-const RETRYABLE: ReadonlySet<string> = new Set(['rate_limited', 'broker_unavailable', 'internal'])
 const RETRY_AFTER_MS = 1_000
 
 /** The live state of one `client.subscribe(...)`. */
@@ -111,7 +109,7 @@ export class Subscription<T = unknown> implements SubscriptionHandle {
       return
     }
     const err = new FlowcastError(frame.code as FlowcastErrorCode, frame.message)
-    if (RETRYABLE.has(frame.code)) {
+    if (isRetryable(frame.code)) {
       this.#call(this.#handlers.onError, err)
       this.#retryLater(false)
       return

@@ -3,6 +3,7 @@
  * would leave the server holding a subscription nobody reads for as long as the socket lives,
  * counted against the socket's limit; so it is tried again, on the same socket only.
  */
+import { isRetryable } from '@flowcast/protocol'
 
 /** What the tracker needs from its client. */
 export interface UnsubscribeHost {
@@ -14,8 +15,6 @@ export interface UnsubscribeHost {
   later(fn: () => void, ms: number): () => void
 }
 
-/** Refusals after which the server may take the same unsubscribe later. */
-const RETRYABLE: ReadonlySet<string> = new Set(['rate_limited', 'broker_unavailable', 'internal'])
 const RETRY_AFTER_MS = 1_000
 
 /** The unsubscribes of one client's current socket. */
@@ -50,7 +49,7 @@ export class Unsubscribes {
     this.#inFlight.delete(id)
     // While a subscription to the execution lives, its own (re)subscribe settles the server side;
     // a late unsubscribe from us would cut it off.
-    if (!RETRYABLE.has(code) || this.#host.watches(executionId) || this.#retries.has(executionId)) return true
+    if (!isRetryable(code) || this.#host.watches(executionId) || this.#retries.has(executionId)) return true
     const cancel = this.#host.later(() => {
       if (this.#retries.get(executionId) !== cancel) return
       this.#retries.delete(executionId)

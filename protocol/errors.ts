@@ -36,6 +36,23 @@ export type FlowcastErrorCode =
   | 'node_lost'
   | 'invalid_snapshot'
 
+/**
+ * Codes of refusals that may pass if the same request is sent again later (a rate limit, a store
+ * that is away, a server fault); every other refusal is final for that request.
+ */
+export const RETRYABLE_CODES: readonly FlowcastErrorCode[] = [
+  'rate_limited',
+  'broker_unavailable',
+  'internal',
+]
+
+const retryable: ReadonlySet<string> = new Set(RETRYABLE_CODES)
+
+/** True when a refusal with `code` is worth one more try later (see RETRYABLE_CODES). */
+export function isRetryable(code: string): boolean {
+  return retryable.has(code)
+}
+
 /** An error with a stable string code and, where one caused it, the original error as `cause`. */
 export class FlowcastError extends Error {
   override readonly name = 'FlowcastError'

@@ -7,11 +7,12 @@
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { catalogFlows } from '@flowcast/flows/catalog'
+import type { Role } from '@flowcast/protocol'
 import { CloseCode } from '@flowcast/protocol'
 import { createAdaptorServer } from '@hono/node-server'
 import { AddressSlots } from './address-slots.ts'
 import { openAccess, tokenAccess } from './auth/access.ts'
-import { Auth, type Role } from './auth/tokens.ts'
+import { Auth } from './auth/tokens.ts'
 import { MemoryBroker } from './brokers/memory.ts'
 import { RedisBroker } from './brokers/redis.ts'
 import { Rooms } from './fanout/rooms.ts'
@@ -22,7 +23,8 @@ import { resolveLimits, type ServerLimits, type ServerOptions } from './options.
 import { ExecutionRegistry } from './registry.ts'
 import { WsHub } from './ws/hub.ts'
 
-export type { AuthConfig, Role } from './auth/tokens.ts'
+export type { Role } from '@flowcast/protocol'
+export type { AuthConfig } from './auth/tokens.ts'
 export { randomKey } from './auth/tokens.ts'
 export type { Broker, Follower } from './brokers/broker.ts'
 export { MemoryBroker } from './brokers/memory.ts'
@@ -60,7 +62,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     (options.redisUrl
       ? await RedisBroker.connect({
           url: options.redisUrl,
-          keyPrefix: options.keyPrefix ?? 'flowcast:',
+          ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
           finishedTtlMs: limits.finishedTtlMs,
           leaseMs: limits.nodeLeaseMs,
           onError,

@@ -1,6 +1,6 @@
 /** The server's options and the defaults behind every limit, resolved once per server. */
 
-import type { TriggerFlow } from '@flowcast/flows'
+import { DEFAULT_RETENTION, type TriggerFlow } from '@flowcast/flows'
 import type { Logger } from 'pino'
 import type { AuthConfig } from './auth/tokens.ts'
 import type { Broker } from './brokers/broker.ts'
@@ -67,8 +67,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   commandsPerSecond: 50,
   maxLiveExecutions: 1000,
   finishedTtlMs: 60 * 60_000,
-  retainedEvents: 10_000,
-  retainedBytes: 16 * 1024 * 1024,
+  retainedEvents: DEFAULT_RETENTION.maxEvents,
+  retainedBytes: DEFAULT_RETENTION.maxBytes,
   highWaterMark: 1024 * 1024,
   catchUpBatch: 256,
   slowConsumerTimeoutMs: 30_000,

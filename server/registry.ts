@@ -4,9 +4,8 @@
  * holds their logs and results).
  */
 
-import { isTerminal, type TriggerFlow } from '@flowcast/flows'
-import type { ExecutionStatus } from '@flowcast/protocol'
-import { FlowcastError } from '@flowcast/protocol'
+import type { TriggerFlow } from '@flowcast/flows'
+import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
 import type { Logger } from 'pino'
 import type { Broker, ExecutionInfo } from './brokers/broker.ts'
 import type { ServerLimits } from './options.ts'

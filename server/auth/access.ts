@@ -3,16 +3,8 @@
  * credentials themselves; the resolver below is the only code that reads a token or API key.
  */
 import type { IncomingMessage } from 'node:http'
-import { FlowcastError } from '@flowcast/protocol'
-import {
-  type Auth,
-  bearer,
-  type Principal as Claims,
-  canAdminister,
-  canCommand,
-  canRead,
-  type Role,
-} from './tokens.ts'
+import { FlowcastError, type Role } from '@flowcast/protocol'
+import { type Auth, bearer, type Principal as Claims, canAdminister, canCommand, canRead } from './tokens.ts'
 
 /** Who is asking, as far as permissions go. */
 export interface Principal {

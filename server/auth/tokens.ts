@@ -3,10 +3,8 @@
  * key starts executions and mints tokens; a token only reads (viewer) or also commands (admin).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { FlowcastError } from '@flowcast/protocol'
+import { FlowcastError, Role } from '@flowcast/protocol'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
-
-export type Role = 'viewer' | 'admin'
 
 /** Who is asking: the API key holder, a token holder, or everyone when auth is off. */
 export interface Principal {
@@ -91,12 +89,12 @@ export class Auth {
         audience: AUDIENCE,
         algorithms: ['HS256'],
       })
-      const role = payload.role
+      const role = Role.safeParse(payload.role)
       const scope = payload.scope
-      if ((role !== 'viewer' && role !== 'admin') || typeof scope !== 'string' || scope.length === 0) {
+      if (!role.success || typeof scope !== 'string' || scope.length === 0) {
         throw new FlowcastError('unauthorized', 'token claims are malformed')
       }
-      return { kind: 'token', role, scope }
+      return { kind: 'token', role: role.data, scope }
     } catch (err) {
       if (err instanceof FlowcastError) throw err
       const reason = err instanceof joseErrors.JWTExpired ? 'token expired' : 'token is invalid'

@@ -9,8 +9,10 @@
  * is a node-local cache of one execution's log kept current by the broker.
  */
 
-import type { TriggerFlow } from '@flowcast/flows'
-import type { ExecutionSnapshot, ExecutionStatus, ResultResponse, StreamEndReason } from '@flowcast/protocol'
+import type { Retention, StreamClose, TriggerFlow } from '@flowcast/flows'
+import type { ExecutionSnapshot, ExecutionStatus, ResultResponse } from '@flowcast/protocol'
+
+export type { StreamClose } from '@flowcast/flows'
 
 /** One retained runtime-stream event: its seq and the envelope's JSON, encoded once at append. */
 export interface BrokerEntry {
@@ -22,13 +24,6 @@ export interface BrokerEntry {
 export interface BrokerRead {
   gap?: { from: number; to: number }
   entries: BrokerEntry[]
-}
-
-/** Why and by whom the runtime stream closed, and its final seq. */
-export interface StreamClose {
-  readonly reason: StreamEndReason
-  readonly by?: string
-  readonly lastSeq: number
 }
 
 /** What the server knows of an execution at one moment: the snapshot route's body, less what the node adds. */
@@ -71,7 +66,7 @@ export interface Follower {
 
 export interface StartOptions {
   /** Bounds of the retained runtime stream. */
-  retention: { maxEvents: number; maxBytes: number }
+  retention: Retention
 }
 
 /** Node-wide notice of an execution's status change (executions started on this node). */

@@ -3,9 +3,8 @@
  * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
  */
 
-import { type Execution, isTerminal, type LogEntry, type TriggerFlow } from '@flowcast/flows'
-import type { ExecutionStatus } from '@flowcast/protocol'
-import { FlowcastError, isFlowcastError } from '@flowcast/protocol'
+import type { Execution, LogEntry, TriggerFlow } from '@flowcast/flows'
+import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
 import type {
   Broker,
   BrokerCommand,
@@ -20,16 +19,10 @@ import type {
   StatusListener,
   StreamClose,
 } from './broker.ts'
+import { cancelledError, errorShape } from './error-shape.ts'
 
 function toEntry(e: LogEntry): BrokerEntry {
   return { seq: e.envelope.seq, json: e.json }
-}
-
-/** The JSON shape of an execution's error, as routes and frames show it. */
-export function errorShape(err: unknown): { code: string; message: string } {
-  if (isFlowcastError(err)) return { code: err.code, message: err.message }
-  if (err instanceof Error) return { code: 'execution_failed', message: err.message }
-  return { code: 'execution_failed', message: String(err) }
 }
 
 /** A synchronous view on an in-process execution's log and status. */
@@ -236,8 +229,7 @@ export class MemoryBroker implements Broker {
     if (log.streamClose) info.streamClose = log.streamClose
     if (exec.endedAt !== undefined) info.endedAt = exec.endedAt
     if (status === 'failed') info.error = errorShape(exec.getError())
-    if (status === 'cancelled')
-      info.error = { code: 'execution_cancelled', message: `execution ${exec.id} was cancelled` }
+    if (status === 'cancelled') info.error = cancelledError(exec.id)
     return info
   }
 }
@@ -251,7 +243,7 @@ async function outcome(exec: Execution<any, any, any>): Promise<ExecutionOutcome
     case 'failed':
       return { status, error: errorShape(exec.getError()) }
     case 'cancelled':
-      return { status, error: { code: 'execution_cancelled', message: `execution ${exec.id} was cancelled` } }
+      return { status, error: cancelledError(exec.id) }
     default:
       return { status }
   }

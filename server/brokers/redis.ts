@@ -7,10 +7,11 @@
  * reader (redis/reader.ts).
  */
 
-import type { TriggerFlow } from '@flowcast/flows'
+import { DEFAULT_RETENTION, type TriggerFlow } from '@flowcast/flows'
 import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
+import { DEFAULT_LIMITS } from '../options.ts'
 import type {
   Broker,
   BrokerCommand,
@@ -25,7 +26,7 @@ import type {
 import { MemoryBroker } from './memory.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
-import { type EntryId, RedisKeys } from './redis/keys.ts'
+import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
 import { infoOf, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
@@ -34,7 +35,7 @@ import { MirrorWriter } from './redis/writer.ts'
 export interface RedisBrokerOptions {
   /** redis://host:port/db */
   url: string
-  /** Prefix of every key and channel; default `flowcast:`. */
+  /** Prefix of every key and channel; default DEFAULT_KEY_PREFIX (`flowcast:`). */
   keyPrefix?: string
   /** How long a finished execution's keys live in Redis. */
   finishedTtlMs: number
@@ -44,7 +45,7 @@ export interface RedisBrokerOptions {
   connectTimeoutMs?: number
   /**
    * How long this node's lease lasts unrenewed (renewed every third of it); past it, other nodes
-   * end its running executions as failed with `node_lost`. Default 15000.
+   * end its running executions as failed with `node_lost`. Default: the `nodeLeaseMs` limit's.
    */
   leaseMs?: number
   onError?: (err: unknown, context: string) => void
@@ -87,7 +88,7 @@ export class RedisBroker implements Broker {
   #closed = false
 
   private constructor(options: RedisBrokerOptions) {
-    this.keys = new RedisKeys(options.keyPrefix ?? 'flowcast:')
+    this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX)
     const onError = options.onError ?? ((err, ctx) => console.error(`[flowcast] ${ctx}:`, err))
     this.#onError = onError
     const conn = connectionOptions(options.connectTimeoutMs ?? 3000)
@@ -110,7 +111,7 @@ export class RedisBroker implements Broker {
       redis: this.#redis,
       keys: this.keys,
       nodeId: this.nodeId,
-      leaseMs: options.leaseMs ?? 15_000,
+      leaseMs: options.leaseMs ?? DEFAULT_LIMITS.nodeLeaseMs,
       finishedTtlMs: options.finishedTtlMs,
       onError,
       onLapsed: () => {
@@ -266,8 +267,8 @@ export class RedisBroker implements Broker {
     }
     return new RemoteFollower(executionId, key, this.#reader, {
       retention: {
-        maxEvents: Number(h.maxEvents ?? 10_000),
-        maxBytes: Number(h.maxBytes ?? 16 * 1024 * 1024),
+        maxEvents: Number(h.maxEvents ?? DEFAULT_RETENTION.maxEvents),
+        maxBytes: Number(h.maxBytes ?? DEFAULT_RETENTION.maxBytes),
       },
       status: info.status,
       records,

@@ -4,6 +4,7 @@
  * the stream close are markers in the same stream, so they reach listeners in exactly the order
  * the running node saw them relative to the events.
  */
+import type { Retention } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import type { BrokerEntry, BrokerRead, Follower, FollowerListener, StreamClose } from '../broker.ts'
 import type { EntryId } from './keys.ts'
@@ -41,7 +42,7 @@ export class RemoteFollower implements Follower {
     key: string,
     reader: StreamReader,
     init: {
-      retention: { maxEvents: number; maxBytes: number }
+      retention: Retention
       status: ExecutionStatus
       records: StreamRecord[]
       cursor: EntryId

@@ -13,6 +13,9 @@
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
  */
 
+/** The key prefix when none is configured. */
+export const DEFAULT_KEY_PREFIX = 'flowcast:'
+
 /** Key names under one prefix. */
 export class RedisKeys {
   readonly prefix: string

@@ -3,14 +3,14 @@
  * engine's log on the running node, with the engine's own window (RetainedWindow), so every node
  * evicts the same events and announces the same gaps.
  */
-import { RetainedWindow } from '@flowcast/flows'
+import { RetainedWindow, type Retention } from '@flowcast/flows'
 import type { BrokerEntry, BrokerRead } from '../broker.ts'
 
 /** Retained entries of one remote log, oldest first. */
 export class LogCache {
   readonly #window: RetainedWindow<BrokerEntry>
 
-  constructor(retention: { maxEvents: number; maxBytes: number }) {
+  constructor(retention: Retention) {
     this.#window = new RetainedWindow(
       { maxEvents: Math.max(1, retention.maxEvents), maxBytes: Math.max(1, retention.maxBytes) },
       (e) => e.seq,

@@ -1,4 +1,5 @@
 /** An execution's metadata hash: what the running node writes and what every other node reads. */
+import type { Retention } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
 
@@ -6,7 +7,7 @@ import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
 export function metaFields(
   info: ExecutionInfo,
   node: string,
-  retention: { maxEvents: number; maxBytes: number },
+  retention: Retention,
   outcome?: ExecutionOutcome,
 ): Record<string, string> {
   const f: Record<string, string> = {

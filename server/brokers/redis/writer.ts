@@ -23,10 +23,12 @@
  * persistence), writes the retained log, the snapshot and the current markers again.
  */
 
+import type { Retention } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { isTerminal } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
+import { cancelledError } from '../error-shape.ts'
 import { type EntryId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
 
@@ -82,7 +84,7 @@ interface Mirror {
   readonly id: string
   readonly follower: Follower
   readonly off: () => void
-  readonly retention: { maxEvents: number; maxBytes: number }
+  readonly retention: Retention
   /** Markers not yet written, in id order. */
   markers: Marker[]
   /** Id of the newest marker assigned. */
@@ -149,7 +151,7 @@ export class MirrorWriter {
   }
 
   /** Starts mirroring a local execution and resolves once its first snapshot is in Redis. */
-  async attach(follower: Follower, retention: { maxEvents: number; maxBytes: number }): Promise<void> {
+  async attach(follower: Follower, retention: Retention): Promise<void> {
     const id = follower.executionId
     const m: Mirror = {
       id,
@@ -307,7 +309,7 @@ export class MirrorWriter {
       const firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
       const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
       if (snapshot.status === 'cancelled' && !snapshot.error) {
-        snapshot.error = { code: 'execution_cancelled', message: `execution ${m.id} was cancelled` }
+        snapshot.error = cancelledError(m.id)
       }
       snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
       if (snapshot.endedAt === undefined) delete snapshot.endedAt
