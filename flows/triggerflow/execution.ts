@@ -16,7 +16,7 @@ import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from '.
 import { blockOutput, slotEntry } from './internal/blocks.ts'
 import { Group } from './internal/group.ts'
 import type { ChunkHost } from './internal/host.ts'
-import { holds } from './internal/match.ts'
+import { deepEqual, holds } from './internal/match.ts'
 import { Permits } from './internal/permits.ts'
 import { resolveWriteBack } from './internal/write-back.ts'
 import {
@@ -486,14 +486,33 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
    * Answers a waiting interrupt: puts the `resume` item into the stream and dispatches the
    * resume (`next`: the answer becomes the paused chunk's output; `self`: the chunk runs again,
    * awaited, so its error reaches the caller; an event: emitted with the answer). Returns once
-   * the resume is dispatched, not when the work it starts has finished.
+   * the resume is dispatched, not when the work it starts has finished. With `resumeRequestId`,
+   * a retry of the answer that already resumed the interrupt returns quietly (also after a load).
    */
-  async continueWith(interruptId: string, value?: unknown): Promise<void> {
+  async continueWith(
+    interruptId: string,
+    value?: unknown,
+    options: { resumeRequestId?: string } = {},
+  ): Promise<void> {
     const record = this.#interrupts.get(interruptId)
     if (!record) {
       throw new FlowcastError(
         'interrupt_not_found',
         `execution ${this.id} has no waiting interrupt "${interruptId}"`,
+      )
+    }
+    const requestId = options.resumeRequestId
+    if (requestId !== undefined && record.info.resumeRequestId === requestId) {
+      // A retried delivery of the answer that resumed it (a webhook sent twice, a second node):
+      // nothing runs again; the same id with another answer is a conflict, never a second resume.
+      let same = false
+      try {
+        same = deepEqual(record.answer ? record.answer.parse(value) : value, record.info.resumeValue)
+      } catch {}
+      if (same) return
+      throw new FlowcastError(
+        'interrupt_not_waiting',
+        `interrupt "${interruptId}": conflicting resumeRequestId "${requestId}" (it resumed it with another answer)`,
       )
     }
     if (record.info.status !== 'waiting') {
@@ -518,7 +537,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     if (sub) {
       // A projected interrupt: the child checks and resumes its own; this one follows.
       await sub.child.continueWith(record.info.localInterruptId!, value)
-      this.#markResumed(record, value)
+      this.#markResumed(record, value, requestId)
       sub.projected.delete(interruptId)
       this.#spawn(new Group(), () => this.#awaitChild(sub))
       return
@@ -530,7 +549,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       `answer to interrupt "${interruptId}"`,
       'invalid_input',
     )
-    this.#markResumed(record, answer)
+    this.#markResumed(record, answer, requestId)
     const at = record.at
     const resumeTo = record.info.resumeTo
     const group = new Group()
@@ -1232,8 +1251,14 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     for (const l of this.#checkpointListeners) l()
   }
 
-  #markResumed(record: InterruptRecord, value: unknown): void {
-    record.info = { ...record.info, status: 'resumed', resumedAt: Date.now(), resumeValue: value }
+  #markResumed(record: InterruptRecord, value: unknown, requestId?: string): void {
+    record.info = {
+      ...record.info,
+      status: 'resumed',
+      resumedAt: Date.now(),
+      resumeValue: value,
+      ...(requestId === undefined ? {} : { resumeRequestId: requestId }),
+    }
     this.#boundary()
     this.#log.append({
       type: 'interrupt',

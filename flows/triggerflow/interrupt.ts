@@ -49,6 +49,8 @@ export interface InterruptInfo {
   createdAt: number
   resumedAt?: number
   resumeValue?: unknown
+  /** The caller's id for the answer that resumed it: a retry with the same id and answer is a no-op. */
+  resumeRequestId?: string
   /** For an interrupt projected from a child flow: the child's own interrupt id. */
   localInterruptId?: string
   subFlowFrameId?: string

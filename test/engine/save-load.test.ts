@@ -175,3 +175,38 @@ describe('save / load', () => {
     used.cancel()
   })
 })
+
+describe('resumeRequestId', () => {
+  it('a retried answer with the same id is a no-op, also after a load; the same id with another answer conflicts', async () => {
+    const build = () => {
+      const flow = new TriggerFlow({ name: 'idempotent-resume' })
+      flow
+        .to(async (data) => data.pauseFor({ type: 'approval', interruptId: 'approval' }))
+        .to(async (data) => {
+          data.state.append('resumes', data.input)
+        })
+      return flow
+    }
+    const ex = build().createExecution({ autoClose: false })
+    await ex.start()
+    await until(() => ex.getStatus() === 'waiting')
+    await ex.continueWith('approval', { approved: true }, { resumeRequestId: 'resume-1' })
+    await until(() => ex.getState('resumes') !== undefined)
+    const saved = ex.save()
+    expect(saved.interrupts[0]!.info).toMatchObject({ status: 'resumed', resumeRequestId: 'resume-1' })
+
+    const restored = build().createExecution({ autoClose: false }).load(saved)
+    await restored.continueWith('approval', { approved: true }, { resumeRequestId: 'resume-1' })
+    const conflict = await restored
+      .continueWith('approval', { approved: false }, { resumeRequestId: 'resume-1' })
+      .catch((e: unknown) => e)
+    expect(isFlowcastError(conflict, 'interrupt_not_waiting')).toBe(true)
+    expect((conflict as Error).message).toContain('conflicting resumeRequestId')
+    // Without an id a second answer is refused as before.
+    await expect(restored.continueWith('approval', { approved: true })).rejects.toSatisfy((e) =>
+      isFlowcastError(e, 'interrupt_not_waiting'),
+    )
+    expect(await restored.close()).toStrictEqual({ resumes: [{ approved: true }] })
+    ex.cancel()
+  })
+})

@@ -11,7 +11,8 @@ export async function holds(condition: Condition, data: RuntimeData, value: unkn
   return deepEqual(condition, value)
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
+/** Deep equality of JSON-shaped values. */
+export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
   if (Array.isArray(a) !== Array.isArray(b)) return false
