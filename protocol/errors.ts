@@ -35,6 +35,8 @@ export type FlowcastErrorCode =
   | 'internal'
   | 'node_lost'
   | 'invalid_snapshot'
+  | 'invalid_json'
+  | 'model_error'
 
 /**
  * Codes of refusals that may pass if the same request is sent again later (a rate limit, a store

@@ -5,17 +5,13 @@
  * handler turns each such event into a summary item.
  */
 import { z } from 'zod'
+import { ANY, instantNodeItem, matchPath, type NodePath } from '../instant/node.ts'
+import { putInstantNodes } from '../instant/put-nodes.ts'
 import { TriggerFlow } from '../triggerflow/flow.ts'
-import { IncrementalJsonParser } from './incremental-json.ts'
 import { simulatedModelStream } from './simulated-model.ts'
 
-const nodeItem = z.object({
-  type: z.literal('node'),
-  path: z.string(),
-  value: z.unknown(),
-  complete: z.boolean(),
-})
-const summaryItem = z.object({ type: z.literal('summary'), path: z.string(), text: z.string() })
+const nodePath = z.array(z.union([z.string(), z.number()]))
+const summaryItem = z.object({ type: z.literal('summary'), path: nodePath, text: z.string() })
 
 const outlineSchema = z.object({
   title: z.string(),
@@ -23,7 +19,11 @@ const outlineSchema = z.object({
 })
 
 /** The nodes worth a business event: whole units a consumer can act on, not fragments. */
-const BUSINESS_NODE = /^(title|sections\[\d+\])$/
+function businessEvent(node: { path: NodePath }): string | undefined {
+  return matchPath(node.path, ['title']) || matchPath(node.path, ['sections', ANY])
+    ? 'node_complete'
+    : undefined
+}
 
 /** Builds the `instant` flow. */
 export function instantFlow() {
@@ -39,28 +39,17 @@ export function instantFlow() {
           tokenDelayMs: z.number().int().min(0).max(1000).default(15),
         })
         .default({ topic: 'flowcast', sections: 3, tokenDelayMs: 15 }),
-      stream: z.union([nodeItem, summaryItem]),
+      stream: z.union([instantNodeItem, summaryItem]),
       result: outlineSchema,
     },
   })
   const generate = flow.chunk('generate', async (data) => {
     const { topic, sections, tokenDelayMs } = data.input
-    const parser = new IncrementalJsonParser()
     const tokens = simulatedModelStream(topic, sections, { delayMs: tokenDelayMs, signal: data.signal })
-    for await (const token of tokens) {
-      for (const node of parser.push(token)) {
-        // The root is the result itself; the stream carries its parts.
-        if (node.path === '') continue
-        await data.putIntoStream({ type: 'node', ...node })
-        if (node.complete && BUSINESS_NODE.test(node.path)) {
-          await data.emit('node_complete', { path: node.path, value: node.value })
-        }
-      }
-    }
-    return parser.end()
+    return putInstantNodes(data, tokens, { eventOf: businessEvent })
   })
   flow.when('node_complete').to(async (data) => {
-    const { path, value } = data.value as { path: string; value: unknown }
+    const { path, value } = data.value as { path: NodePath; value: unknown }
     const text =
       typeof value === 'string'
         ? `title: ${value}`
