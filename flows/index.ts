@@ -1,6 +1,5 @@
 /** The public face of the flowcast engine: a TypeScript port of TriggerFlow 4.1's runtime parts. */
 export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
-export type { Chunk, ChunkHandler } from './triggerflow/chunk.ts'
 export { InstantJsonParser } from './instant/json-parser.ts'
 export {
   ANY,
@@ -12,6 +11,7 @@ export {
 } from './instant/node.ts'
 export { DEFAULT_MAX_MODEL_CHARS, type InstantNodesOptions, instantNodes } from './instant/nodes.ts'
 export { type NodeSink, type PutNodesOptions, putInstantNodes } from './instant/put-nodes.ts'
+export type { Chunk, ChunkHandler } from './triggerflow/chunk.ts'
 export type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './triggerflow/contract.ts'
 export {
   type CloseOptions,
