@@ -4,6 +4,8 @@
  * env names, the CLI flags, `--help` and the README's configuration table are all derived from
  * these definitions; `test/config/reference.test.ts` fails when the README table differs.
  */
+import { DEFAULT_RETENTION } from '@flowcast/flows'
+import { DEFAULT_KEY_PREFIX } from '../brokers/redis/keys.ts'
 import { choice, flag, integer, origins, type Setting, text } from './setting.ts'
 
 /** The limits: each bounds one resource and is documented with what happens at it. */
@@ -49,11 +51,11 @@ export const LIMIT_SETTINGS = {
     'Executions running (not finished) on this node at once; one more answers HTTP 429 `too_many_executions`.',
   ),
   retainedEvents: integer(
-    10_000,
+    DEFAULT_RETENTION.maxEvents,
     'Runtime-stream events retained per execution; the oldest leave the log and a subscriber behind them gets `gap { from, to }`, then the rest.',
   ),
   retainedBytes: integer(
-    16 * 1024 * 1024,
+    DEFAULT_RETENTION.maxBytes,
     'Runtime-stream bytes (encoded JSON) retained per execution; past it, as `retainedEvents`.',
     { unit: 'bytes' },
   ),
@@ -145,7 +147,7 @@ export const NODE_SETTINGS = {
     'Run on the Redis broker (several nodes serving the same executions); unset: in memory, one node.',
     { aliases: ['REDIS_URL'], secret: true, defaultText: '(memory)' },
   ),
-  keyPrefix: text('flowcast:', 'Prefix of every Redis key and channel of this deployment.'),
+  keyPrefix: text(DEFAULT_KEY_PREFIX, 'Prefix of every Redis key and channel of this deployment.'),
   logLevel: choice(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     'info',
