@@ -10,6 +10,7 @@ export default defineConfig({
     alias: [
       { find: /^@flowcast\/protocol$/, replacement: src('./protocol/index.ts') },
       { find: /^@flowcast\/flows\/catalog$/, replacement: src('./flows/catalog/index.ts') },
+      { find: /^@flowcast\/flows\/ai$/, replacement: src('./flows/instant/ai-sdk.ts') },
       { find: /^@flowcast\/flows$/, replacement: src('./flows/index.ts') },
       { find: /^@flowcast\/client$/, replacement: src('./client-sdk/index.ts') },
       { find: /^@flowcast\/server$/, replacement: src('./server/index.ts') },

@@ -1,6 +1,15 @@
 /** The public face of the flowcast engine: a TypeScript port of TriggerFlow 4.1's runtime parts. */
 export { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
 export { InstantJsonParser } from './instant/json-parser.ts'
+export { type ModelErrorDetails, type ModelFailureKind, toModelError } from './instant/model-error.ts'
+export {
+  type ModelPart,
+  type ModelRun,
+  type ModelSink,
+  type ModelStreamOptions,
+  streamModelNodes,
+  type TokenUsage,
+} from './instant/model-stream.ts'
 export {
   ANY,
   type InstantNode,
@@ -11,6 +20,7 @@ export {
 } from './instant/node.ts'
 export { DEFAULT_MAX_MODEL_CHARS, type InstantNodesOptions, instantNodes } from './instant/nodes.ts'
 export { type NodeSink, type PutNodesOptions, putInstantNodes } from './instant/put-nodes.ts'
+export type { RetryOptions } from './instant/retry.ts'
 export type { Chunk, ChunkHandler } from './triggerflow/chunk.ts'
 export type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './triggerflow/contract.ts'
 export {

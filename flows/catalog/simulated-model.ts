@@ -57,10 +57,28 @@ export function simulatedOutline(topic: string, sections: number): Outline {
   }
 }
 
-/** Splits the model's JSON answer for `topic` into tokens of 1 to 6 characters. */
-export function simulatedTokens(topic: string, sections: number): string[] {
-  const text = JSON.stringify(simulatedOutline(topic, sections), null, 1)
-  const rand = prng(hash(`${topic}#tokens`))
+/** The outline with bullet points the simulated model "writes" for `topic` (the `model-outline` flow). */
+export function simulatedBulletOutline(
+  topic: string,
+  sections: number,
+  bullets: number,
+): { title: string; sections: { heading: string; bullets: string[] }[] } {
+  const rand = prng(hash(`${topic}#bullets`))
+  const pick = () => WORDS[Math.floor(rand() * WORDS.length)]!
+  return {
+    title: `${topic}: an outline`,
+    sections: Array.from({ length: sections }, (_, i) => ({
+      heading: HEADINGS[i % HEADINGS.length]!,
+      bullets: Array.from({ length: bullets }, () =>
+        Array.from({ length: 3 + Math.floor(rand() * 5) }, pick).join(' '),
+      ),
+    })),
+  }
+}
+
+/** Splits `text` into tokens of 1 to 6 characters, the same split for the same `seed`. */
+export function tokenize(text: string, seed: string): string[] {
+  const rand = prng(hash(seed))
   const tokens: string[] = []
   for (let i = 0; i < text.length; ) {
     const n = 1 + Math.floor(rand() * 6)
@@ -70,15 +88,28 @@ export function simulatedTokens(topic: string, sections: number): string[] {
   return tokens
 }
 
-/** Yields the tokens with `delayMs` between them; stops early when `signal` aborts. */
-export async function* simulatedModelStream(
-  topic: string,
-  sections: number,
+/** Splits the model's JSON answer for `topic` into tokens of 1 to 6 characters. */
+export function simulatedTokens(topic: string, sections: number): string[] {
+  return tokenize(JSON.stringify(simulatedOutline(topic, sections), null, 1), `${topic}#tokens`)
+}
+
+/** Yields `tokens` with `delayMs` between them; stops early when `signal` aborts. */
+export async function* playTokens(
+  tokens: string[],
   options: { delayMs: number; signal: AbortSignal },
 ): AsyncGenerator<string> {
-  for (const token of simulatedTokens(topic, sections)) {
+  for (const token of tokens) {
     if (options.signal.aborted) return
     if (options.delayMs > 0) await new Promise((r) => setTimeout(r, options.delayMs))
     yield token
   }
+}
+
+/** The simulated outline for `topic` as a token stream, `delayMs` between tokens. */
+export function simulatedModelStream(
+  topic: string,
+  sections: number,
+  options: { delayMs: number; signal: AbortSignal },
+): AsyncGenerator<string> {
+  return playTokens(simulatedTokens(topic, sections), options)
 }

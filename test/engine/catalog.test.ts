@@ -20,7 +20,14 @@ describe('catalogFlows', () => {
   it('returns a fresh instance of each shipped flow', () => {
     const a = catalogFlows()
     const b = catalogFlows()
-    expect(a.map((f) => f.name)).toStrictEqual(['stream-steps', 'nested', 'instant', 'long-job', 'approval'])
+    expect(a.map((f) => f.name)).toStrictEqual([
+      'stream-steps',
+      'nested',
+      'instant',
+      'long-job',
+      'approval',
+      'model-outline',
+    ])
     a.forEach((flow, i) => {
       expect(flow).not.toBe(b[i])
     })

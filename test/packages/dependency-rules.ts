@@ -10,7 +10,7 @@ export const RULES: UnitRules[] = [
   {
     dir: 'flows',
     forbid: ['@flowcast/server', '@flowcast/client'],
-    layers: ['triggerflow', 'catalog', 'index.ts'],
+    layers: ['triggerflow', 'instant', 'catalog', 'index.ts'],
   },
   // A flow's types may reach the client through `import type`; its code never does.
   { dir: 'client-sdk', forbid: ['@flowcast/server'], typesOnly: ['@flowcast/flows'], browser: true },
