@@ -8,8 +8,13 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } f
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const PUBLIC = join(root, 'server/public')
+const here = dirname(fileURLToPath(import.meta.url))
+// From source (server/page.ts, under tsx or vitest) the files are server/public and the bundles are
+// rebuilt when stale. Built (server/dist/page.js) the build has put the files and both bundles in
+// dist/public beside this module, and nothing is rebuilt: neither esbuild nor the sources ship.
+const BUILT = import.meta.url.endsWith('.js')
+const root = resolve(here, '..')
+const PUBLIC = join(here, 'public')
 
 export const JS = 'text/javascript; charset=utf-8'
 
@@ -81,6 +86,7 @@ function newestSource(folders: string[]): number {
 
 function isFresh(spec: BundleSpec): boolean {
   const file = join(PUBLIC, spec.file)
+  if (BUILT) return true
   if (!existsSync(file)) return false
   try {
     return statSync(file).mtimeMs >= newestSource(spec.sources)

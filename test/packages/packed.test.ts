@@ -308,6 +308,19 @@ describe('a Node program runs the built server without tsx', () => {
     }
     expect(events.items.map((e) => [e.seq, e.data])).toEqual([[1, { hello: 'packed' }]])
 
+    // The watch page and both browser bundles ship in the tarball; nothing is built at run time.
+    for (const [path, type] of [
+      ['/', 'text/html'],
+      ['/assets/page.css', 'text/css'],
+      ['/assets/page.js', 'text/javascript'],
+      ['/flowcast-client.js', 'text/javascript'],
+    ] as const) {
+      const res = await fetch(`${url}${path}`)
+      expect(res.status, path).toBe(200)
+      expect(res.headers.get('content-type'), path).toContain(type)
+      expect((await res.text()).length, path).toBeGreaterThan(100)
+    }
+
     proc.kill('SIGTERM')
     expect(await waitFor(exited, 15_000, 'the packed server to close')).toBe(0)
   }, 90_000)
