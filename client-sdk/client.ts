@@ -18,6 +18,7 @@ import { HttpApi } from './http.ts'
 import { iterateStream } from './stream.ts'
 import { Subscription, type SubscriptionHost } from './subscription.ts'
 import type {
+  CancelResult,
   ClientOptions,
   ConnectionState,
   FetchLike,
@@ -203,6 +204,12 @@ export class FlowcastClient {
   async stopStream(executionId: string): Promise<StopStreamResult> {
     const ack = await this.#request({ type: 'stop_stream', id: this.#id('c'), executionId }, true)
     return ack.alreadyStopped === true ? { alreadyStopped: true } : { stopped: true }
+  }
+
+  /** Cancels the execution (admin role): its `data.signal` aborts, so a model request it makes is aborted too. */
+  async cancel(executionId: string): Promise<CancelResult> {
+    const ack = await this.#request({ type: 'cancel', id: this.#id('c'), executionId }, true)
+    return ack.alreadyEnded === true ? { alreadyEnded: true } : { cancelled: true }
   }
 
   /** Resumes a paused execution at interrupt `interruptId` with `value` (admin role). */

@@ -22,6 +22,7 @@ export {
 } from '@flowcast/protocol'
 export { FlowcastClient } from './client.ts'
 export type {
+  CancelResult,
   ClientOptions,
   ConnectionState,
   EndInfo,

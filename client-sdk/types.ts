@@ -116,4 +116,6 @@ export interface StreamOptions {
 
 export type StopStreamResult = { stopped: true } | { alreadyStopped: true }
 
+export type CancelResult = { cancelled: true } | { alreadyEnded: true }
+
 export type { ExecutionStatus, ResultResponse }

@@ -37,6 +37,7 @@ export type FlowcastErrorCode =
   | 'invalid_snapshot'
   | 'invalid_json'
   | 'model_error'
+  | 'method_not_allowed'
 
 /**
  * Codes of refusals that may pass if the same request is sent again later (a rate limit, a store

@@ -41,6 +41,8 @@ export const ContinueFrame = z.strictObject({
   interruptId: z.string().min(1).max(128),
   value: z.unknown().optional(),
 })
+/** Cancels the execution (admin role): its signal aborts (a model request with it), status `cancelled`. */
+export const CancelFrame = z.strictObject({ type: z.literal('cancel'), id: requestId, executionId })
 export const PingFrame = z.strictObject({ type: z.literal('ping'), id: requestId })
 export const AuthFrame = z.strictObject({
   type: z.literal('auth'),
@@ -53,6 +55,7 @@ export const ClientFrame = z.discriminatedUnion('type', [
   UnsubscribeFrame,
   StopStreamFrame,
   ContinueFrame,
+  CancelFrame,
   PingFrame,
   AuthFrame,
 ])
@@ -63,6 +66,7 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
   'unsubscribe',
   'stop_stream',
   'continue',
+  'cancel',
   'ping',
   'auth',
 ]

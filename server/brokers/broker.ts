@@ -37,8 +37,14 @@ export type ExecutionOutcome = ResultResponse
 export type BrokerCommand =
   | { type: 'stop_stream'; by: string }
   | { type: 'continue'; interruptId: string; value: unknown }
+  | { type: 'cancel'; by: string }
 
-export type CommandOutcome = { stopped: true } | { alreadyStopped: true } | { continued: true }
+export type CommandOutcome =
+  | { stopped: true }
+  | { alreadyStopped: true }
+  | { continued: true }
+  | { cancelled: true }
+  | { alreadyEnded: true }
 
 /** Told synchronously, in the order things happened to the execution. */
 export interface FollowerListener {

@@ -147,6 +147,9 @@ export class MemoryBroker implements Broker {
     if (command.type === 'stop_stream') {
       return exec.stopStream(command.by) ? { stopped: true } : { alreadyStopped: true }
     }
+    if (command.type === 'cancel') {
+      return exec.cancel(`cancelled by ${command.by}`) ? { cancelled: true } : { alreadyEnded: true }
+    }
     // continueWith checks and throws before its first await, but resolves only once the
     // resumed work has finished; report the checks' verdict without waiting for that work.
     let failure: unknown

@@ -57,15 +57,15 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
       maxAge: 600,
     }),
   )
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: limits.maxBodyBytes,
-      onError: () => {
-        throw new FlowcastError('payload_too_large', `the body is over ${limits.maxBodyBytes} bytes`)
-      },
-    }),
-  )
+  const limitBody = bodyLimit({
+    maxSize: limits.maxBodyBytes,
+    onError: () => {
+      throw new FlowcastError('payload_too_large', `the body is over ${limits.maxBodyBytes} bytes`)
+    },
+  })
+  // Only POST routes read a body. Hono's limiter rebuilds a body-less DELETE's request and fails
+  // there (a 500), so the other methods skip it.
+  app.use('/api/*', (c, next) => (c.req.method === 'POST' ? limitBody(c, next) : next()))
 
   // Who is asking: one place, so routes never look at credentials. The flow list is public.
   app.use('/api/*', async (c, next) => {

@@ -17,6 +17,7 @@ const STATUS_OF: Partial<Record<FlowcastErrorCode, ContentfulStatusCode>> = {
   interrupt_not_found: 404,
   interrupt_not_waiting: 409,
   invalid_state: 409,
+  method_not_allowed: 405,
   payload_too_large: 413,
   too_many_executions: 429,
   too_many_connections: 429,

@@ -1,6 +1,7 @@
 /**
  * `/api/executions/:id`: an execution's snapshot, its result (long-poll), its history page, its
- * live stream (SSE, see sse.ts) and the admin commands stop-stream and continue.
+ * live stream (SSE, see sse.ts) and the admin commands stop-stream, cancel and continue (DELETE
+ * answers 405: an execution ends and expires, it is not deleted).
  */
 import { ContinueBody, type ExecutionSnapshot, FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Hono } from 'hono'
@@ -70,6 +71,23 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     mustCommand(c, id)
     const outcome = await broker.command(id, { type: 'stop_stream', by: 'admin' })
     return c.json({ executionId: id, ...outcome })
+  })
+
+  app.post('/:id/cancel', async (c) => {
+    const id = c.req.param('id')
+    mustCommand(c, id)
+    const outcome = await broker.command(id, { type: 'cancel', by: 'admin' })
+    return c.json({ executionId: id, ...outcome })
+  })
+
+  // An execution is not a resource a client deletes (it ends, and its record expires after the
+  // finished TTL): say so, and where cancelling is, instead of a bare "no route".
+  app.delete('/:id', (c) => {
+    c.header('allow', 'GET')
+    throw new FlowcastError(
+      'method_not_allowed',
+      'an execution cannot be deleted: POST /api/executions/:id/cancel cancels it, and it expires after the finished TTL',
+    )
   })
 
   app.post('/:id/interrupts/:iid/continue', async (c) => {

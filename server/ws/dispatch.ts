@@ -1,9 +1,10 @@
 /**
  * Dispatch per frame type: what an authenticated socket's valid frame does — subscribe and
- * unsubscribe through the rooms, stop_stream and continue through the broker, ping, auth. Every
+ * unsubscribe through the rooms, stop_stream, cancel and continue through the broker, ping, auth. Every
  * request gets exactly one reply (an ack, a `subscribed`, a pong or an error).
  */
 import {
+  type CancelFrame,
   type ClientFrame,
   type ContinueFrame,
   isFlowcastError,
@@ -45,6 +46,8 @@ export class Dispatch {
         return this.#stop(conn, frame)
       case 'continue':
         return this.#continue(conn, frame)
+      case 'cancel':
+        return this.#cancel(conn, frame)
       case 'ping':
         return conn.json({ type: 'pong', id: frame.id })
       case 'auth':
@@ -126,6 +129,18 @@ export class Dispatch {
     }
     try {
       const outcome = await this.#deps.broker.command(f.executionId, { type: 'stop_stream', by: 'admin' })
+      conn.json({ type: 'ack', id: f.id, executionId: f.executionId, ...outcome })
+    } catch (err) {
+      this.#commandError(conn, f.id, f.executionId, err)
+    }
+  }
+
+  async #cancel(conn: Connection, f: z.infer<typeof CancelFrame>): Promise<void> {
+    if (!conn.principal?.canCommand(f.executionId)) {
+      return conn.reject(f.id, 'forbidden', 'cancel needs the admin role', f.executionId)
+    }
+    try {
+      const outcome = await this.#deps.broker.command(f.executionId, { type: 'cancel', by: 'admin' })
       conn.json({ type: 'ack', id: f.id, executionId: f.executionId, ...outcome })
     } catch (err) {
       this.#commandError(conn, f.id, f.executionId, err)
