@@ -1,13 +1,14 @@
 /**
  * The watch view of one execution: takes the token out of the address bar, subscribes through the
- * SDK and wires the facts line, the event table, the interrupt panel, the controls and the result
- * panels to it. The SDK bundle is the page's only client.
+ * SDK and wires the facts line, the event table, the nodes panel (a model's answer), the interrupt
+ * panel, the controls and the result panels to it. The SDK bundle is the page's only client.
  */
 import { createClient, type EndInfo, type SubscriptionHandle } from '@flowcast/client'
 import { ConnectionView } from './connection-state.ts'
 import { setupShare, setupStop } from './controls.ts'
 import { byId, notice } from './dom.ts'
 import { EventTable } from './event-table.ts'
+import { NodesPanel } from './instant-nodes.ts'
 import { InterruptPanel } from './interrupts.ts'
 import { awaitResult, showError } from './result-panel.ts'
 import { load, save, tokenEntry } from './session-store.ts'
@@ -59,6 +60,7 @@ export function showWatch(executionId: string, params: URLSearchParams): void {
   facts.setConnection(client.connectionState)
 
   const table = new EventTable()
+  const nodes = new NodesPanel()
   const onEnd = (info: EndInfo) => {
     table.flush()
     streamOpen = false
@@ -86,6 +88,7 @@ export function showWatch(executionId: string, params: URLSearchParams): void {
   subscription = client.subscribe(executionId, {
     onEvent: (ev) => {
       interrupts.track(ev.data)
+      nodes.track(ev.data)
       table.add(ev)
     },
     onGap: (gap) => table.gap(gap),

@@ -43,11 +43,10 @@ export class Dispatch {
       case 'unsubscribe':
         return this.#unsubscribe(conn, frame)
       case 'stop_stream':
-        return this.#stop(conn, frame)
+      case 'cancel':
+        return this.#adminCommand(conn, frame)
       case 'continue':
         return this.#continue(conn, frame)
-      case 'cancel':
-        return this.#cancel(conn, frame)
       case 'ping':
         return conn.json({ type: 'pong', id: frame.id })
       case 'auth':
@@ -123,24 +122,16 @@ export class Dispatch {
     conn.json({ type: 'ack', id: f.id, executionId: f.executionId, unsubscribed: true })
   }
 
-  async #stop(conn: Connection, f: z.infer<typeof StopStreamFrame>): Promise<void> {
+  /** stop_stream and cancel: an admin command with no arguments, acknowledged with the broker's outcome. */
+  async #adminCommand(
+    conn: Connection,
+    f: z.infer<typeof StopStreamFrame> | z.infer<typeof CancelFrame>,
+  ): Promise<void> {
     if (!conn.principal?.canCommand(f.executionId)) {
-      return conn.reject(f.id, 'forbidden', 'stop_stream needs the admin role', f.executionId)
+      return conn.reject(f.id, 'forbidden', `${f.type} needs the admin role`, f.executionId)
     }
     try {
-      const outcome = await this.#deps.broker.command(f.executionId, { type: 'stop_stream', by: 'admin' })
-      conn.json({ type: 'ack', id: f.id, executionId: f.executionId, ...outcome })
-    } catch (err) {
-      this.#commandError(conn, f.id, f.executionId, err)
-    }
-  }
-
-  async #cancel(conn: Connection, f: z.infer<typeof CancelFrame>): Promise<void> {
-    if (!conn.principal?.canCommand(f.executionId)) {
-      return conn.reject(f.id, 'forbidden', 'cancel needs the admin role', f.executionId)
-    }
-    try {
-      const outcome = await this.#deps.broker.command(f.executionId, { type: 'cancel', by: 'admin' })
+      const outcome = await this.#deps.broker.command(f.executionId, { type: f.type, by: 'admin' })
       conn.json({ type: 'ack', id: f.id, executionId: f.executionId, ...outcome })
     } catch (err) {
       this.#commandError(conn, f.id, f.executionId, err)
