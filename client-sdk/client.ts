@@ -1,6 +1,7 @@
 /**
- * The flowcast client: one socket shared by every subscription of the client, request/reply
- * bookkeeping for commands, and the HTTP calls. See index.ts for the public face.
+ * The flowcast client: one socket shared by every execution the client watches (one wire
+ * subscription per execution, shared by its local watchers), request/reply bookkeeping for
+ * commands, the SSE fallback and the HTTP calls. See index.ts for the public face.
  */
 
 import type {
@@ -13,15 +14,28 @@ import type {
   StartResponse,
 } from '@flowcast/protocol'
 import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
-import { Connection, DEFAULT_RECONNECT } from './connection.ts'
+import { Channel, type ChannelHost } from './channel.ts'
+import { Connection } from './connection.ts'
+import { watchEnvironment } from './environment.ts'
 import { HttpApi } from './http.ts'
-import { iterateStream } from './stream.ts'
-import { Subscription, type SubscriptionHost } from './subscription.ts'
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_RECONNECT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  SSE_IDLE_MS,
+} from './options.ts'
+import { openSse } from './sse.ts'
+import { abortError, iterateStream } from './stream.ts'
+import { Subscription } from './subscription.ts'
 import type {
+  CallOptions,
   CancelResult,
   ClientOptions,
   ConnectionState,
   FetchLike,
+  FlowName,
+  FlowNamed,
   InputOfFlow,
   ResultOfFlow,
   StopStreamResult,
@@ -30,12 +44,11 @@ import type {
   StreamOptions,
   SubscribeHandlers,
   SubscriptionHandle,
+  TokenRequest,
+  Transport,
   WebSocketConstructor,
 } from './types.ts'
 import { Unsubscribes } from './unsubscribes.ts'
-
-const DEFAULT_MAX_QUEUE = 1_000
-const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 interface Pending {
   id: string
@@ -45,50 +58,70 @@ interface Pending {
   resolve(frame: AckFrame): void
   reject(err: FlowcastError): void
   timer: ReturnType<typeof setTimeout>
+  signal: AbortSignal | undefined
+  onAbort: () => void
 }
 
-/** A client of one flowcast service (one or several nodes). */
-export class FlowcastClient {
+/** A flow given by name (on a client typed with its server's flows) or as a flow type. */
+type FlowOf<Flows, F> = F extends string ? FlowNamed<Flows, F> : F
+
+/** A client of one flowcast service (one or several nodes); `Flows` types the flows by name. */
+export class FlowcastClient<Flows = unknown> {
   readonly #conn: Connection
   readonly #http: HttpApi
+  readonly #fetch: () => FetchLike
   readonly #abort = new AbortController()
-  readonly #subs = new Map<string, Subscription<any>>()
+  readonly #channels = new Map<string, Channel>()
   readonly #pending = new Map<string, Pending>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
   readonly #stateListeners = new Set<(state: ConnectionState) => void>()
-  readonly #onError: ((err: FlowcastError) => void) | undefined
+  readonly #options: ClientOptions
   readonly #requestTimeoutMs: number
+  readonly #host: ChannelHost
+  readonly #unsubscribes: Unsubscribes
   #nextId = 0
   #closed = false
-  readonly #host: SubscriptionHost
-  readonly #unsubscribes: Unsubscribes
+  #overSse = false
+  #stopEnvironment: (() => void) | null = null
 
   constructor(options: ClientOptions) {
     const bases = options.urls?.length ? options.urls : options.url ? [options.url] : []
     if (bases.length === 0) throw new FlowcastError('bad_request', 'createClient needs `url` or `urls`')
-    const WebSocketImpl = (options.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as
-      | WebSocketConstructor
-      | undefined
-    if (!WebSocketImpl)
-      throw new FlowcastError(
-        'bad_request',
-        'no global WebSocket here: pass one (in Node 20, the `ws` package)',
-      )
-    const fetchImpl = (options.fetch ?? globalThis.fetch?.bind(globalThis)) as FetchLike | undefined
-    if (!fetchImpl) throw new FlowcastError('bad_request', 'no global fetch here: pass one')
-
-    this.#onError = options.onError
+    this.#options = options
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    // The socket carries the token, or else the API key (the server takes it wherever a token goes).
-    // An API key is long-lived: it only ever travels in an `auth` frame, never in a URL that logs keep.
-    const socketCredential = options.token ?? options.apiKey
+    // Found on first use, not here: a client made during server-side rendering needs neither.
+    const WebSocketImpl = (): WebSocketConstructor => {
+      const impl = options.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket
+      if (!impl)
+        throw new FlowcastError(
+          'bad_request',
+          'no global WebSocket here: pass one (in Node 20, the `ws` package)',
+        )
+      return impl as WebSocketConstructor
+    }
+    this.#fetch = () => {
+      const impl = options.fetch ?? globalThis.fetch?.bind(globalThis)
+      if (!impl) throw new FlowcastError('bad_request', 'no global fetch here: pass one')
+      return impl as FetchLike
+    }
+    const getToken = options.getToken
+    // The socket carries a token, or else the API key (the server takes it wherever a token goes).
+    // An API key is long-lived: it only ever travels in an `auth` frame, never in a URL that logs keep;
+    // so do tokens in browsers (and every token from getToken, which may change on each attempt).
+    const inBrowser = typeof document !== 'undefined'
+    const staticCredential = options.token ?? options.apiKey
     const tokenInFrame =
-      socketCredential !== undefined && (options.tokenInFrame === true || options.token === undefined)
+      getToken !== undefined ||
+      (staticCredential !== undefined && (options.tokenInFrame ?? (inBrowser || options.token === undefined)))
     this.#http = new HttpApi({
       bases: bases.map(httpBase),
-      fetch: fetchImpl,
-      token: options.token,
-      apiKey: options.apiKey,
+      fetch: (input, init) => this.#fetch()(input, init),
+      bearer: async (request) => {
+        if (request.key && options.apiKey) return options.apiKey
+        if (options.token !== undefined && !getToken) return options.token
+        return (await getToken?.(request)) ?? options.apiKey
+      },
+      canRefresh: getToken !== undefined,
       signal: this.#abort.signal,
     })
     const later = (fn: () => void, ms: number): (() => void) => {
@@ -107,49 +140,89 @@ export class FlowcastClient {
         const id = this.#id('u')
         return this.#conn.sendIfOpen({ type: 'unsubscribe', id, executionId }) ? id : null
       },
-      watches: (executionId) => this.#subs.get(executionId)?.ended === false,
+      watches: (executionId) => this.#channels.has(executionId),
       later,
     })
     this.#host = {
-      sendSubscribe: (sub) => this.#sendSubscribe(sub),
-      sendUnsubscribe: (sub) => this.#unsubscribes.send(sub.executionId),
-      forget: (sub) => {
-        if (this.#subs.get(sub.executionId) === sub) this.#subs.delete(sub.executionId)
+      sendSubscribe: (executionId, since, token) => {
+        const id = this.#id('s')
+        const frame: ClientFrame = { type: 'subscribe', id, executionId }
+        if (since > 0) frame.since = since
+        if (token !== undefined) frame.token = token
+        this.#conn.start()
+        return this.#conn.sendIfOpen(frame) ? id : null
+      },
+      sendUnsubscribe: (executionId) => this.#unsubscribes.send(executionId),
+      openSse: (channel, since, token) => this.#openSse(channel, since, token),
+      overSse: () => this.#overSse,
+      getToken: getToken && (async (request: TokenRequest) => getToken(request)),
+      forget: (channel) => {
+        if (this.#channels.get(channel.executionId) === channel) this.#channels.delete(channel.executionId)
       },
       reportHandlerError: (err) =>
         this.#report(new FlowcastError('internal', 'a handler threw', { cause: err })),
       later,
     }
     const reconnect = options.reconnect === false ? false : { ...DEFAULT_RECONNECT, ...options.reconnect }
-    const connOptions: ConstructorParameters<typeof Connection>[0] = {
-      urls: bases.map((b) => wsUrl(b, options.wsPath ?? '/ws', tokenInFrame ? undefined : socketCredential)),
-      WebSocket: WebSocketImpl,
-      reconnect,
-      maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
-    }
-    if (tokenInFrame) connOptions.authToken = socketCredential!
-    this.#conn = new Connection(connOptions, {
-      onOpen: () => {
-        for (const sub of [...this.#subs.values()]) sub.resume()
+    this.#conn = new Connection(
+      {
+        urls: bases.map((b) =>
+          wsUrl(b, options.wsPath ?? '/ws', tokenInFrame ? undefined : staticCredential),
+        ),
+        WebSocket: WebSocketImpl,
+        credential: getToken ?? (tokenInFrame ? () => staticCredential : undefined),
+        refreshOnRefusal: getToken !== undefined,
+        heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+        reconnect,
+        maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
       },
-      onFrame: (frame) => this.#dispatch(frame),
-      onBadFrame: (err, raw) => this.#badFrame(err, raw),
-      onDrop: (terminal) => this.#onDrop(terminal),
-      onState: (state) => {
-        for (const listener of [...this.#stateListeners]) {
-          try {
-            listener(state)
-          } catch (err) {
-            this.#report(new FlowcastError('internal', 'a connection state listener threw', { cause: err }))
+      {
+        onOpen: () => {
+          this.#overSse = false
+          for (const channel of [...this.#channels.values()]) channel.resume()
+        },
+        onFrame: (frame) => this.#dispatch(frame),
+        onBadFrame: (err, raw) => this.#badFrame(err, raw),
+        onDrop: (terminal) => this.#onDrop(terminal),
+        onAttemptFailed: (failures, err) => {
+          if (err) this.#report(err)
+          const after = reconnect ? reconnect.fallbackAfter : 1
+          if (options.sseFallback === false || this.#overSse || failures < after) return
+          this.#overSse = true
+          for (const channel of [...this.#channels.values()]) channel.fallBack()
+        },
+        onState: (state) => {
+          for (const listener of [...this.#stateListeners]) {
+            try {
+              listener(state)
+            } catch (err) {
+              this.#report(new FlowcastError('internal', 'a connection state listener threw', { cause: err }))
+            }
           }
-        }
+        },
       },
-    })
+    )
+    if (options.autoConnect !== false) this.connect()
   }
 
-  /** 'connecting' | 'open' | 'reconnecting' | 'closed'. */
+  /** Opens the socket now (it also opens on the first subscription or command); idempotent. */
+  connect(): void {
+    if (this.#closed) return
+    this.#stopEnvironment ??= watchEnvironment(this.#options.environment, {
+      offline: () => this.#conn.offline(),
+      wake: () => this.#conn.wake(),
+    })
+    this.#conn.start()
+  }
+
+  /** 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed': the WebSocket's state. */
   get connectionState(): ConnectionState {
     return this.#conn.state
+  }
+
+  /** What carries subscriptions now: `sse` while the WebSocket cannot connect and the fallback is on. */
+  get transport(): Transport {
+    return this.#overSse ? 'sse' : 'websocket'
   }
 
   /** Calls `listener` on every connection state change; returns a function that stops it. */
@@ -158,33 +231,45 @@ export class FlowcastClient {
     return () => this.#stateListeners.delete(listener)
   }
 
+  /** How many subscriptions of this client watch `executionId` (they share one wire subscription). */
+  watchers(executionId: string): number {
+    return this.#channels.get(executionId)?.watchers ?? 0
+  }
+
   /** Starts an execution of `flow` (needs the API key when the server has auth on). */
-  start<F = unknown>(flow: string, input?: InputOfFlow<F>): Promise<StartResponse> {
-    return this.#http.start(flow, input)
+  start<F = unknown, N extends FlowName<Flows> = FlowName<Flows>>(
+    flow: N,
+    input?: InputOfFlow<unknown extends F ? FlowNamed<Flows, N> : F>,
+    options: CallOptions = {},
+  ): Promise<StartResponse> {
+    return this.#http.start(flow, input, options.signal)
   }
 
   /** The flows the server runs, with their contracts as JSON Schema. */
-  flows(): Promise<FlowInfo[]> {
-    return this.#http.flows()
+  flows(options: CallOptions = {}): Promise<FlowInfo[]> {
+    return this.#http.flows(options.signal)
   }
 
   /** The execution's snapshot: status, stream position, pending interrupts, subscribers. */
-  snapshot(executionId: string): Promise<ExecutionSnapshot> {
-    return this.#http.snapshot(executionId)
+  snapshot(executionId: string, options: CallOptions = {}): Promise<ExecutionSnapshot> {
+    return this.#http.snapshot(executionId, options.signal)
   }
 
   /** The final result, waiting up to `wait` ms for it; `{ status }` alone while still running. */
   result<F = unknown>(
     executionId: string,
-    options: { wait?: number } = {},
-  ): Promise<ResultResponse<ResultOfFlow<F>>> {
-    return this.#http.result<ResultOfFlow<F>>(executionId, options.wait)
+    options: { wait?: number } & CallOptions = {},
+  ): Promise<ResultResponse<ResultOfFlow<FlowOf<Flows, F>>>> {
+    return this.#http.result(executionId, options.wait, options.signal)
   }
 
-  /** Watches one execution; each seq reaches `onEvent` exactly once, in order, across reconnects. */
+  /**
+   * Watches one execution; each seq reaches `onEvent` exactly once, in order, across reconnects.
+   * Several subscriptions of one execution are independent, each from its own `since`.
+   */
   subscribe<F = unknown>(
     executionId: string,
-    handlers: SubscribeHandlers<StreamDataOf<F>> = {},
+    handlers: SubscribeHandlers<StreamDataOf<FlowOf<Flows, F>>> = {},
   ): SubscriptionHandle {
     return this.#subscribe(executionId, handlers)
   }
@@ -193,31 +278,43 @@ export class FlowcastClient {
   stream<F = unknown>(
     executionId: string,
     options: StreamOptions = {},
-  ): AsyncIterable<StreamEvent<StreamDataOf<F>>> {
-    return iterateStream<StreamDataOf<F>>(
+  ): AsyncIterable<StreamEvent<StreamDataOf<FlowOf<Flows, F>>>> {
+    return iterateStream<StreamDataOf<FlowOf<Flows, F>>>(
       (handlers, onFinish) => this.#subscribe(executionId, handlers, onFinish),
       options,
     )
   }
 
   /** Stops the execution's runtime stream for every subscriber (admin role); the execution runs on. */
-  async stopStream(executionId: string): Promise<StopStreamResult> {
-    const ack = await this.#request({ type: 'stop_stream', id: this.#id('c'), executionId }, true)
+  async stopStream(
+    executionId: string,
+    options: CallOptions & { token?: string } = {},
+  ): Promise<StopStreamResult> {
+    const ack = this.#overSse
+      ? await this.#http.stopStream(executionId, options.signal)
+      : await this.#request(this.#command('stop_stream', executionId, options.token), true, options.signal)
     return ack.alreadyStopped === true ? { alreadyStopped: true } : { stopped: true }
   }
 
   /** Cancels the execution (admin role): its `data.signal` aborts, so a model request it makes is aborted too. */
-  async cancel(executionId: string): Promise<CancelResult> {
-    const ack = await this.#request({ type: 'cancel', id: this.#id('c'), executionId }, true)
+  async cancel(executionId: string, options: CallOptions = {}): Promise<CancelResult> {
+    const ack = await this.#request({ type: 'cancel', id: this.#id('c'), executionId }, true, options.signal)
     return ack.alreadyEnded === true ? { alreadyEnded: true } : { cancelled: true }
   }
 
   /** Resumes a paused execution at interrupt `interruptId` with `value` (admin role). */
-  async continue(executionId: string, interruptId: string, value?: unknown): Promise<void> {
-    const frame: ClientFrame = { type: 'continue', id: this.#id('c'), executionId, interruptId }
+  async continue(
+    executionId: string,
+    interruptId: string,
+    value?: unknown,
+    options: CallOptions & { token?: string } = {},
+  ): Promise<void> {
+    if (this.#overSse) return this.#http.continue(executionId, interruptId, value, options.signal)
+    const frame = this.#command('continue', executionId, options.token) as ClientFrame & { type: 'continue' }
+    frame.interruptId = interruptId
     if (value !== undefined) frame.value = value
     // Not retried after a drop: the server may have applied it already.
-    await this.#request(frame, false)
+    await this.#request(frame, false, options.signal)
   }
 
   /** Closes the socket for good; pending calls fail with `connection_closed`, streams end. */
@@ -225,13 +322,14 @@ export class FlowcastClient {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort()
+    this.#stopEnvironment?.()
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     this.#unsubscribes.reset()
     const closed = new FlowcastError('connection_closed', 'the client is closed')
     for (const p of [...this.#pending.values()]) this.#settle(p, closed)
-    for (const sub of [...this.#subs.values()]) sub.terminate(null)
-    this.#subs.clear()
+    for (const channel of [...this.#channels.values()]) channel.terminate(null)
+    this.#channels.clear()
     this.#conn.close()
     this.#stateListeners.clear()
   }
@@ -243,24 +341,74 @@ export class FlowcastClient {
   ): SubscriptionHandle {
     if (this.#closed || this.#conn.state === 'closed')
       throw new FlowcastError('connection_closed', 'the client is closed')
-    const current = this.#subs.get(executionId)
-    if (current && !current.ended)
-      throw new FlowcastError('already_subscribed', `this client already watches ${executionId}`)
-    const sub = new Subscription<T>(executionId, handlers, this.#host, onFinish)
-    this.#subs.set(executionId, sub)
-    sub.resume()
+    const sub = new Subscription<T>(executionId, handlers, onFinish)
+    const signal = handlers.signal
+    if (signal?.aborted) {
+      sub.finish(null)
+      return sub
+    }
+    this.connect()
+    let channel = this.#channels.get(executionId)
+    if (!channel) {
+      channel = new Channel(executionId, this.#host, handlers.token)
+      this.#channels.set(executionId, channel)
+    }
+    channel.add(sub)
+    signal?.addEventListener('abort', () => sub.finish(null), { once: true })
     return sub
   }
 
-  #sendSubscribe(sub: Subscription<any>): string | null {
-    const id = this.#id('s')
-    const frame: ClientFrame = { type: 'subscribe', id, executionId: sub.executionId }
-    if (sub.lastSeq > 0) frame.since = sub.lastSeq
-    return this.#conn.sendIfOpen(frame) ? id : null
+  #command(
+    type: 'stop_stream' | 'continue',
+    executionId: string,
+    token: string | undefined,
+  ): ClientFrame & { id: string } {
+    const frame = { type, id: this.#id('c'), executionId } as ClientFrame & { id: string; token?: string }
+    if (token !== undefined) frame.token = token
+    return frame
   }
 
-  #request(frame: ClientFrame & { id: string | number }, retry: boolean): Promise<AckFrame> {
+  #openSse(channel: Channel, since: number, token: string | undefined): () => void {
+    let stop: (() => void) | null = null
+    let stopped = false
+    const executionId = channel.executionId
+    const request: TokenRequest = { executionId, reason: 'connect' }
+    void (async () => {
+      const bearer = token ?? (await this.#http.bearer(request))
+      if (stopped) return
+      stop = openSse({
+        url: this.#http.streamUrl(executionId),
+        fetch: this.#fetch(),
+        since,
+        token: bearer,
+        idleMs: SSE_IDLE_MS,
+        onFrame: (frame) => {
+          if ('executionId' in frame && frame.executionId === executionId) channel.receive(frame)
+        },
+        onBadFrame: (err) => channel.reportError(err),
+        onClose: (err) => channel.sseClosed(err),
+      })
+    })().catch((err) => {
+      if (!stopped)
+        channel.sseClosed(
+          err instanceof FlowcastError
+            ? err
+            : new FlowcastError('unauthorized', 'getToken failed', { cause: err }),
+        )
+    })
+    return () => {
+      stopped = true
+      stop?.()
+    }
+  }
+
+  #request(
+    frame: ClientFrame & { id: string | number },
+    retry: boolean,
+    signal?: AbortSignal,
+  ): Promise<AckFrame> {
     if (this.#closed) return Promise.reject(new FlowcastError('connection_closed', 'the client is closed'))
+    if (signal?.aborted) return Promise.reject(abortError(signal))
     return new Promise<AckFrame>((resolve, reject) => {
       const id = String(frame.id)
       const pending: Pending = {
@@ -269,6 +417,11 @@ export class FlowcastClient {
         retry,
         resolve,
         reject,
+        signal,
+        onAbort: () => {
+          this.#conn.unqueue(frame)
+          this.#settle(pending, abortError(signal!))
+        },
         timer: setTimeout(() => {
           this.#conn.unqueue(frame)
           this.#settle(
@@ -284,6 +437,7 @@ export class FlowcastClient {
         reject(err)
         return
       }
+      signal?.addEventListener('abort', pending.onAbort, { once: true })
       this.#pending.set(id, pending)
     })
   }
@@ -292,35 +446,13 @@ export class FlowcastClient {
     if (this.#pending.get(p.id) !== p) return
     this.#pending.delete(p.id)
     clearTimeout(p.timer)
+    p.signal?.removeEventListener('abort', p.onAbort)
     if (outcome instanceof FlowcastError) p.reject(outcome)
     else p.resolve(outcome)
   }
 
   #dispatch(frame: ServerFrame): void {
     switch (frame.type) {
-      case 'subscribed':
-        this.#subs.get(frame.executionId)?.onSubscribed(frame)
-        return
-      case 'event':
-        this.#subs.get(frame.executionId)?.onEvents([toEvent(frame)])
-        return
-      case 'events': {
-        const sub = this.#subs.get(frame.executionId)
-        if (sub) sub.onEvents(frame.items.map(toEvent))
-        return
-      }
-      case 'gap':
-        this.#subs.get(frame.executionId)?.onGap(frame)
-        return
-      case 'stream_end':
-        this.#subs.get(frame.executionId)?.onStreamEnd(frame)
-        return
-      case 'status':
-        this.#subs.get(frame.executionId)?.onStatus(frame.status)
-        return
-      case 'presence':
-        this.#subs.get(frame.executionId)?.onPresence(frame.subscribers)
-        return
       case 'ack': {
         const p = this.#pending.get(String(frame.id))
         if (p) this.#settle(p, frame)
@@ -328,6 +460,7 @@ export class FlowcastClient {
         return
       }
       case 'pong':
+      case 'hello':
         return
       case 'error': {
         if (frame.id !== undefined) {
@@ -337,24 +470,23 @@ export class FlowcastClient {
             this.#settle(p, new FlowcastError(frame.code as FlowcastErrorCode, frame.message))
             return
           }
-          for (const sub of this.#subs.values()) {
-            if (sub.awaiting === id) {
-              sub.onSubscribeError(frame)
+          for (const channel of this.#channels.values()) {
+            if (channel.awaitingId === id) {
+              channel.receive(frame)
               return
             }
           }
           if (this.#unsubscribes.onError(id, frame.code)) return
-          // A reply nobody waits for (to a ping, or to an unsubscribe already forgotten).
-          if (id.startsWith('u') || id.startsWith('ping')) return
+          // A reply nobody waits for (to a ping, or to an unsubscribe or subscribe already forgotten).
+          if (id.startsWith('u') || id.startsWith('ping') || id.startsWith('s')) return
         }
-        const err = new FlowcastError(frame.code as FlowcastErrorCode, frame.message)
-        const sub = frame.executionId ? this.#subs.get(frame.executionId) : undefined
-        if (sub) sub.reportError(err)
-        else this.#report(err)
+        const channel = frame.executionId ? this.#channels.get(frame.executionId) : undefined
+        if (channel) channel.receive(frame)
+        else this.#report(new FlowcastError(frame.code as FlowcastErrorCode, frame.message))
         return
       }
-      case 'hello':
-        return
+      default:
+        this.#channels.get(frame.executionId)?.receive(frame)
     }
   }
 
@@ -365,25 +497,25 @@ export class FlowcastClient {
       typeof (raw as { executionId?: unknown }).executionId === 'string'
         ? (raw as { executionId: string }).executionId
         : undefined
-    const sub = executionId ? this.#subs.get(executionId) : undefined
-    if (sub) {
-      sub.reportError(err)
+    const channel = executionId ? this.#channels.get(executionId) : undefined
+    if (channel) {
+      channel.reportError(err)
       return
     }
-    if (this.#onError) {
+    if (this.#options.onError) {
       this.#report(err)
       return
     }
-    for (const s of [...this.#subs.values()]) s.reportError(err)
+    for (const c of [...this.#channels.values()]) c.reportError(err)
   }
 
   #onDrop(terminal: FlowcastError | null): void {
     this.#unsubscribes.reset()
-    for (const sub of this.#subs.values()) sub.suspend()
+    for (const channel of this.#channels.values()) channel.suspend()
     if (terminal) {
       for (const p of [...this.#pending.values()]) this.#settle(p, terminal)
-      for (const sub of [...this.#subs.values()]) sub.terminate(terminal)
-      this.#subs.clear()
+      for (const channel of [...this.#channels.values()]) channel.terminate(terminal)
+      this.#channels.clear()
       this.#report(terminal)
       return
     }
@@ -410,9 +542,10 @@ export class FlowcastClient {
   }
 
   #report(err: FlowcastError): void {
-    if (!this.#onError) return
+    const onError = this.#options.onError
+    if (!onError) return
     try {
-      this.#onError(err)
+      onError(err)
     } catch {
       // an error handler that throws has nowhere left to report to
     }
@@ -421,12 +554,6 @@ export class FlowcastClient {
   #id(prefix: string): string {
     return `${prefix}${++this.#nextId}`
   }
-}
-
-function toEvent(item: { seq: number; ts: number; source?: string | undefined; data: unknown }): StreamEvent {
-  return item.source === undefined
-    ? { seq: item.seq, ts: item.ts, data: item.data }
-    : { seq: item.seq, ts: item.ts, source: item.source, data: item.data }
 }
 
 /** `ws(s)://` or `http(s)://` base -> the HTTP base without a trailing slash. */

@@ -1,41 +1,55 @@
 /**
  * One WebSocket and the loop that keeps it alive: connect timeout, reconnect with capped
- * exponential backoff and full jitter, a heartbeat watchdog, URL rotation for failover and a
- * bounded queue of frames waiting for the socket. It knows frames, not subscriptions.
+ * exponential backoff and full jitter, a heartbeat watchdog, URL rotation for failover, a fresh
+ * credential on every attempt and a bounded queue of frames waiting for the socket. It knows
+ * frames, not subscriptions, and opens nothing until `start()`.
  */
-import { type ClientFrame, CloseCode, FlowcastError, type HelloFrame, ServerFrame } from '@flowcast/protocol'
-import type { ConnectionState, ReconnectOptions, WebSocketConstructor, WebSocketLike } from './types.ts'
+import {
+  type ClientFrame,
+  CloseCode,
+  checkServerFrame,
+  FlowcastError,
+  type HelloFrame,
+  type ServerFrame,
+} from '@flowcast/protocol'
+import type {
+  ConnectionState,
+  ReconnectOptions,
+  TokenRequest,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.ts'
 
 export interface ConnectionHooks {
   /** The socket is open and the server said hello; resubscribe here, before queued frames go out. */
   onOpen(hello: HelloFrame): void
-  /** A frame that passed the protocol schema (hello excluded). */
+  /** A frame that passed the protocol check (hello excluded). */
   onFrame(frame: ServerFrame): void
-  /** A frame that is not JSON or fails the schema; `raw` is what was parsed, when it was JSON. */
+  /** A frame that is not JSON or fails the check; `raw` is what was parsed, when it was JSON. */
   onBadFrame(err: FlowcastError, raw: unknown): void
   /** The socket went away; a reconnect follows unless `terminal` is set. */
   onDrop(terminal: FlowcastError | null): void
+  /** An attempt failed before `hello`; `failures` counts such attempts in a row. */
+  onAttemptFailed(failures: number, err: FlowcastError | null): void
   onState(state: ConnectionState): void
 }
 
 export interface ConnectionOptions {
-  /** WebSocket URLs, token already applied; rotated on each reconnect. */
+  /** WebSocket URLs (a static `?token=` already applied); rotated on each reconnect. */
   urls: string[]
-  WebSocket: WebSocketConstructor
-  /** Sent as the first frame when the token is kept out of the URL. */
-  authToken?: string
+  /** Resolved at the first attempt, so that making a client where there is no WebSocket (SSR) is fine. */
+  WebSocket: () => WebSocketConstructor
+  /** The credential for the `auth` first frame, asked before every attempt; undefined sends none. */
+  credential?: (request: TokenRequest) => string | undefined | Promise<string | undefined>
+  /** A refused credential (401 upgrade, close 4001) is asked for again instead of ending the client. */
+  refreshOnRefusal: boolean
+  /** Longest silence before a ping; twice it and the link is dead. */
+  heartbeatMs: number
   reconnect: Required<ReconnectOptions> | false
   maxQueue: number
 }
 
-export const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
-  baseMs: 250,
-  maxMs: 10_000,
-  minUptimeMs: 5_000,
-  connectTimeoutMs: 10_000,
-}
-
-/** Close codes after which reconnecting cannot help. */
+/** Close codes after which reconnecting with the same credential cannot help. */
 const TERMINAL_CODES: Record<number, 'unauthorized' | 'forbidden'> = {
   [CloseCode.unauthorized]: 'unauthorized',
   [CloseCode.forbidden]: 'forbidden',
@@ -43,15 +57,19 @@ const TERMINAL_CODES: Record<number, 'unauthorized' | 'forbidden'> = {
 
 /** The socket of one client, reconnecting until closed. */
 export class Connection {
-  #state: ConnectionState = 'connecting'
+  #state: ConnectionState = 'idle'
   #ws: WebSocketLike | null = null
   #urlIndex = 0
   #attempts = 0
+  /** Attempts in a row that never reached `hello`. */
+  #failures = 0
   #openedAt = 0
   #lastRx = 0
   #lastPing = 0
   #heartbeatMs = 0
   #pingSeq = 0
+  /** Why the next credential is asked for. */
+  #reason: TokenRequest['reason'] = 'connect'
   #refused: 'unauthorized' | 'forbidden' | null = null
   #connectTimer: ReturnType<typeof setTimeout> | null = null
   #retryTimer: ReturnType<typeof setTimeout> | null = null
@@ -63,7 +81,6 @@ export class Connection {
   constructor(opts: ConnectionOptions, hooks: ConnectionHooks) {
     this.#opts = opts
     this.#hooks = hooks
-    this.#connect()
   }
 
   get state(): ConnectionState {
@@ -73,6 +90,34 @@ export class Connection {
   /** Index into `urls` of the node this socket talks to (or tries to). */
   get urlIndex(): number {
     return this.#urlIndex
+  }
+
+  /** Opens the socket if nothing is open or under way yet. */
+  start(): void {
+    if (this.#state !== 'idle') return
+    this.#setState('connecting')
+    this.#connect()
+  }
+
+  /**
+   * The network came back or the page became visible: reconnect now rather than after the
+   * backoff, or, when open, ping now so that a link that died meanwhile is found out soon.
+   */
+  wake(): void {
+    if (this.#state === 'open') {
+      this.#ping(Date.now())
+      return
+    }
+    if (this.#state !== 'reconnecting' || !this.#retryTimer) return
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
+    this.#attempts = 0
+    this.#connect()
+  }
+
+  /** The device says it is offline: the socket cannot be alive, so drop it now (reconnecting). */
+  offline(): void {
+    if (this.#state === 'open' || this.#state === 'connecting') this.#drop(null)
   }
 
   /** Sends now when open; otherwise holds the frame until the next open. Throws `queue_full`. */
@@ -85,6 +130,7 @@ export class Connection {
     if (this.#queue.length >= this.#opts.maxQueue)
       throw new FlowcastError('queue_full', `more than ${this.#opts.maxQueue} commands wait for the socket`)
     this.#queue.push(frame)
+    this.start()
   }
 
   /** Sends only when open (for frames that are rebuilt on every open anyway); true when sent. */
@@ -94,7 +140,7 @@ export class Connection {
     return true
   }
 
-  /** Takes a queued frame back (its request timed out before the socket opened). */
+  /** Takes a queued frame back (its request timed out or was aborted before the socket opened). */
   unqueue(frame: ClientFrame): void {
     const i = this.#queue.indexOf(frame)
     if (i >= 0) this.#queue.splice(i, 1)
@@ -123,29 +169,46 @@ export class Connection {
     this.#setState('closed')
   }
 
-  #connect(): void {
+  async #connect(): Promise<void> {
+    const timeoutMs = this.#opts.reconnect ? this.#opts.reconnect.connectTimeoutMs : 10_000
+    // One timer bounds the credential and the handshake together: a getToken that hangs is a failed attempt.
+    const attempt = {}
+    this.#ws = attempt as WebSocketLike
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null
+      if (this.#ws === attempt || (this.#ws && this.#state !== 'open')) this.#failAttempt(null)
+    }, timeoutMs)
+    let credential: string | undefined
+    try {
+      const reason = this.#reason
+      this.#reason = 'connect'
+      credential = this.#opts.credential ? await this.#opts.credential({ reason }) : undefined
+    } catch (err) {
+      if (this.#ws === attempt)
+        this.#failAttempt(new FlowcastError('unauthorized', 'getToken failed', { cause: err }))
+      return
+    }
+    if (this.#ws !== attempt) return
     const url = this.#opts.urls[this.#urlIndex]!
     let ws: WebSocketLike
     try {
-      ws = new this.#opts.WebSocket(url)
+      ws = new (this.#opts.WebSocket())(url)
     } catch (err) {
-      const terminal = new FlowcastError('bad_request', `cannot open a WebSocket to ${url}`, { cause: err })
-      this.#hooks.onDrop(terminal)
+      this.#ws = null
+      this.#hooks.onDrop(
+        err instanceof FlowcastError
+          ? err
+          : new FlowcastError('bad_request', `cannot open a WebSocket to ${url}`, { cause: err }),
+      )
       this.#fail()
       return
     }
     this.#ws = ws
     this.#refused = null
-    const timeoutMs = this.#opts.reconnect ? this.#opts.reconnect.connectTimeoutMs : 10_000
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = null
-      if (this.#ws === ws) this.#drop(null)
-    }, timeoutMs)
     ws.onopen = () => {
       if (this.#ws !== ws) return
       this.#lastRx = Date.now()
-      if (this.#opts.authToken)
-        ws.send(JSON.stringify({ type: 'auth', id: 'auth', token: this.#opts.authToken }))
+      if (credential) ws.send(JSON.stringify({ type: 'auth', id: 'auth', token: credential }))
     }
     ws.onmessage = (ev) => {
       if (this.#ws !== ws) return
@@ -154,16 +217,25 @@ export class Connection {
     }
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return
-      const code = TERMINAL_CODES[ev.code]
-      const terminal = code
+      const code = TERMINAL_CODES[ev.code] ?? this.#refused
+      const err = code
         ? new FlowcastError(
             code,
-            `the server closed the connection (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`,
+            this.#refused
+              ? `the server refused the WebSocket upgrade (${code})`
+              : `the server closed the connection (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`,
           )
-        : this.#refused
-          ? new FlowcastError(this.#refused, `the server refused the WebSocket upgrade (${this.#refused})`)
-          : null
-      this.#drop(terminal)
+        : null
+      // With a token source, a refused token is asked for again; anything else refused stays refused.
+      if (err?.code === 'unauthorized' && this.#opts.refreshOnRefusal) {
+        this.#reason = 'refused'
+        if (this.#state === 'open') this.#drop(null)
+        else this.#failAttempt(err)
+        return
+      }
+      if (err) this.#drop(err)
+      else if (this.#state === 'open') this.#drop(null)
+      else this.#failAttempt(null)
     }
     // Errors are followed by close (or our own timeout). Node's `ws` names a refused upgrade in the
     // error text; browsers hide it, so there a refused token looks like any failed connect.
@@ -190,23 +262,15 @@ export class Connection {
       )
       return
     }
-    const parsed = ServerFrame.safeParse(raw)
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]
-      const where = issue?.path.length ? issue.path.map(String).join('.') : '(root)'
+    const checked = checkServerFrame(raw)
+    if (!checked.ok) {
       this.#hooks.onBadFrame(
-        new FlowcastError(
-          'bad_frame',
-          `received a frame that fails the protocol at ${where}: ${issue?.message}`,
-          {
-            details: parsed.error.issues,
-          },
-        ),
+        new FlowcastError('bad_frame', `received a frame that fails the protocol ${checked.error}`),
         raw,
       )
       return
     }
-    const frame = parsed.data
+    const frame = checked.frame
     if (frame.type === 'hello') {
       this.#onHello(frame)
       return
@@ -218,10 +282,12 @@ export class Connection {
     if (this.#state === 'open') return
     if (this.#connectTimer) clearTimeout(this.#connectTimer)
     this.#connectTimer = null
+    this.#failures = 0
     this.#openedAt = Date.now()
-    this.#heartbeatMs = hello.heartbeatMs > 0 ? hello.heartbeatMs : 30_000
+    const serverBeat = hello.heartbeatMs > 0 ? hello.heartbeatMs : Number.POSITIVE_INFINITY
+    this.#heartbeatMs = Math.min(this.#opts.heartbeatMs, serverBeat)
     this.#lastPing = this.#openedAt
-    this.#watchdog = setInterval(() => this.#checkLiveness(), Math.max(50, this.#heartbeatMs / 2))
+    this.#watchdog = setInterval(() => this.#checkLiveness(), this.#tick())
     this.#setState('open')
     this.#hooks.onOpen(hello)
     // A resubscribe in onOpen may have closed us; flush only while still open.
@@ -231,15 +297,23 @@ export class Connection {
   #checkLiveness(): void {
     const now = Date.now()
     const idle = now - this.#lastRx
-    if (idle >= 2 * this.#heartbeatMs) {
+    // Checked every tick, so a link silent for 2 heartbeats minus one tick is dead: found within 2.
+    if (idle >= 2 * this.#heartbeatMs - this.#tick()) {
       this.#drop(null)
       return
     }
     // Browsers hide protocol pings, so an application ping makes silence mean a dead link.
-    if (idle >= this.#heartbeatMs && now - this.#lastPing >= this.#heartbeatMs) {
-      this.#lastPing = now
-      this.#write({ type: 'ping', id: `ping-${++this.#pingSeq}` })
-    }
+    if (idle >= this.#heartbeatMs && now - this.#lastPing >= this.#heartbeatMs) this.#ping(now)
+  }
+
+  /** The watchdog's period: a tenth of the heartbeat. */
+  #tick(): number {
+    return Math.max(20, this.#heartbeatMs / 10)
+  }
+
+  #ping(now: number): void {
+    this.#lastPing = now
+    this.#write({ type: 'ping', id: `ping-${++this.#pingSeq}` })
   }
 
   #write(frame: ClientFrame): void {
@@ -250,11 +324,18 @@ export class Connection {
     }
   }
 
+  /** An attempt that never reached `hello` failed; counted for the SSE fallback, then retried. */
+  #failAttempt(err: FlowcastError | null): void {
+    this.#failures++
+    this.#hooks.onAttemptFailed(this.#failures, err)
+    this.#drop(null)
+  }
+
   #drop(terminal: FlowcastError | null): void {
     const ws = this.#ws
     this.#ws = null
     this.#clearTimers()
-    if (ws) {
+    if (ws && 'send' in ws) {
       detach(ws)
       try {
         // `ws` has terminate(): a dead link would otherwise hold the close handshake for 30 s.

@@ -38,6 +38,8 @@ export type FlowcastErrorCode =
   | 'invalid_json'
   | 'model_error'
   | 'method_not_allowed'
+  | 'aborted'
+  | 'token_expired'
 
 /**
  * Codes of refusals that may pass if the same request is sent again later (a rate limit, a store

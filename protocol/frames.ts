@@ -1,28 +1,18 @@
 /**
- * Wire protocol v1: the one definition of every frame that crosses the WebSocket, used by the
- * server to validate at its edge and by the client SDK to validate what it receives. JSON text
- * frames only. This module imports nothing but zod so that it runs in browsers as it is.
+ * Wire protocol v1, client -> server, and the HTTP bodies: the one definition of every frame and
+ * body the server validates at its edge, in zod (its messages name the failing path). The frames
+ * the server sends are in server-frames.ts, checked without zod, so a client bundle never carries
+ * this module.
  */
 // A namespace import lets bundlers drop what is unused (zod's locales alone are ~260 KiB).
 import * as z from 'zod'
-import { ExecutionStatus, StreamEndReason } from './status.ts'
-
-export const PROTOCOL_VERSION = 1 as const
-
-/** Close codes the server uses, beside the standard 1001/1009/1012. */
-export const CloseCode = {
-  goingAway: 1001,
-  tooBig: 1009,
-  restarting: 1012,
-  unauthorized: 4001,
-  forbidden: 4003,
-  tooSlow: 4008,
-  rateLimited: 4029,
-} as const
+import type { WireEvent } from './server-frames.ts'
+import type { ExecutionStatus } from './status.ts'
 
 const executionId = z.string().min(1).max(128)
 const requestId = z.union([z.string().max(64), z.number().int().safe()])
 const seq = z.number().int().nonnegative().safe()
+const token = z.string().min(1).max(4096)
 
 // ---- client -> server -------------------------------------------------------------------------
 
@@ -31,15 +21,23 @@ export const SubscribeFrame = z.strictObject({
   id: requestId,
   executionId,
   since: seq.optional(),
+  /** The subscription's own token (instead of the socket's), checked for this execution. */
+  token: token.optional(),
 })
 export const UnsubscribeFrame = z.strictObject({ type: z.literal('unsubscribe'), id: requestId, executionId })
-export const StopStreamFrame = z.strictObject({ type: z.literal('stop_stream'), id: requestId, executionId })
+export const StopStreamFrame = z.strictObject({
+  type: z.literal('stop_stream'),
+  id: requestId,
+  executionId,
+  token: token.optional(),
+})
 export const ContinueFrame = z.strictObject({
   type: z.literal('continue'),
   id: requestId,
   executionId,
   interruptId: z.string().min(1).max(128),
   value: z.unknown().optional(),
+  token: token.optional(),
 })
 /** Cancels the execution (admin role): its signal aborts (a model request with it), status `cancelled`. */
 export const CancelFrame = z.strictObject({ type: z.literal('cancel'), id: requestId, executionId })
@@ -47,7 +45,7 @@ export const PingFrame = z.strictObject({ type: z.literal('ping'), id: requestId
 export const AuthFrame = z.strictObject({
   type: z.literal('auth'),
   id: requestId.optional(),
-  token: z.string().min(1).max(4096),
+  token,
 })
 
 export const ClientFrame = z.discriminatedUnion('type', [
@@ -70,97 +68,6 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
   'ping',
   'auth',
 ]
-
-// ---- server -> client -------------------------------------------------------------------------
-
-export const Limits = z.object({
-  maxPayload: z.number(),
-  maxSubscriptions: z.number(),
-  commandsPerSecond: z.number(),
-})
-export type Limits = z.infer<typeof Limits>
-
-/** One runtime-stream item as it travels: the envelope the engine made, unchanged. */
-export const WireEvent = z.object({
-  seq: z.number().int().positive(),
-  ts: z.number(),
-  source: z.string().optional(),
-  /** 2, 3, ...: put by a step running again after its execution moved to another node. */
-  attempt: z.number().int().min(2).optional(),
-  data: z.unknown(),
-})
-export type WireEvent<T = unknown> = { seq: number; ts: number; source?: string; attempt?: number; data: T }
-
-export const HelloFrame = z.object({
-  type: z.literal('hello'),
-  protocol: z.literal(PROTOCOL_VERSION),
-  connectionId: z.string(),
-  heartbeatMs: z.number(),
-  limits: Limits,
-})
-export const SubscribedFrame = z.object({
-  type: z.literal('subscribed'),
-  id: requestId,
-  executionId,
-  status: ExecutionStatus,
-  streamOpen: z.boolean(),
-  lastSeq: seq,
-  subscribers: z.number().int().nonnegative(),
-})
-export const EventFrame = WireEvent.extend({ type: z.literal('event'), executionId })
-export const EventsFrame = z.object({
-  type: z.literal('events'),
-  executionId,
-  items: z.array(WireEvent).min(1),
-})
-export const GapFrame = z.object({ type: z.literal('gap'), executionId, from: seq, to: seq })
-export const StreamEndFrame = z.object({
-  type: z.literal('stream_end'),
-  executionId,
-  lastSeq: seq,
-  reason: StreamEndReason,
-  by: z.string().optional(),
-})
-export const StatusFrame = z.object({ type: z.literal('status'), executionId, status: ExecutionStatus })
-export const PresenceFrame = z.object({
-  type: z.literal('presence'),
-  executionId,
-  subscribers: z.number().int().nonnegative(),
-})
-export const AckFrame = z.looseObject({ type: z.literal('ack'), id: requestId })
-export const ErrorFrame = z.object({
-  type: z.literal('error'),
-  id: requestId.optional(),
-  code: z.string(),
-  message: z.string(),
-  executionId: executionId.optional(),
-})
-export const PongFrame = z.object({ type: z.literal('pong'), id: requestId })
-
-export const ServerFrame = z.discriminatedUnion('type', [
-  HelloFrame,
-  SubscribedFrame,
-  EventFrame,
-  EventsFrame,
-  GapFrame,
-  StreamEndFrame,
-  StatusFrame,
-  PresenceFrame,
-  AckFrame,
-  ErrorFrame,
-  PongFrame,
-])
-export type ServerFrame = z.infer<typeof ServerFrame>
-export type HelloFrame = z.infer<typeof HelloFrame>
-export type SubscribedFrame = z.infer<typeof SubscribedFrame>
-export type EventFrame = z.infer<typeof EventFrame>
-export type EventsFrame = z.infer<typeof EventsFrame>
-export type GapFrame = z.infer<typeof GapFrame>
-export type StreamEndFrame = z.infer<typeof StreamEndFrame>
-export type StatusFrame = z.infer<typeof StatusFrame>
-export type PresenceFrame = z.infer<typeof PresenceFrame>
-export type AckFrame = z.infer<typeof AckFrame>
-export type ErrorFrame = z.infer<typeof ErrorFrame>
 
 // ---- HTTP bodies ------------------------------------------------------------------------------
 

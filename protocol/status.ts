@@ -1,9 +1,8 @@
 /**
  * An execution's status and why its runtime stream ended: one definition each, shared by the
- * engine, the server (memory and Redis), the client SDK and the watch page.
+ * engine, the server (memory and Redis), the client SDK and the watch page. Plain values, no
+ * schema: the frames' checks build on them.
  */
-import * as z from 'zod'
-
 export const EXECUTION_STATUSES = [
   'created',
   'running',
@@ -12,7 +11,6 @@ export const EXECUTION_STATUSES = [
   'failed',
   'cancelled',
 ] as const
-export const ExecutionStatus = z.enum(EXECUTION_STATUSES)
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
 
 /** The statuses an execution never leaves. */
@@ -28,5 +26,4 @@ export function isTerminal(status: string | undefined): status is TerminalStatus
 
 /** Why a runtime stream ended: stopped by a flow or an admin, or the execution ended. */
 export const STREAM_END_REASONS = ['stopped', 'completed', 'failed', 'cancelled'] as const
-export const StreamEndReason = z.enum(STREAM_END_REASONS)
 export type StreamEndReason = (typeof STREAM_END_REASONS)[number]

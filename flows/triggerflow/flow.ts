@@ -62,8 +62,8 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
   readonly flowData = new StateStore()
   /** Defaults every execution of this flow starts from. */
   readonly executionDefaults: Readonly<Omit<ExecutionOptions, 'id'>>
-  /** Type carrier for `FlowTypes<typeof flow>`; never set at run time. */
-  declare readonly types: FlowTypeInfo<InputOf<C>, StreamOf<C>, ResultOf<C>>
+  /** Type carrier for `FlowTypes<typeof flow>`; `input` is what a caller sends (the schema's input side); never set at run time. */
+  declare readonly types: FlowTypeInfo<InputArgOf<C>, StreamOf<C>, ResultOf<C>>
   readonly #graph = new Graph()
   readonly #chunks = new Map<string, Chunk>()
   readonly #start: Process

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildClientBundle } from '../../scripts/build-client.mjs'
+import { formatSize, measureClientSize, SIZE_ENTRIES } from '../../scripts/client-size.mjs'
 import type { FlowcastServer } from '../../server/index.ts'
 import { launchBrowser, skipBrowser } from '../e2e/browser.ts'
 import { range, startTestServer } from './fixtures.ts'
@@ -33,6 +34,20 @@ describe('browser bundle', () => {
     expect(code).not.toMatch(/\bprocess\.env\b/)
     expect(built.bytes).toBeLessThan(160 * 1024)
     expect(built.gzipBytes).toBeLessThan(48 * 1024)
+  })
+
+  it('the core is at most 10 KiB gzipped, without zod (measured with the esbuild metafile, printed)', async () => {
+    const core = await measureClientSize(SIZE_ENTRIES.core)
+    console.log(formatSize('client core', core))
+    expect(core.gzipBytes).toBeLessThanOrEqual(10 * 1024)
+    expect(core.inputs.filter((i) => i.path.includes('node_modules/'))).toEqual([])
+  })
+
+  it('importing only isFlowcastError carries no schema and no zod', async () => {
+    const only = await measureClientSize(SIZE_ENTRIES['isFlowcastError only'])
+    console.log(formatSize('isFlowcastError only', only))
+    expect(only.inputs.map((i) => i.path)).toEqual(['protocol/errors.ts'])
+    expect(only.gzipBytes).toBeLessThan(1024)
   })
 
   describe.runIf(runBrowser)('in Chromium', () => {

@@ -67,7 +67,7 @@ describe('client SDK', () => {
     expect(wb.events.map((e) => e.seq)).toEqual(range(1, 20))
     expect(() => client.subscribe(a.executionId)).not.toThrow()
     const again = client.subscribe(b.executionId, {})
-    expect(() => client.subscribe(b.executionId)).toThrow(/already watches/)
+    expect(() => client.subscribe(b.executionId)).not.toThrow()
     again.unsubscribe()
   })
 

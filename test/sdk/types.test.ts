@@ -4,6 +4,7 @@
  */
 import { describe, expectTypeOf, it } from 'vitest'
 import type { createClient, ResultResponse, StreamEvent } from '../../client-sdk/index.ts'
+import type { longJobFlow } from '../../flows/catalog/index.ts'
 import type { testLongJob } from './fixtures.ts'
 
 type Client = ReturnType<typeof createClient>
@@ -31,7 +32,31 @@ async function usage(c: Client): Promise<void> {
   await c.start<LongJob>('long-job', { count: 'many', size: 16, intervalMs: 0 })
 }
 
+/** A server's flows by name, as an application declares them (type-only). */
+type Flows = { 'long-job': LongJob; catalog: ReturnType<typeof longJobFlow> }
+declare const typed: ReturnType<typeof createClient<Flows>>
+
+/** A client typed with its server's flows: names tie to inputs, streams and results. */
+async function typedUsage(): Promise<void> {
+  // Fields with defaults (size, intervalMs) may be left out: the input side of the schema.
+  await typed.start('long-job', { count: 3 })
+  await c0.start<LongJob>('long-job', { count: 3 })
+  // @ts-expect-error no such flow on this server
+  await typed.start('no-such-flow', {})
+  // @ts-expect-error count is required
+  await typed.start('long-job', { size: 20 })
+  for await (const ev of typed.stream<'long-job'>('id')) expectTypeOf(ev.data).toEqualTypeOf<Item>()
+  for await (const ev of typed.stream<'catalog'>('id')) expectTypeOf(ev.data.n).toEqualTypeOf<number>()
+  const r = await typed.result<'long-job'>('id')
+  if (r.status === 'completed') expectTypeOf(r.result).toEqualTypeOf<Result>()
+}
+declare const c0: Client
+
 describe('SDK types from a flow contract', () => {
+  it('createClient<typeof flows>() ties names to input (input side), stream and result types', () => {
+    expectTypeOf(typedUsage).toBeFunction()
+  })
+
   it('stream, subscribe and result carry the contract types', () => {
     expectTypeOf(usage).toBeFunction()
     expectTypeOf<ReturnType<typeof client.stream<LongJob>>>().toEqualTypeOf<
