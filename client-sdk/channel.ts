@@ -179,7 +179,7 @@ export class Channel implements SubscriptionHost {
       this.#end(err)
       return
     }
-    if (err) this.reportError(err)
+    // A cut or a failed response is like a socket drop: invisible to the application, resumed from lastSeq.
     this.#retryLater(() => {
       if (this.#host.overSse()) this.#openSse()
     })
