@@ -8,6 +8,7 @@ import { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
 import { byId } from './dom.ts'
 
 const CONNECTION_TEXT: Record<ConnectionState, string> = {
+  idle: 'not connected',
   connecting: 'connecting…',
   open: 'connected',
   reconnecting: 'reconnecting…',
