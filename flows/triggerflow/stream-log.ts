@@ -94,13 +94,16 @@ export class RuntimeStreamLog<T = unknown> {
     if (this.end) return undefined
     const seq = this.window.lastSeq + 1
     // seq first: servers splice frame fields in front of the envelope's JSON.
-    const envelope: StreamEnvelope<T> = {
-      seq,
-      ts: Date.now(),
-      ...(source === undefined ? {} : { source }),
-      ...(attempt !== undefined && attempt > 1 ? { attempt } : {}),
-      data,
-    }
+    const ts = Date.now()
+    // The hot path: one literal per shape, no spreads (this runs once per item put).
+    const envelope: StreamEnvelope<T> =
+      attempt !== undefined && attempt > 1
+        ? source === undefined
+          ? { seq, ts, attempt, data }
+          : { seq, ts, source, attempt, data }
+        : source === undefined
+          ? { seq, ts, data }
+          : { seq, ts, source, data }
     // Encode before committing the seq: an item JSON cannot carry must not leave a hole.
     const json = JSON.stringify(envelope)
     const entry: LogEntry<T> = { envelope, json }

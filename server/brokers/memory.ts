@@ -150,8 +150,9 @@ export class MemoryBroker implements Broker {
     if (command.type === 'cancel') {
       return exec.cancel(`cancelled by ${command.by}`) ? { cancelled: true } : { alreadyEnded: true }
     }
-    // continueWith checks and throws before its first await, but resolves only once the
-    // resumed work has finished; report the checks' verdict without waiting for that work.
+    // continueWith checks and throws before its first await; it resolves once the resume is
+    // dispatched (for resumeTo 'self', once the chunk ran again): report the checks' verdict
+    // without waiting for that chunk.
     let failure: unknown
     let settled = false
     exec.continueWith(command.interruptId, command.value).then(
