@@ -3,9 +3,11 @@
  * A flow is a blueprint; every run of it is an Execution with state of its own, running the
  * wiring as it stood when the execution was created.
  */
+
+import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import type { Chunk, ChunkHandler } from './chunk.ts'
 import type { FlowContract, FlowTypeInfo, InputArgOf, InputOf, ResultOf, StreamOf } from './contract.ts'
-import { Execution, type ExecutionOptions } from './execution.ts'
+import { Execution, type ExecutionOptions, type StreamReadOptions } from './execution.ts'
 import { type CompiledGraph, type FlowDefinition, Graph, type WhenMode } from './graph.ts'
 import {
   type BatchOptions,
@@ -164,6 +166,48 @@ export class TriggerFlow<C extends FlowContract = FlowContract> implements FlowD
     for (const key of rest) this.#graph.on(key).push(join.id)
     this.#graph.touch()
     return new Process(this.#graph, join.next)
+  }
+
+  /**
+   * TriggerFlow 4.1's one-call start: runs a hidden execution that closes as soon as nothing is
+   * pending and returns its close snapshot. A pause fails it (`invalid_state`): nobody holds a
+   * handle to continue it; use `createExecution` for flows that pause or take outside events.
+   */
+  async start(
+    input?: InputArgOf<C>,
+    options: Pick<ExecutionOptions, 'concurrency'> = {},
+  ): Promise<Record<string, unknown>> {
+    const ex = this.#hidden(options)
+    await ex.start(input as InputOf<C>)
+    await ex.getResult()
+    return ex.close()
+  }
+
+  /** The one-call form of `getRuntimeStream`: a hidden execution's items (a pause fails it, as `start` says). */
+  getRuntimeStream(
+    input?: InputArgOf<C>,
+    options: StreamReadOptions & Pick<ExecutionOptions, 'concurrency'> = {},
+  ): AsyncGenerator<StreamOf<C>, void, undefined> {
+    const { concurrency, ...read } = options
+    return this.#hidden(concurrency === undefined ? {} : { concurrency }).getRuntimeStream(
+      input as InputOf<C>,
+      read,
+    )
+  }
+
+  #hidden(options: Pick<ExecutionOptions, 'concurrency'>) {
+    const ex = this.createExecution({ ...options, autoClose: true, autoCloseTimeout: 0 })
+    const off = ex.onStatusChange((status) => {
+      if (status === 'waiting')
+        ex.terminate(
+          new FlowcastError(
+            'invalid_state',
+            `flow "${this.name}": a hidden execution (flow.start / flow.getRuntimeStream) reached pauseFor; pausing requires an execution handle (flow.createExecution)`,
+          ),
+        )
+      if (isTerminal(status)) off()
+    })
+    return ex
   }
 
   /** Creates an execution (open; not started: call `start`, or read its runtime stream). */
