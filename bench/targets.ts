@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdapterName } from './protocol.ts'
 
-export type TargetName = 'flowcast' | 'ws' | 'socket.io'
+export type TargetName = 'flowcast' | 'ws' | 'ws-batch' | 'socket.io'
 
 export interface Target {
   name: TargetName
@@ -22,6 +22,7 @@ const serverFile = (file: string) => fileURLToPath(new URL(`./servers/${file}`, 
 export const TARGETS: readonly Target[] = [
   { name: 'flowcast', server: serverFile('flowcast.ts'), adapter: 'flowcast' },
   { name: 'ws', server: serverFile('raw-ws.ts'), adapter: 'ws' },
+  { name: 'ws-batch', server: serverFile('raw-ws-batch.ts'), adapter: 'ws' },
   { name: 'socket.io', server: serverFile('socketio.ts'), adapter: 'socket.io' },
 ]
 

@@ -8,6 +8,11 @@
  * untyped door socket.io's broadcast uses; with the public `ws.send(buffer)` each socket would pay
  * for building its own frame header, and the baseline would lose to socket.io, which is no limit.
  * BENCH_WS_PUBLIC_SEND=1 switches to `ws.send` to see the difference.
+ *
+ * BENCH_WS_BATCH=1 (the `ws-batch` target, servers/raw-ws-batch.ts) batches as flowcast's rooms do:
+ * events emitted in one event-loop turn go out at setImmediate as one `events` frame per room,
+ * framed once. flowcast's flood lead over the plain baseline comes from batching; against this one
+ * only its per-delivery cost shows.
  */
 import * as wsModule from 'ws'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -77,6 +82,35 @@ const Sender =
   wsNs.Sender ?? wsNs.default?.Sender ?? (WebSocket as unknown as { Sender?: SenderClass }).Sender
 type FrameWriter = { sendFrame?(list: Buffer[], cb?: () => void): void }
 const preframed = process.env.BENCH_WS_PUBLIC_SEND !== '1' && typeof Sender?.frame === 'function'
+const batching = process.env.BENCH_WS_BATCH === '1'
+
+/** Writes one encoded frame payload to every open subscriber of `subs`. */
+function broadcast(subs: Set<WebSocket>, payload: Buffer): void {
+  if (!preframed) {
+    for (const ws of subs) if (ws.readyState === WebSocket.OPEN) ws.send(payload, TEXT)
+    return
+  }
+  const frame = [Buffer.concat(Sender!.frame!(payload, FRAME))]
+  for (const ws of subs) {
+    if (ws.readyState !== WebSocket.OPEN) continue
+    const sender = (ws as unknown as { _sender?: FrameWriter })._sender
+    if (sender?.sendFrame) sender.sendFrame(frame)
+    else ws.send(payload, TEXT)
+  }
+}
+
+/** Events emitted this turn, per room, for the batching variant. */
+const pending = new Map<string, string[]>()
+let flushScheduled = false
+function flush(): void {
+  flushScheduled = false
+  for (const [room, items] of pending) {
+    const subs = rooms.get(room)
+    if (subs && subs.size > 0)
+      broadcast(subs, Buffer.from(`{"type":"events","executionId":"${room}","items":[${items.join(',')}]}`))
+  }
+  pending.clear()
+}
 
 host({
   url: `ws://127.0.0.1:${port}/`,
@@ -92,20 +126,21 @@ host({
   emit(room: string, seq: number, data: EventData) {
     const subs = rooms.get(room)
     if (!subs || subs.size === 0) return
-    const payload = Buffer.from(
-      JSON.stringify({ type: 'event', executionId: room, seq, ts: Date.now(), data }),
-    )
-    if (!preframed) {
-      for (const ws of subs) if (ws.readyState === WebSocket.OPEN) ws.send(payload, TEXT)
+    if (batching) {
+      const item = JSON.stringify({ seq, ts: Date.now(), data })
+      const items = pending.get(room)
+      if (items) items.push(item)
+      else pending.set(room, [item])
+      if (!flushScheduled) {
+        flushScheduled = true
+        setImmediate(flush)
+      }
       return
     }
-    const frame = [Buffer.concat(Sender!.frame!(payload, FRAME))]
-    for (const ws of subs) {
-      if (ws.readyState !== WebSocket.OPEN) continue
-      const sender = (ws as unknown as { _sender?: FrameWriter })._sender
-      if (sender?.sendFrame) sender.sendFrame(frame)
-      else ws.send(payload, TEXT)
-    }
+    broadcast(
+      subs,
+      Buffer.from(JSON.stringify({ type: 'event', executionId: room, seq, ts: Date.now(), data })),
+    )
   },
   async endRooms(ids) {
     for (const id of ids) rooms.delete(id)

@@ -1,0 +1,292 @@
+/**
+ * Edge benchmarks (issue 18): where the cost is per socket or per request, not per delivered event.
+ *
+ *   npx tsx bench/edge.ts [--rounds 3] [--only connect,heartbeat,control] [--sockets 2000]
+ *
+ * Each measurement starts a fresh server process (bench/servers/edge.ts) pinned to CPU 0 with
+ * taskset; this process (the clients) pins itself to CPU 1. Rounds are interleaved (every target
+ * once per round, the order rotating) and the table shows medians, with flowcast's ratio to its
+ * baseline measured in the same rounds.
+ *
+ * - connect: server CPU per accepted socket (upgrade, hello) for raw ws, flowcast, and flowcast
+ *   with auth on (a viewer token in `?token=`).
+ * - heartbeat + capacity: as many idle sockets as the fd limit allows, heartbeat every 2 s; the
+ *   longest event-loop stall over three intervals, and RSS per socket (raw ws pings every socket
+ *   in one loop per interval, the usual hand-written heartbeat).
+ * - control plane, auth on: starts/s and result reads/s against bare Hono with the same two
+ *   token mints per start and the same token check per read.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { createInterface, type Interface } from 'node:readline'
+import WebSocket from 'ws'
+import { load } from './http-load.ts'
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? process.argv[i + 1]! : dflt
+}
+const ROUNDS = Number(arg('rounds', '3'))
+const ONLY = new Set(arg('only', 'connect,heartbeat,control').split(','))
+const CONNECT_SOCKETS = Number(arg('sockets', '2000'))
+const CONNECT_CONCURRENCY = 64
+const HEARTBEAT_MS = 2000
+const CONTROL_MS = Number(arg('control-ms', '3000'))
+const CONTROL_CONNECTIONS = 16
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+const pinned = hasTaskset()
+if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+
+interface Ready {
+  url: string
+  wsUrl: string
+  token?: string
+  apiKey?: string
+}
+
+/** One server process of bench/servers/edge.ts and its command line. */
+class Server {
+  readonly child: ChildProcess
+  readonly #lines: Interface
+  readonly #waiting: ((line: string) => void)[] = []
+  ready!: Ready
+
+  constructor(kind: string, env: Record<string, string> = {}) {
+    const node = [process.execPath, ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])]
+    const args = [...node, '--import', 'tsx', 'bench/servers/edge.ts', kind]
+    this.child = spawn(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    this.#lines = createInterface({ input: this.child.stdout! })
+    this.#lines.on('line', (line) => this.#waiting.shift()?.(line))
+  }
+
+  #line(timeoutMs = 60_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the bench server did not answer')), timeoutMs)
+      this.#waiting.push((line) => {
+        clearTimeout(timer)
+        resolve(line)
+      })
+    })
+  }
+
+  async start(): Promise<this> {
+    this.ready = JSON.parse(await this.#line()) as Ready
+    return this
+  }
+
+  async ask<T>(cmd: string): Promise<T> {
+    const answer = this.#line()
+    this.child.stdin!.write(`${cmd}\n`)
+    return JSON.parse(await answer) as T
+  }
+
+  async cpuUs(): Promise<number> {
+    return (await this.ask<{ cpuUs: number }>('cpu')).cpuUs
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null) return resolve()
+      this.child.once('exit', () => resolve())
+      this.child.stdin!.end()
+      this.child.kill('SIGTERM')
+    })
+  }
+}
+
+/** Opens `n` sockets, `concurrency` at a time; each counts once its first message (hello) arrives. */
+async function openSockets(url: string, n: number, concurrency: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  let next = 0
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false })
+      sockets.push(ws)
+      ws.once('message', () => resolve())
+      ws.once('error', reject)
+    })
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++
+        await one()
+      }
+    }),
+  )
+  return sockets
+}
+
+async function closeAll(sockets: WebSocket[]): Promise<void> {
+  await Promise.all(
+    sockets.map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === ws.CLOSED) return resolve()
+          ws.once('close', () => resolve())
+          ws.terminate()
+        }),
+    ),
+  )
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** Rows of the table: label -> target -> the measurement of each round. */
+const results = new Map<string, Map<string, number[]>>()
+function record(label: string, target: string, value: number): void {
+  const row = results.get(label) ?? new Map<string, number[]>()
+  results.set(label, row)
+  row.set(target, [...(row.get(target) ?? []), value])
+  console.error(`  ${label} | ${target}: ${value.toFixed(2)}`)
+}
+
+async function connectRound(kind: string): Promise<void> {
+  const server = await new Server(kind).start()
+  try {
+    const { wsUrl, token } = server.ready
+    const url = token ? `${wsUrl}?token=${encodeURIComponent(token)}` : wsUrl
+    // A first batch warms the JIT, so the measured sockets pay for the steady path only.
+    await closeAll(await openSockets(url, 200, CONNECT_CONCURRENCY))
+    const before = await server.cpuUs()
+    const sockets = await openSockets(url, CONNECT_SOCKETS, CONNECT_CONCURRENCY)
+    const after = await server.cpuUs()
+    record('connect: server CPU µs per accepted socket', kind, (after - before) / CONNECT_SOCKETS)
+    await closeAll(sockets)
+  } finally {
+    await server.stop()
+  }
+}
+
+function fdLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -Hn']).toString().trim()) || 1024
+  } catch {
+    return 1024
+  }
+}
+
+async function heartbeatRound(kind: string, n: number): Promise<void> {
+  const server = await new Server(kind, { BENCH_HEARTBEAT_MS: String(HEARTBEAT_MS) }).start()
+  try {
+    const before = await server.ask<{ maxMs: number; rss: number }>('lag')
+    const sockets = await openSockets(server.ready.wsUrl, n, CONNECT_CONCURRENCY)
+    await server.ask('lag') // the connect storm is not the heartbeat's
+    await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS + 200))
+    const idle = await server.ask<{ maxMs: number; rss: number }>('lag')
+    const open = sockets.filter((s) => s.readyState === s.OPEN).length
+    if (open !== n) throw new Error(`${kind}: ${n - open} of ${n} sockets were dropped while idle`)
+    record(`heartbeat, ${n} idle sockets: longest event-loop stall ms`, kind, idle.maxMs)
+    record(`capacity, ${n} idle sockets: RSS KB per socket`, kind, (idle.rss - before.rss) / 1024 / n)
+    await closeAll(sockets)
+  } finally {
+    await server.stop()
+  }
+}
+
+function startRequest(port: number, apiKey: string): (i: number) => string {
+  return (i) => {
+    const body = `{"input":{"n":${i % 1000}}}`
+    return `POST /api/flows/quick/executions HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${apiKey}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+  }
+}
+
+async function controlRound(kind: string): Promise<void> {
+  const server = await new Server(kind).start()
+  try {
+    const port = Number(new URL(server.ready.url).port)
+    const apiKey = server.ready.apiKey!
+    const warm = await load(port, startRequest(port, apiKey), CONTROL_CONNECTIONS, 500)
+    const starts = await load(port, startRequest(port, apiKey), CONTROL_CONNECTIONS, CONTROL_MS)
+    if ((starts.statuses[201] ?? 0) !== starts.requests || warm.requests === 0)
+      throw new Error(`${kind}: starts answered ${JSON.stringify(starts.statuses)}`)
+    record(
+      'control plane, auth on: starts/s (higher is better)',
+      kind,
+      starts.requests / (starts.elapsedMs / 1000),
+    )
+    // Reads of one completed execution's result with a viewer token for it.
+    const res = await fetch(`${server.ready.url}/api/flows/quick/executions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: '{"input":{"n":1}}',
+    })
+    const started = (await res.json()) as { executionId: string; tokens: { viewer: string } }
+    const read = `GET /api/executions/${started.executionId}/result HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${started.tokens.viewer}\r\n\r\n`
+    const reads = await load(port, () => read, CONTROL_CONNECTIONS, CONTROL_MS)
+    if ((reads.statuses[200] ?? 0) !== reads.requests)
+      throw new Error(`${kind}: reads answered ${JSON.stringify(reads.statuses)}`)
+    record(
+      'control plane, auth on: result reads/s (higher is better)',
+      kind,
+      reads.requests / (reads.elapsedMs / 1000),
+    )
+  } finally {
+    await server.stop()
+  }
+}
+
+const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!)
+const capacityN = Math.max(100, fdLimit() - 512)
+
+for (let round = 0; round < ROUNDS; round++) {
+  console.error(`round ${round + 1}/${ROUNDS}`)
+  if (ONLY.has('connect'))
+    for (const k of rotate(['ws', 'flowcast', 'flowcast-auth'], round)) await connectRound(k)
+  if (ONLY.has('heartbeat'))
+    for (const k of rotate(['ws', 'flowcast'], round)) await heartbeatRound(k, capacityN)
+  if (ONLY.has('control')) for (const k of rotate(['hono', 'flowcast-auth'], round)) await controlRound(k)
+}
+
+// The table: each row's targets, flowcast's ratio to the baseline, and the issue's goal.
+const GOALS: Record<string, { base: string; target: string; goal: string }[]> = {
+  'connect: server CPU µs per accepted socket': [
+    { base: 'ws', target: 'flowcast', goal: '<= 1.3x ws' },
+    { base: 'ws', target: 'flowcast-auth', goal: '<= 250 µs' },
+  ],
+  'control plane, auth on: starts/s (higher is better)': [
+    { base: 'hono', target: 'flowcast-auth', goal: '>= 0.5x hono' },
+  ],
+  'control plane, auth on: result reads/s (higher is better)': [
+    { base: 'hono', target: 'flowcast-auth', goal: '>= 0.3x hono' },
+  ],
+}
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
+const uptime = execFileSync('uptime').toString().trim()
+console.log(
+  `rounds: ${ROUNDS} (interleaved, medians) · node ${process.version} · ${pinned ? 'server on CPU 0, clients on CPU 1' : 'not pinned'} · ${uptime}`,
+)
+console.log('')
+console.log('| metric | target | baseline | target value | baseline value | ratio | goal |')
+console.log('| :-- | :-- | :-- | --: | --: | --: | :-- |')
+for (const [label, row] of results) {
+  const goals = GOALS[label]
+  if (goals) {
+    for (const g of goals) {
+      const t = median(row.get(g.target) ?? [Number.NaN])
+      const b = median(row.get(g.base) ?? [Number.NaN])
+      console.log(
+        `| ${label} | ${g.target} | ${g.base} | ${fmt(t)} | ${fmt(b)} | ${(t / b).toFixed(2)}x | ${g.goal} |`,
+      )
+    }
+  } else {
+    const t = median(row.get('flowcast') ?? [Number.NaN])
+    const b = median(row.get('ws') ?? [Number.NaN])
+    const goal = label.startsWith('heartbeat') ? '<= 5 ms' : ''
+    console.log(`| ${label} | flowcast | ws | ${fmt(t)} | ${fmt(b)} | ${(t / b).toFixed(2)}x | ${goal} |`)
+  }
+}
+process.exit(0)

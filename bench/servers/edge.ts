@@ -1,0 +1,178 @@
+/**
+ * The server side of the edge benchmarks (bench/edge.ts): connect, heartbeat, capacity and the
+ * control plane, where the cost is per socket or per request rather than per delivered event.
+ *
+ *   npx tsx bench/servers/edge.ts <kind>     kind: ws | flowcast | flowcast-auth | hono
+ *
+ * Prints one JSON line `{ url, wsUrl, token?, apiKey? }` on stdout, then answers commands on
+ * stdin, one per line, each with one JSON line: `cpu` (process CPU µs so far), `lag` (the longest
+ * event-loop delay in ms since the previous `lag`, and the process RSS), `completed <n>` (starts n
+ * executions that complete at once and returns their ids, for read benchmarks).
+ *
+ * - `ws`: a bare ws server that sends a hello-sized frame on connection and pings every socket in
+ *   one loop per interval (the usual hand-written heartbeat).
+ * - `flowcast` / `flowcast-auth`: the real startServer() with auth off / on, heartbeat as configured
+ *   by BENCH_HEARTBEAT_MS.
+ * - `hono`: bare Hono on @hono/node-server with flowcast's two mints per start and a Map of results:
+ *   the floor of the control plane on this stack.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { WebSocketServer } from 'ws'
+import { z } from 'zod'
+import { TriggerFlow } from '../../flows/index.ts'
+import { Hs256 } from '../../server/auth/hs256.ts'
+import { startServer } from '../../server/index.ts'
+
+process.env.LOG_LEVEL ??= 'warn'
+const kind = process.argv[2] ?? 'flowcast'
+const heartbeatMs = Number(process.env.BENCH_HEARTBEAT_MS ?? 30_000)
+const API_KEY = 'bench-api-key-0123456789abcdef'
+const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
+
+// A normal exit, so that --cpu-prof (BENCH_SERVER_FLAGS) writes its profile.
+process.on('SIGTERM', () => process.exit(0))
+
+const lag = monitorEventLoopDelay({ resolution: 1 })
+lag.enable()
+
+interface Ready {
+  url: string
+  wsUrl: string
+  token?: string
+  apiKey?: string
+}
+
+/** A flow that completes at once with a small result: what a start and a result read cost. */
+function quickFlow() {
+  const flow = new TriggerFlow({
+    name: 'quick',
+    contract: { input: z.object({ n: z.number().int() }).optional(), result: z.object({ ok: z.boolean() }) },
+  })
+  flow.to(flow.chunk('done', async () => ({ ok: true })))
+  return flow
+}
+
+async function rawWs(): Promise<Ready> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, backlog: 4096 })
+  const hello = JSON.stringify({ type: 'hello', protocol: 1, connectionId: 'x'.repeat(21), heartbeatMs })
+  const alive = new WeakMap<object, boolean>()
+  wss.on('connection', (ws) => {
+    alive.set(ws, true)
+    ws.on('pong', () => alive.set(ws, true))
+    ws.on('error', () => ws.terminate())
+    ws.send(hello)
+  })
+  setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.get(ws)) {
+        ws.terminate()
+        continue
+      }
+      alive.set(ws, false)
+      ws.ping()
+    }
+  }, heartbeatMs).unref()
+  await new Promise<void>((r) => wss.once('listening', () => r()))
+  const { port } = wss.address() as { port: number }
+  return { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` }
+}
+
+async function flowcast(auth: boolean): Promise<Ready> {
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    auth: auth ? { apiKey: API_KEY, secret: SECRET } : 'off',
+    flows: [quickFlow()],
+    limits: { maxConnectionsPerAddress: 1_000_000, maxLiveExecutions: 1_000_000, heartbeatMs },
+  })
+  const wsUrl = `${server.url.replace(/^http/, 'ws')}/ws`
+  if (!auth) return { url: server.url, wsUrl }
+  const res = await fetch(`${server.url}/api/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ executionId: '*', role: 'viewer', ttlSeconds: 3600 }),
+  })
+  const { token } = (await res.json()) as { token: string }
+  return { url: server.url, wsUrl, token, apiKey: API_KEY }
+}
+
+async function bareHono(): Promise<Ready> {
+  // flowcast's mint and check: the same signer, the same claims, the same constant-time key check.
+  const tokens = new Hs256(SECRET)
+  const key = Buffer.from(API_KEY)
+  const claimsOf = { issuer: 'flowcast', audience: 'flowcast-stream' }
+  const mint = async (scope: string, role: string) => {
+    const iat = Math.floor(Date.now() / 1000)
+    return tokens.sign({ role, scope, iss: 'flowcast', aud: 'flowcast-stream', iat, exp: iat + 3600 })
+  }
+  const isApiKey = (header: string | undefined) => {
+    const given = Buffer.from((header ?? '').slice(7))
+    return given.length === key.length && timingSafeEqual(given, key)
+  }
+  const results = new Map<string, { status: string; result: unknown }>()
+  const app = new Hono()
+  app.post('/api/flows/:name/executions', async (c) => {
+    if (!isApiKey(c.req.header('authorization'))) return c.json({ error: 'no' }, 401)
+    const body = (await c.req.json()) as { input?: unknown }
+    const id = randomBytes(15).toString('base64url')
+    results.set(id, { status: 'completed', result: { ok: true, input: body.input ?? null } })
+    const [viewer, admin] = await Promise.all([mint(id, 'viewer'), mint(id, 'admin')])
+    return c.json({ executionId: id, status: 'running', tokens: { viewer, admin } }, 201)
+  })
+  app.get('/api/executions/:id/result', async (c) => {
+    const claims = tokens.verify((c.req.header('authorization') ?? '').slice(7), claimsOf)
+    if (claims.scope !== c.req.param('id') && claims.scope !== '*') return c.json({ error: 'no' }, 403)
+    const r = results.get(c.req.param('id'))
+    return r ? c.json(r) : c.json({ error: 'not found' }, 404)
+  })
+  const url = await new Promise<string>((resolve) => {
+    serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve(`http://127.0.0.1:${info.port}`),
+    )
+  })
+  return { url, wsUrl: '', apiKey: API_KEY }
+}
+
+const ready =
+  kind === 'ws'
+    ? await rawWs()
+    : kind === 'hono'
+      ? await bareHono()
+      : await flowcast(kind === 'flowcast-auth')
+console.log(JSON.stringify(ready))
+
+async function completed(n: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${ready.url}/api/flows/quick/executions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(ready.apiKey ? { authorization: `Bearer ${ready.apiKey}` } : {}),
+      },
+      body: JSON.stringify({ input: { n: i } }),
+    })
+    ids.push(((await res.json()) as { executionId: string }).executionId)
+  }
+  return ids
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  const [cmd, arg] = line.trim().split(' ')
+  if (cmd === 'cpu') {
+    const u = process.cpuUsage()
+    console.log(JSON.stringify({ cpuUs: u.user + u.system }))
+  } else if (cmd === 'lag') {
+    console.log(JSON.stringify({ maxMs: lag.max / 1e6, rss: process.memoryUsage().rss }))
+    lag.reset()
+  } else if (cmd === 'completed') {
+    console.log(JSON.stringify({ ids: await completed(Number(arg)) }))
+  } else {
+    console.log(JSON.stringify({ error: `unknown command ${cmd}` }))
+  }
+}
+process.exit(0)
