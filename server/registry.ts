@@ -29,6 +29,8 @@ export class ExecutionRegistry {
   readonly #offStatus: () => void
   /** Starts in flight, counted against the cap before they show up as held. */
   #starting = 0
+  /** Held executions whose status is not final, kept as statuses change (no scan per start). */
+  #live = 0
 
   readonly #logger: Logger | undefined
 
@@ -54,9 +56,7 @@ export class ExecutionRegistry {
 
   /** Executions held that have not finished. */
   get live(): number {
-    let n = 0
-    for (const h of this.#held.values()) if (!isTerminal(h.status)) n++
-    return n
+    return this.#live
   }
 
   /** Held executions by status, for metrics. */
@@ -101,8 +101,7 @@ export class ExecutionRegistry {
         retention: { maxEvents: this.#limits.retainedEvents, maxBytes: this.#limits.retainedBytes },
       })
       // Status changes may have been told before we knew the id; the info is current.
-      const held = this.#held.get(info.executionId) ?? { status: info.status }
-      this.#held.set(info.executionId, held)
+      this.#hold(info.executionId, info.status)
       const now = await this.#broker.info(info.executionId)
       this.#onStatus(info.executionId, now?.status ?? info.status)
       return now ?? info
@@ -116,18 +115,28 @@ export class ExecutionRegistry {
     this.#offStatus()
     for (const h of this.#held.values()) if (h.evictTimer) clearTimeout(h.evictTimer)
     this.#held.clear()
+    this.#live = 0
   }
 
-  #onStatus(id: string, status: ExecutionStatus): void {
+  /** The held entry of `id`, made (and counted) with `status` when there is none. */
+  #hold(id: string, status: ExecutionStatus): Held {
     let held = this.#held.get(id)
     if (!held) {
       held = { status }
       this.#held.set(id, held)
+      if (!isTerminal(status)) this.#live++
     }
+    return held
+  }
+
+  #onStatus(id: string, status: ExecutionStatus): void {
+    const held = this.#hold(id, status)
+    this.#live += Number(!isTerminal(status)) - Number(!isTerminal(held.status))
     held.status = status
     if (isTerminal(status) && !held.evictTimer) {
       this.#logger?.info({ executionId: id, status }, 'execution finished')
       held.evictTimer = setTimeout(() => {
+        if (this.#held.get(id) === held && !isTerminal(held.status)) this.#live--
         this.#held.delete(id)
         void this.#broker.evict(id)
       }, this.#limits.finishedTtlMs)

@@ -1,10 +1,11 @@
 /**
- * Tokens: HS256 JWTs (jose) scoped to one execution or `*`, with a role and an expiry. The API
- * key starts executions and mints tokens; a token only reads (viewer) or also commands (admin).
+ * Tokens: HS256 JWTs (auth/hs256.ts, one HMAC key object per secret) scoped to one execution or
+ * `*`, with a role and an expiry. The API key starts executions and mints tokens; a token only
+ * reads (viewer) or also commands (admin).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { FlowcastError, Role } from '@flowcast/protocol'
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { Hs256, TokenRejected } from './hs256.ts'
 
 /** Who is asking: the API key holder, a token holder, or everyone when auth is off. */
 export interface Principal {
@@ -36,7 +37,7 @@ export function randomKey(bytes = 32): string {
 export class Auth {
   readonly off: boolean
   readonly #apiKey: Buffer | undefined
-  readonly #secret: Uint8Array | undefined
+  readonly #tokens: Hs256 | undefined
   readonly #defaultTtl: number
   readonly #maxTtl: number
 
@@ -50,7 +51,7 @@ export class Auth {
     if (!config.apiKey || !config.secret)
       throw new FlowcastError('bad_request', 'auth needs both apiKey and secret')
     this.#apiKey = Buffer.from(config.apiKey)
-    this.#secret = new TextEncoder().encode(config.secret)
+    this.#tokens = new Hs256(config.secret)
     this.#defaultTtl = config.defaultTtlSeconds ?? 3600
     this.#maxTtl = config.maxTtlSeconds ?? 7 * 24 * 3600
   }
@@ -66,13 +67,8 @@ export class Auth {
   async mint(scope: string, role: Role, ttlSeconds = this.#defaultTtl): Promise<string> {
     if (this.off) return ''
     const ttl = Math.min(Math.max(1, Math.floor(ttlSeconds)), this.#maxTtl)
-    return new SignJWT({ role, scope })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(`${ttl}s`)
-      .sign(this.#secret!)
+    const iat = Math.floor(Date.now() / 1000)
+    return this.#tokens!.sign({ role, scope, iss: ISSUER, aud: AUDIENCE, iat, exp: iat + ttl })
   }
 
   /**
@@ -83,23 +79,19 @@ export class Auth {
     if (this.off) return { kind: 'open', role: 'admin', scope: '*' }
     if (!credential) throw new FlowcastError('unauthorized', 'a token or API key is required')
     if (this.isApiKey(credential)) return { kind: 'apiKey', role: 'admin', scope: '*' }
+    let claims: Record<string, unknown>
     try {
-      const { payload } = await jwtVerify(credential, this.#secret!, {
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        algorithms: ['HS256'],
-      })
-      const role = Role.safeParse(payload.role)
-      const scope = payload.scope
-      if (!role.success || typeof scope !== 'string' || scope.length === 0) {
-        throw new FlowcastError('unauthorized', 'token claims are malformed')
-      }
-      return { kind: 'token', role: role.data, scope }
+      claims = this.#tokens!.verify(credential, { issuer: ISSUER, audience: AUDIENCE })
     } catch (err) {
-      if (err instanceof FlowcastError) throw err
-      const reason = err instanceof joseErrors.JWTExpired ? 'token expired' : 'token is invalid'
-      throw new FlowcastError('unauthorized', reason)
+      if (!(err instanceof TokenRejected)) throw err
+      throw new FlowcastError('unauthorized', err.fault === 'expired' ? 'token expired' : 'token is invalid')
     }
+    const role = Role.safeParse(claims.role)
+    const scope = claims.scope
+    if (!role.success || typeof scope !== 'string' || scope.length === 0) {
+      throw new FlowcastError('unauthorized', 'token claims are malformed')
+    }
+    return { kind: 'token', role: role.data, scope }
   }
 }
 

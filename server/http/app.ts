@@ -4,11 +4,11 @@
  * shares (access log, CORS, body limit, who is asking), mounts one sub-app per resource with
  * `app.route`, and maps every error in one place (errors.ts).
  */
-import { FlowcastError, isFlowcastError } from '@flowcast/protocol'
+import { isFlowcastError } from '@flowcast/protocol'
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { redactUrl } from '../log.ts'
+import { limitBody } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
 import { errorHandler, notFound } from './errors.ts'
 import { executionRoutes } from './executions.ts'
@@ -57,15 +57,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
       maxAge: 600,
     }),
   )
-  const limitBody = bodyLimit({
-    maxSize: limits.maxBodyBytes,
-    onError: () => {
-      throw new FlowcastError('payload_too_large', `the body is over ${limits.maxBodyBytes} bytes`)
-    },
-  })
-  // Only POST routes read a body. Hono's limiter rebuilds a body-less DELETE's request and fails
-  // there (a 500), so the other methods skip it.
-  app.use('/api/*', (c, next) => (c.req.method === 'POST' ? limitBody(c, next) : next()))
+  app.use('/api/*', limitBody(limits.maxBodyBytes))
 
   // Who is asking: one place, so routes never look at credentials. The flow list is public.
   app.use('/api/*', async (c, next) => {

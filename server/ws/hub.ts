@@ -45,7 +45,7 @@ export class WsHub {
   readonly #gate: UpgradeGate
   readonly #dispatch: Dispatch
   readonly #connections = new Set<Connection>()
-  readonly #heartbeat: Heartbeat
+  readonly #heartbeat: Heartbeat<Connection>
   readonly stats = new QueueStats()
   readonly #ctx: ConnContext
   // One listener of each kind for every socket (the socket is `this`, its Connection is tagged on
@@ -92,7 +92,7 @@ export class WsHub {
       hub.#deps.logger.debug({ connectionId: conn.id, code }, 'ws closed')
       hub.#drop(conn)
     }
-    this.#heartbeat = new Heartbeat(this.#connections, deps.limits.heartbeatMs)
+    this.#heartbeat = new Heartbeat<Connection>(deps.limits.heartbeatMs)
   }
 
   get connections(): number {
@@ -132,6 +132,7 @@ export class WsHub {
   #accept(ws: WebSocket, principal: Principal | undefined, address: string): void {
     const conn = new Connection(ws, principal, address, this.#ctx)
     this.#connections.add(conn)
+    this.#heartbeat.add(conn)
     ws.on('pong', onPong)
     ws.on('message', this.#onWsMessage)
     ws.on('error', ignoreError)
@@ -229,6 +230,7 @@ export class WsHub {
     if (conn.authTimer) clearTimeout(conn.authTimer)
     conn.authTimer = undefined
     conn.backlog = undefined
+    this.#heartbeat.delete(conn)
     if (!this.#connections.delete(conn)) return
     for (const sub of conn.subs.values()) sub.room?.unsubscribe(conn)
     conn.subs.clear()

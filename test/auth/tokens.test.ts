@@ -70,6 +70,15 @@ describe('tokens', () => {
     await rejectsWith(auth.authenticate(weird), 'unauthorized')
   })
 
+  it('rejects a validly signed token without an expiry (it would never expire)', async () => {
+    const forever = await new SignJWT({ role: 'viewer', scope: '*' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('flowcast')
+      .setAudience('flowcast-stream')
+      .sign(new TextEncoder().encode(secret))
+    expect(await rejectsWith(auth.authenticate(forever), 'unauthorized')).toBe('token is invalid')
+  })
+
   it('auth off makes everyone an admin of everything', async () => {
     const p = await new Auth('off').authenticate(undefined)
     expect(canCommand(p, 'x')).toBe(true)

@@ -4,17 +4,20 @@
  * (Terminating real silent sockets end to end: ws.test.ts and hostile-client.test.ts.)
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Beating, Heartbeat } from '../../server/ws/heartbeat-spread.ts'
+import { type Beating, Heartbeat } from '../../server/ws/heartbeat.ts'
 
+/** A connection's liveness part, with a socket that records what the heartbeat did to it. */
 class Peer implements Beating {
   alive = true
   pings = 0
   terminated = false
-  ping(): void {
-    this.pings++
-  }
-  terminate(): void {
-    this.terminated = true
+  readonly ws = {
+    ping: () => {
+      this.pings++
+    },
+    terminate: () => {
+      this.terminated = true
+    },
   }
 }
 

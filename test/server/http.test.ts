@@ -185,6 +185,26 @@ describe('http routes', () => {
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'interrupt_not_found' } } })
   })
 
+  it('counts live executions as they start and finish (/healthz live)', async () => {
+    const gate = new Gate()
+    const server = await serve({ gate, limits: { finishedTtlMs: 60_000 } })
+    const live = async () => (await getJson(`${server.url}/healthz`)).body.live
+    expect(await live()).toBe(0)
+    const a = await start(server, 'gated')
+    const b = await start(server, 'gated')
+    expect(await live()).toBe(2)
+    const quick = await start(server, 'ticker', { count: 1 })
+    await getJson(`${server.url}/api/executions/${quick.executionId}/result?wait=5000`)
+    expect(await live()).toBe(2)
+    gate.open()
+    for (const { executionId } of [a, b])
+      await getJson(`${server.url}/api/executions/${executionId}/result?wait=5000`)
+    await eventually(async () => (await live()) === 0)
+    const thrown = await start(server, 'thrower')
+    await getJson(`${server.url}/api/executions/${thrown.executionId}/result?wait=5000`)
+    await eventually(async () => (await live()) === 0)
+  })
+
   it('caps live executions with 429 too_many_executions', async () => {
     const gate = new Gate()
     const server = await serve({ gate, limits: { maxLiveExecutions: 2 } })
