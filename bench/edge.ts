@@ -10,8 +10,8 @@
  *
  * - connect: server CPU per accepted socket (upgrade, hello) for raw ws, flowcast, and flowcast
  *   with auth on (a viewer token in `?token=`).
- * - heartbeat + capacity: as many idle sockets as the fd limit allows, heartbeat every 2 s; the
- *   longest event-loop stall over three intervals, and RSS per socket (raw ws pings every socket
+ * - heartbeat + capacity: as many idle sockets as the fd limit allows, heartbeat every 5 s; the
+ *   longest event-loop stall over three intervals, sockets terminated for a late pong, and RSS per socket (raw ws pings every socket
  *   in one loop per interval, the usual hand-written heartbeat).
  * - control plane, auth on: starts/s and result reads/s against bare Hono with the same two
  *   token mints per start and the same token check per read.
@@ -29,7 +29,7 @@ const ROUNDS = Number(arg('rounds', '3'))
 const ONLY = new Set(arg('only', 'connect,heartbeat,control').split(','))
 const CONNECT_SOCKETS = Number(arg('sockets', '2000'))
 const CONNECT_CONCURRENCY = 64
-const HEARTBEAT_MS = 2000
+const HEARTBEAT_MS = 5000
 const CONTROL_MS = Number(arg('control-ms', '3000'))
 const CONTROL_CONNECTIONS = 16
 
@@ -188,7 +188,8 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS + 200))
     const idle = await server.ask<{ maxMs: number; rss: number }>('lag')
     const open = sockets.filter((s) => s.readyState === s.OPEN).length
-    if (open !== n) throw new Error(`${kind}: ${n - open} of ${n} sockets were dropped while idle`)
+    // A stalled server reads pongs late and terminates live sockets: part of what is measured.
+    record(`heartbeat, ${n} idle sockets: sockets terminated while idle`, kind, n - open)
     record(`heartbeat, ${n} idle sockets: longest event-loop stall ms`, kind, idle.maxMs)
     record(`capacity, ${n} idle sockets: RSS KB per socket`, kind, (idle.rss - before.rss) / 1024 / n)
     await closeAll(sockets)
@@ -285,7 +286,7 @@ for (const [label, row] of results) {
   } else {
     const t = median(row.get('flowcast') ?? [Number.NaN])
     const b = median(row.get('ws') ?? [Number.NaN])
-    const goal = label.startsWith('heartbeat') ? '<= 5 ms' : ''
+    const goal = label.endsWith('stall ms') ? '<= 5 ms' : label.endsWith('while idle') ? '0' : ''
     console.log(`| ${label} | flowcast | ws | ${fmt(t)} | ${fmt(b)} | ${(t / b).toFixed(2)}x | ${goal} |`)
   }
 }
