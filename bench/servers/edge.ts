@@ -6,7 +6,7 @@
  *
  * Prints one JSON line `{ url, wsUrl, token?, apiKey? }` on stdout, then answers commands on
  * stdin, one per line, each with one JSON line: `cpu` (process CPU µs so far), `lag` (the longest
- * event-loop delay in ms since the previous `lag`, and the process RSS), `completed <n>` (starts n
+ * event-loop delay and the longest timer callback in CPU ms since the previous `lag`, and the RSS), `completed <n>` (starts n
  * executions that complete at once and returns their ids, for read benchmarks).
  *
  * - `ws`: a bare ws server that sends a hello-sized frame on connection and pings every socket in
@@ -38,6 +38,28 @@ process.on('SIGTERM', () => process.exit(0))
 
 const lag = monitorEventLoopDelay({ resolution: 1 })
 lag.enable()
+
+// The longest single timer callback, in CPU time (not wall time: on a shared machine the process
+// is descheduled for whole milliseconds, which the event-loop delay above cannot tell from work).
+// Every setInterval/setTimeout of the server (the heartbeat's among them) runs through this wrapper.
+let longestTimerUs = 0
+function timed<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  return (...args: A) => {
+    const before = process.cpuUsage()
+    try {
+      fn(...args)
+    } finally {
+      const d = process.cpuUsage(before)
+      longestTimerUs = Math.max(longestTimerUs, d.user + d.system)
+    }
+  }
+}
+const realInterval = globalThis.setInterval
+const realTimeout = globalThis.setTimeout
+globalThis.setInterval = ((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) =>
+  realInterval(timed(fn), ms, ...rest)) as typeof setInterval
+globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) =>
+  realTimeout(timed(fn), ms, ...rest)) as typeof setTimeout
 
 interface Ready {
   url: string
@@ -167,8 +189,15 @@ for await (const line of createInterface({ input: process.stdin })) {
     const u = process.cpuUsage()
     console.log(JSON.stringify({ cpuUs: u.user + u.system }))
   } else if (cmd === 'lag') {
-    console.log(JSON.stringify({ maxMs: lag.max / 1e6, rss: process.memoryUsage().rss }))
+    console.log(
+      JSON.stringify({
+        maxMs: lag.max / 1e6,
+        timerMs: longestTimerUs / 1000,
+        rss: process.memoryUsage().rss,
+      }),
+    )
     lag.reset()
+    longestTimerUs = 0
   } else if (cmd === 'completed') {
     console.log(JSON.stringify({ ids: await completed(Number(arg)) }))
   } else {
