@@ -22,6 +22,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createInterface, type Interface } from 'node:readline'
 import WebSocket from 'ws'
 import { load } from './http-load.ts'
+import { hardFdLimit, hasTaskset } from './system.ts'
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -35,14 +36,6 @@ const HEARTBEAT_MS = 5000
 const CONTROL_MS = Number(arg('control-ms', '3000'))
 const CONTROL_CONNECTIONS = 16
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
 const pinned = hasTaskset()
 if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
 
@@ -173,14 +166,6 @@ async function connectRound(kind: string): Promise<void> {
   }
 }
 
-function fdLimit(): number {
-  try {
-    return Number(execFileSync('sh', ['-c', 'ulimit -Hn']).toString().trim()) || 1024
-  } catch {
-    return 1024
-  }
-}
-
 async function heartbeatRound(kind: string, n: number): Promise<void> {
   const server = await new Server(kind, { BENCH_HEARTBEAT_MS: String(HEARTBEAT_MS) }).start()
   try {
@@ -244,7 +229,7 @@ async function controlRound(kind: string): Promise<void> {
 }
 
 const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!)
-const capacityN = Math.max(100, fdLimit() - 512)
+const capacityN = Math.max(100, hardFdLimit() - 512)
 
 for (let round = 0; round < ROUNDS; round++) {
   console.error(`round ${round + 1}/${ROUNDS}`)

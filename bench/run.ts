@@ -20,7 +20,14 @@ import type {
 } from './protocol.ts'
 import { clock } from './protocol.ts'
 import { type Metric, type Row, type Scenario, suite } from './scenarios.ts'
-import { netdevMaxBacklog, type SystemCounters, systemCounters, systemDelta } from './system.ts'
+import {
+  hardFdLimit,
+  hasTaskset,
+  netdevMaxBacklog,
+  type SystemCounters,
+  systemCounters,
+  systemDelta,
+} from './system.ts'
 import { type Exactness, renderTable } from './table.ts'
 import { available, TARGETS, type Target, type TargetName } from './targets.ts'
 
@@ -53,24 +60,6 @@ interface Measurement {
   /** Share of the machine's CPU time used by processes other than this server and client. */
   otherLoad?: number
   error?: string
-}
-
-function hardFdLimit(): number {
-  try {
-    const out = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()
-    return out === 'unlimited' ? 1_048_576 : Number(out) || 1024
-  } catch {
-    return 1024
-  }
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** Server on CPU 0, everything else on the rest; nothing pinned on a one-CPU machine. */

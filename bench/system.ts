@@ -5,7 +5,28 @@
  * CPU time the machine spent on processes other than the bench's server and client (a shared
  * machine running test suites turns throughput and latency figures into noise; CPU per event holds up).
  */
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+
+/** The per-process hard limit on file descriptors (the most sockets one process can hold). */
+export function hardFdLimit(): number {
+  try {
+    const out = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()
+    return out === 'unlimited' ? 1_048_576 : Number(out) || 1024
+  } catch {
+    return 1024
+  }
+}
+
+/** True when `taskset` can pin processes to CPUs here. */
+export function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
 
 export interface SystemCounters {
   /** Packets the kernel dropped because a CPU's input backlog was full (netdev_max_backlog). */
