@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^@flowcast\/flows\/catalog$/, replacement: src('./flows/catalog/index.ts') },
       { find: /^@flowcast\/flows\/ai$/, replacement: src('./flows/instant/ai-sdk.ts') },
       { find: /^@flowcast\/flows$/, replacement: src('./flows/index.ts') },
+      { find: /^@flowcast\/client\/react$/, replacement: src('./client-sdk/react.ts') },
       { find: /^@flowcast\/client$/, replacement: src('./client-sdk/index.ts') },
       { find: /^@flowcast\/server$/, replacement: src('./server/index.ts') },
     ],
