@@ -17,7 +17,7 @@ import { MemoryBroker } from './brokers/memory.ts'
 import { RedisBroker } from './brokers/redis.ts'
 import { Rooms } from './fanout/rooms.ts'
 import { createApp } from './http/app.ts'
-import { defaultLogger } from './log.ts'
+import { defaultLogger, redactUrl } from './log.ts'
 import { ServerMetrics } from './metrics.ts'
 import { resolveLimits, type ServerLimits, type ServerOptions } from './options.ts'
 import { ExecutionRegistry } from './registry.ts'
@@ -91,6 +91,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     executionsByStatus: () => registry.byStatus(),
     queuedBytes: () => hub.queuedBytes,
     queuedPeak: () => hub.stats.peak,
+    retainedBytes: () => broker.retainedBytes(),
   })
   const m = metrics
   const { app, closeStreams } = createApp({
@@ -133,7 +134,16 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host}:${address.port}`
-  logger.info({ url, auth: auth.off ? 'off' : 'tokens', allowedOrigins }, 'listening')
+  logger.info(
+    {
+      url,
+      broker: broker.kind,
+      ...(options.redisUrl && !options.broker ? { redisUrl: redactUrl(options.redisUrl) } : {}),
+      auth: auth.off ? 'off' : 'tokens',
+      allowedOrigins,
+    },
+    'listening',
+  )
 
   let closing: Promise<void> | undefined
   const close = async (code: number): Promise<void> => {

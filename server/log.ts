@@ -28,8 +28,10 @@ export const REDACT = {
   censor: '[redacted]',
 }
 
-/** `url` with the value of every `token` query parameter replaced, for logs. */
+/** `url` with its credentials (`user:password@`, every `token` query parameter) replaced, for logs. */
 export function redactUrl(url: string | undefined): string {
   if (!url) return ''
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]')
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1[redacted]@')
+    .replace(/([?&]token=)[^&#]*/gi, '$1[redacted]')
 }

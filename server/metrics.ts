@@ -16,6 +16,8 @@ export interface MetricsSources {
   queuedBytes(): number
   /** The most bytes ever found queued on one socket. */
   queuedPeak(): number
+  /** Runtime-stream bytes held in memory for executions' logs. */
+  retainedBytes(): number
 }
 
 /** One server's metrics. */
@@ -53,6 +55,17 @@ export class ServerMetrics {
       'Most outbound bytes ever queued on one socket (bounded by the high-water mark plus one frame)',
       sources.queuedPeak,
     )
+    gauge(
+      'flowcast_retained_bytes',
+      'Runtime-stream bytes held in memory for executions on this node',
+      sources.retainedBytes,
+    )
+    gauge(
+      'flowcast_heap_used_bytes',
+      'V8 heap in use (process.memoryUsage().heapUsed)',
+      () => process.memoryUsage().heapUsed,
+    )
+    gauge('flowcast_rss_bytes', 'Resident set size of the process', () => process.memoryUsage.rss())
     new Gauge({
       name: 'flowcast_executions',
       help: 'Executions held by this node, by status',

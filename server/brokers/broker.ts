@@ -98,6 +98,8 @@ export interface Broker {
   onStatus(listener: StatusListener): () => void
   /** Forgets a finished execution, its log and its result. */
   evict(executionId: string): Promise<void>
+  /** Runtime-stream bytes (encoded JSON) this node holds in memory for executions' logs. */
+  retainedBytes(): number
   /** Whether the broker can serve (a remote store may be down). */
   health(): Promise<{ ok: boolean; detail?: string }>
   /** Cancels what runs here and releases every resource. */

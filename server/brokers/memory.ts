@@ -192,6 +192,12 @@ export class MemoryBroker implements Broker {
     exec.terminate(error)
   }
 
+  retainedBytes(): number {
+    let n = 0
+    for (const exec of this.#executions.values()) n += exec.runtimeStream.retainedBytes
+    return n
+  }
+
   async health(): Promise<{ ok: boolean; detail?: string }> {
     return this.#closed ? { ok: false, detail: 'closed' } : { ok: true }
   }

@@ -299,6 +299,10 @@ export class RedisBroker implements Broker {
       .catch(() => undefined)
   }
 
+  retainedBytes(): number {
+    return this.#local.retainedBytes()
+  }
+
   async health(): Promise<{ ok: boolean; detail?: string }> {
     if (this.#closed) return { ok: false, detail: 'closed' }
     const down = [this.#redis, this.#blocking, this.#sub].find((c) => c.status !== 'ready')

@@ -38,6 +38,13 @@ export interface ConnContext {
 /** How long an evicted socket gets to finish the close handshake before it is terminated. */
 const EVICT_GRACE_MS = 1000
 
+/**
+ * Log lines one connection may cause per window: whatever a client makes the server log, it
+ * cannot turn into a flood of log lines (the rest of the window's are dropped).
+ */
+export const LOG_LINES_PER_CONNECTION = 10
+const LOG_WINDOW_MS = 10_000
+
 /** Where a socket keeps its Connection, so that shared listeners can find it from `this`. */
 const CONN = Symbol('flowcast.connection')
 type WithConnection = WebSocket & { [CONN]?: Connection }
@@ -53,6 +60,8 @@ export class Connection implements Peer {
   readonly subs = new Map<string, Subscription>()
   /** Set by a pong only: frames the client sends prove nothing about whether it reads. */
   alive = true
+  /** The payload of the last heartbeat ping, which its pong must echo. */
+  pingPayload: Buffer | undefined = undefined
   /** Bytes of control replies sent while the queue was above the high-water mark since it was last below. */
   overdraft = 0
   readonly bucket: TokenBucket
@@ -61,6 +70,8 @@ export class Connection implements Peer {
   /** Frames that arrived while the `auth` frame was being checked, handled in order after it. */
   backlog: { data: Buffer; isBinary: boolean }[] | undefined
   authTimer: ReturnType<typeof setTimeout> | undefined
+  #logWindowStart = 0
+  #logLines = 0
 
   constructor(
     readonly ws: WebSocket,
@@ -119,6 +130,16 @@ export class Connection implements Peer {
       message,
       ...(executionId === undefined ? {} : { executionId }),
     })
+  }
+
+  /** True when this connection may cause one more log line now (see LOG_LINES_PER_CONNECTION). */
+  mayLog(): boolean {
+    const now = Date.now()
+    if (now - this.#logWindowStart >= LOG_WINDOW_MS) {
+      this.#logWindowStart = now
+      this.#logLines = 0
+    }
+    return ++this.#logLines <= LOG_LINES_PER_CONNECTION
   }
 
   #observe(): void {

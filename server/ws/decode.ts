@@ -40,7 +40,9 @@ export function decodeFrame(data: Buffer, isBinary: boolean): Decoded {
   if (!obj) return refuse(undefined, 'bad_frame', 'a frame must be a JSON object')
   const id = isRequestId(obj.id) ? obj.id : undefined
   if (typeof obj.type !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(obj.type)) {
-    return refuse(id, 'unknown_type', `unknown frame type ${clip(JSON.stringify(obj.type))}`)
+    // `type` may be absent (JSON.stringify gives undefined) or any JSON value: describe, never throw.
+    const shown = obj.type === undefined ? 'missing' : clip(JSON.stringify(obj.type))
+    return refuse(id, 'unknown_type', `unknown frame type ${shown}`)
   }
   const parsed = ClientFrame.safeParse(raw)
   if (!parsed.success) {

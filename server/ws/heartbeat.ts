@@ -1,13 +1,15 @@
 /**
  * Liveness: the server pings every socket each `heartbeatMs`; a socket that has not answered the
- * previous ping with a pong is terminated. Only a pong counts: frames a client sends prove nothing
- * about whether it reads what the server sends.
+ * previous ping with a pong is terminated. Only the pong of that ping counts (it must echo the
+ * ping's random payload): frames a client sends, unsolicited pongs included, prove nothing about
+ * whether it reads what the server sends.
  *
  * The beat is spread over its interval: sockets are dealt round-robin into slices and one slice is
  * visited per tick (about every HEARTBEAT_TICK_MS), so no beat walks every socket in one
  * synchronous loop (that loop stalled the event loop for 130-320 ms at 10-19k sockets). Each socket
  * is still visited once per interval.
  */
+import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { connectionOf } from './connection.ts'
 
@@ -15,7 +17,9 @@ import { connectionOf } from './connection.ts'
 export interface Beating {
   /** Set by the pong listener; cleared when a ping goes out. */
   alive: boolean
-  readonly ws: { ping(): void; terminate(): void }
+  /** The payload of the last ping, which its pong must echo. */
+  pingPayload: Buffer | undefined
+  readonly ws: { ping(data?: Buffer): void; terminate(): void }
 }
 
 /** Longest gap between two ticks (ms); the interval is cut into slices of about this length. */
@@ -67,7 +71,8 @@ export class Heartbeat<T extends Beating = Beating> {
         continue
       }
       member.alive = false
-      member.ws.ping()
+      member.pingPayload = randomBytes(8)
+      member.ws.ping(member.pingPayload)
     }
   }
 
@@ -80,7 +85,7 @@ export class Heartbeat<T extends Beating = Beating> {
 }
 
 /** The `pong` listener of every socket (the socket is `this`). */
-export function onPong(this: WebSocket): void {
+export function onPong(this: WebSocket, payload: Buffer): void {
   const conn = connectionOf(this)
-  if (conn) conn.alive = true
+  if (conn?.pingPayload && payload.equals(conn.pingPayload)) conn.alive = true
 }

@@ -151,7 +151,7 @@ export class WsHub {
 
   #handle(conn: Connection, data: Buffer, isBinary: boolean): void {
     this.#onMessage(conn, data, isBinary).catch((err) => {
-      this.#deps.onError(err, 'ws message')
+      if (conn.mayLog()) this.#deps.onError(err, 'ws message')
       conn.json({ type: 'error', code: 'internal', message: 'internal error' })
     })
   }
@@ -242,10 +242,16 @@ export class WsHub {
       this.#deps.metrics()?.rateLimited.inc()
       const { rateLimitCloseAfter, rateLimitWindowMs, commandsPerSecond } = this.#deps.limits
       if (conn.bucket.refusals >= rateLimitCloseAfter) {
-        this.#deps.logger.warn(
-          { connectionId: conn.id, address: conn.address, refusals: conn.bucket.refusals, rateLimitWindowMs },
-          'ws closed: rate limited',
-        )
+        if (conn.mayLog())
+          this.#deps.logger.warn(
+            {
+              connectionId: conn.id,
+              address: conn.address,
+              refusals: conn.bucket.refusals,
+              rateLimitWindowMs,
+            },
+            'ws closed: rate limited',
+          )
         conn.evict(CloseCode.rateLimited, 'rate limited')
         return
       }
