@@ -28,6 +28,8 @@ export type FlowcastErrorCode =
   | 'too_many_executions'
   | 'too_many_connections'
   | 'payload_too_large'
+  | 'item_too_large'
+  | 'unsupported_media_type'
   | 'broker_unavailable'
   | 'connection_closed'
   | 'queue_full'

@@ -53,6 +53,9 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   // Throws on a config without apiKey or secret, before anything listens.
   const auth = new Auth(options.auth)
   const limits = resolveLimits(options.limits)
+  if (limits.maxItemBytes + 4096 > limits.maxFrameBytes) {
+    throw new Error('startServer: limits.maxFrameBytes must be at least limits.maxItemBytes + 4096')
+  }
   const allowedOrigins = options.allowedOrigins ?? '*'
   const logger = options.logger ?? defaultLogger()
   const onError = options.onError ?? ((err, context) => logger.error({ err, context }, 'server error'))

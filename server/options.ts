@@ -22,6 +22,13 @@ export interface ServerLimits {
   retainedBytes: number
   /** Outbound bytes queued on one socket above which live delivery to it pauses. */
   highWaterMark: number
+  /**
+   * Largest frame the server builds (live, catch-up, replay, SSE, a history page), in bytes: a
+   * burst is split across frames, in order.
+   */
+  maxFrameBytes: number
+  /** Largest runtime-stream item (its encoded envelope); a bigger put is refused with `item_too_large`. */
+  maxItemBytes: number
   /** Events per catch-up (and replay) frame. */
   catchUpBatch: number
   /** A socket that stays above the high-water mark this long is closed with 4008. */
@@ -70,6 +77,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   retainedEvents: DEFAULT_RETENTION.maxEvents,
   retainedBytes: DEFAULT_RETENTION.maxBytes,
   highWaterMark: 1024 * 1024,
+  maxFrameBytes: 1024 * 1024,
+  maxItemBytes: 512 * 1024,
   catchUpBatch: 256,
   slowConsumerTimeoutMs: 30_000,
   drainCheckMs: 20,

@@ -17,7 +17,7 @@ interface Held {
 
 type RegistryLimits = Pick<
   ServerLimits,
-  'maxLiveExecutions' | 'finishedTtlMs' | 'retainedEvents' | 'retainedBytes'
+  'maxLiveExecutions' | 'finishedTtlMs' | 'retainedEvents' | 'retainedBytes' | 'maxItemBytes'
 >
 
 /** Executions started by one server, and the flows it may start. */
@@ -99,6 +99,7 @@ export class ExecutionRegistry {
     try {
       const info = await this.#broker.start(flow, input, {
         retention: { maxEvents: this.#limits.retainedEvents, maxBytes: this.#limits.retainedBytes },
+        maxItemBytes: this.#limits.maxItemBytes,
       })
       // Status changes may have been told before we knew the id; the info is current.
       this.#hold(info.executionId, info.status)

@@ -9,7 +9,13 @@
  * elsewhere is plain data, so `save()` and `load()` move an execution between processes.
  */
 
-import { type ExecutionStatus, FlowcastError, isTerminal, type TerminalStatus } from '@flowcast/protocol'
+import {
+  type ExecutionStatus,
+  FlowcastError,
+  isFlowcastError,
+  isTerminal,
+  type TerminalStatus,
+} from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
 import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from './graph.ts'
@@ -53,6 +59,11 @@ export interface ExecutionOptions {
   id?: string
   /** Bounds of the retained runtime stream (defaults: DEFAULT_RETENTION). */
   retention?: Partial<Retention>
+  /**
+   * Largest stream item (its encoded envelope, in bytes) `putIntoStream` accepts; a bigger one is
+   * refused with FlowcastError('item_too_large') and the flow may carry on. Default: no bound.
+   */
+  maxItemBytes?: number
   /** Close by itself once idle for `autoCloseTimeout` ms (default true). */
   autoClose?: boolean
   /**
@@ -123,6 +134,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   readonly #graph: CompiledGraph
   readonly #log: RuntimeStreamLog<S>
+  readonly #maxItemBytes: number | undefined
   readonly #abort = new AbortController()
   readonly #parent: ParentLink | undefined
   readonly #state: StateStore
@@ -171,6 +183,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#state = new StateStore((path, value) => this.#onDataChange(`state:${path}`, value))
     this.#flowData = this.#flowDataView()
     this.#log = new RuntimeStreamLog<S>(options.retention)
+    this.#maxItemBytes = options.maxItemBytes
     this.#result = new Promise<R>((resolve, reject) => {
       this.#settle = { resolve, reject }
     })
@@ -1296,7 +1309,14 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       'stream item',
       'contract_violation',
     )
-    return this.#log.append(data, undefined, attempt) !== undefined
+    try {
+      return this.#log.append(data, undefined, attempt, this.#maxItemBytes) !== undefined
+    } catch (err) {
+      if (!isFlowcastError(err, 'item_too_large')) throw err
+      throw new FlowcastError('item_too_large', `flow "${this.flow.name}": ${err.message}`, {
+        details: err.details,
+      })
+    }
   }
 
   #setResult(value: unknown): void {

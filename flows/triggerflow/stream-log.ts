@@ -5,7 +5,7 @@
  * so with an explicit gap, never a silent hole.
  */
 
-import type { StreamEndReason } from '@flowcast/protocol'
+import { FlowcastError, type StreamEndReason } from '@flowcast/protocol'
 import { RetainedWindow } from './retained-window.ts'
 import { DEFAULT_RETENTION, type Retention } from './retention.ts'
 
@@ -89,8 +89,12 @@ export class RuntimeStreamLog<T = unknown> {
     return this.end
   }
 
-  /** Appends an item; returns its entry, or undefined when the stream is closed (the item is dropped). */
-  append(data: T, source?: string, attempt?: number): LogEntry<T> | undefined {
+  /**
+   * Appends an item; returns its entry, or undefined when the stream is closed (the item is
+   * dropped). With `maxItemBytes`, an item whose encoded envelope is larger throws
+   * FlowcastError('item_too_large') and changes nothing.
+   */
+  append(data: T, source?: string, attempt?: number, maxItemBytes?: number): LogEntry<T> | undefined {
     if (this.end) return undefined
     const seq = this.window.lastSeq + 1
     // seq first: servers splice frame fields in front of the envelope's JSON.
@@ -106,6 +110,19 @@ export class RuntimeStreamLog<T = unknown> {
           : { seq, ts, source, data }
     // Encode before committing the seq: an item JSON cannot carry must not leave a hole.
     const json = JSON.stringify(envelope)
+    if (maxItemBytes !== undefined && json.length > maxItemBytes / 3) {
+      // A UTF-8 byte is at most 3 per UTF-16 unit: count exactly only when it could matter.
+      const bytes = utf8Length(json)
+      if (bytes > maxItemBytes) {
+        throw new FlowcastError(
+          'item_too_large',
+          `a stream item of ${bytes} bytes is over maxItemBytes (${maxItemBytes})`,
+          {
+            details: { bytes, maxItemBytes },
+          },
+        )
+      }
+    }
     const entry: LogEntry<T> = { envelope, json }
     this.window.push(entry)
     for (const l of this.listeners) l.onAppend?.(entry)
@@ -173,4 +190,19 @@ export class RuntimeStreamLog<T = unknown> {
     this.waiters = []
     for (const w of waiters) w()
   }
+}
+
+/** UTF-8 bytes of `text` (the engine runs in browsers too: no Buffer). */
+function utf8Length(text: string): number {
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
 }

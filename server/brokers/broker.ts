@@ -73,6 +73,8 @@ export interface Follower {
 export interface StartOptions {
   /** Bounds of the retained runtime stream. */
   retention: Retention
+  /** Largest stream item a put accepts (bytes of its envelope); a bigger one is `item_too_large`. */
+  maxItemBytes?: number
 }
 
 /** Node-wide notice of an execution's status change (executions started on this node). */

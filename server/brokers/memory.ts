@@ -89,9 +89,11 @@ export class MemoryBroker implements Broker {
     // so a finished chain reports completed at once, unless the flow asks to stay open.
     const stayOpen =
       flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
-    const exec = flow.createExecution(
-      stayOpen ? { retention: options.retention } : { retention: options.retention, autoCloseTimeout: 0 },
-    )
+    const exec = flow.createExecution({
+      retention: options.retention,
+      ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
+      ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
+    })
     this.#executions.set(exec.id, exec)
     exec.onStatusChange((status) => {
       for (const l of this.#statusListeners) l(exec.id, status)

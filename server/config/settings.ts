@@ -79,6 +79,16 @@ export const LIMIT_SETTINGS = {
     'Bytes of replies (pong, error, ack, subscribed) one socket may queue past `highWaterMark` (a reply cannot wait for a drain); the reply that would exceed it closes the socket with **4008** (a client that sends and never reads).',
     { unit: 'bytes' },
   ),
+  maxFrameBytes: integer(
+    1024 * 1024,
+    'Largest frame the server builds (live, catch-up, replay, SSE message, history page): a burst is split across frames, in order. At least `maxItemBytes` + 4 KiB.',
+    { unit: 'bytes' },
+  ),
+  maxItemBytes: integer(
+    512 * 1024,
+    'Largest runtime-stream item (its encoded envelope): a bigger `putIntoStream` is refused with `item_too_large` (naming the flow and the size); the flow may catch it and carry on.',
+    { unit: 'bytes' },
+  ),
   catchUpBatch: integer(256, 'The most events per catch-up (and replay) frame.'),
   drainCheckMs: integer(20, 'How often paused sockets are checked for drain.', { unit: 'ms' }),
   heartbeatMs: integer(

@@ -61,9 +61,39 @@ export class OutFrame {
 export class RoomFrames {
   /** `"executionId":<json>`, reused by every frame of this room. */
   readonly #idField: string
+  /** Bytes a frame adds around its entries' JSON, SSE's `id:/event:/data:` lines included. */
+  readonly #overhead: number
 
   constructor(executionId: string) {
     this.#idField = `"executionId":${JSON.stringify(executionId)}`
+    this.#overhead = 96 + Buffer.byteLength(this.#idField, 'utf8')
+  }
+
+  /**
+   * The frames of a batch, in seq order, none over `maxFrameBytes` (UTF-8 bytes of the JSON, with
+   * room for a transport's framing): usually one; a burst larger than that is split. A single
+   * entry larger than the bound (maxItemBytes keeps them out) still travels, alone.
+   */
+  batches(entries: readonly BrokerEntry[], maxFrameBytes: number): OutFrame[] {
+    const budget = maxFrameBytes - this.#overhead
+    // A UTF-8 byte count is at most 3 per UTF-16 unit: count exactly only when it could matter.
+    let units = 0
+    for (let i = 0; i < entries.length; i++) units += entries[i]!.json.length + 1
+    if (units * 3 <= budget) return [this.events(entries)]
+    const out: OutFrame[] = []
+    let start = 0
+    let bytes = 0
+    for (let i = 0; i < entries.length; i++) {
+      const b = Buffer.byteLength(entries[i]!.json, 'utf8') + 1
+      if (i > start && bytes + b > budget) {
+        out.push(this.events(entries.slice(start, i)))
+        start = i
+        bytes = 0
+      }
+      bytes += b
+    }
+    out.push(this.events(start === 0 ? entries : entries.slice(start)))
+    return out
   }
 
   /** One frame for a batch: `event` for one entry, `events` for several; cached JSON concatenated. */

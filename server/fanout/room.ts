@@ -22,7 +22,12 @@ import type { Member, Peer, SubscribeInfo } from './member.ts'
 /** The limits a room reads. */
 export type RoomLimits = Pick<
   ServerLimits,
-  'highWaterMark' | 'catchUpBatch' | 'slowConsumerTimeoutMs' | 'drainCheckMs' | 'presenceIntervalMs'
+  | 'highWaterMark'
+  | 'catchUpBatch'
+  | 'slowConsumerTimeoutMs'
+  | 'drainCheckMs'
+  | 'presenceIntervalMs'
+  | 'maxFrameBytes'
 >
 
 /** One execution's room on this node. */
@@ -216,7 +221,7 @@ export class Room {
       this.#flushAcrossHoles(entries, previous)
       return
     }
-    const frame = this.#frames.events(entries)
+    const frames = this.#frames.batches(entries, this.#limits.maxFrameBytes)
     const hwm = this.#limits.highWaterMark
     let sent = 0
     for (const m of this.#live) {
@@ -229,12 +234,14 @@ export class Room {
         this.#metrics?.slowPauses.inc()
         continue
       }
-      m.peer.send(frame)
+      for (let i = 0; i < frames.length; i++) m.peer.send(frames[i]!)
       sent++
     }
     if (this.#metrics && sent > 0) {
-      this.#metrics.framesSent.inc(sent)
-      this.#metrics.bytesSent.inc(sent * frame.byteLength)
+      let bytes = 0
+      for (const f of frames) bytes += f.byteLength
+      this.#metrics.framesSent.inc(sent * frames.length)
+      this.#metrics.bytesSent.inc(sent * bytes)
       this.#metrics.eventsOut.inc(sent * entries.length)
     }
     if (this.#catching.size > 0) this.#startDrainTimer()
@@ -252,7 +259,7 @@ export class Room {
         expected++
         continue
       }
-      if (i > run) frames.push(this.#frames.events(entries.slice(run, i)))
+      if (i > run) frames.push(...this.#frames.batches(entries.slice(run, i), this.#limits.maxFrameBytes))
       if (seq === undefined) break
       if (seq < expected) {
         // Never repeat: drop what the live members already have.
@@ -332,8 +339,7 @@ export class Room {
       // A hole inside the page: send up to it; the next read announces it as a gap.
       if (!contiguous(entries)) entries = entries.slice(0, contiguousPrefix(entries))
       if (entries.length > 0) {
-        const frame = this.#frames.events(entries)
-        this.#send(m, frame)
+        for (const frame of this.#frames.batches(entries, this.#limits.maxFrameBytes)) this.#send(m, frame)
         this.#metrics?.eventsOut.inc(entries.length)
         m.cursor = entries[entries.length - 1]!.seq
       }

@@ -8,7 +8,7 @@ import { isFlowcastError } from '@flowcast/protocol'
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { redactUrl } from '../log.ts'
-import { limitBody } from './body.ts'
+import { readBody } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
 import { errorHandler, notFound } from './errors.ts'
 import { executionRoutes } from './executions.ts'
@@ -57,8 +57,6 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
       maxAge: 600,
     }),
   )
-  app.use('/api/*', limitBody(limits.maxBodyBytes))
-
   // Who is asking: one place, so routes never look at credentials. The flow list is public.
   app.use('/api/*', async (c, next) => {
     if (c.req.method === 'GET' && c.req.path === '/api/flows') return next()
@@ -73,6 +71,8 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
     }
     await next()
   })
+  // After auth: a caller without a credential gets 401 and its body is never read.
+  app.use('/api/*', readBody(limits.maxBodyBytes))
 
   app.route('/', opsRoutes(deps))
   app.route('/api/flows', flowRoutes(deps))

@@ -1,35 +1,35 @@
-/** Reading what a request carries: its JSON body (within the body limit) and its integer query values. */
+/**
+ * Request bodies: read once, before any route, bounded by `maxBodyBytes` whether the length is
+ * announced or the body is chunked, and held as text for the route. A non-empty body must be
+ * JSON: a content type other than JSON, `text/plain` (what `fetch` sends for a string) or none is
+ * 415, never parsed; a body that does not parse is 400. No body and an empty body read as `{}`.
+ */
 import { FlowcastError } from '@flowcast/protocol'
 import type { Context, MiddlewareHandler } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
+import type { Env } from './context.ts'
 
-/**
- * Refuses a POST body over `maxBytes` with `payload_too_large` (other methods read none). A
- * declared Content-Length is checked from the header (Node's parser holds the body to it); only a
- * body of unknown length is counted as it streams. hono's own bodyLimit reads `req.raw.body`,
- * which makes @hono/node-server build a full Request for every call, GETs included.
- */
-export function limitBody(maxBytes: number): MiddlewareHandler {
-  const tooLarge = () => {
-    throw new FlowcastError('payload_too_large', `the body is over ${maxBytes} bytes`)
-  }
-  const streamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge })
+/** Reads the body of every request that may carry one, within `maxBytes`. */
+export function readBody(maxBytes: number): MiddlewareHandler<Env> {
   return async (c, next) => {
-    // Only POST routes read a body. hono's limiter rebuilds a body-less DELETE's request and fails
-    // there (a 500), so the other methods skip it.
-    if (c.req.method !== 'POST') return next()
-    const length = c.req.header('content-length')
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-      if (Number(length) > maxBytes) tooLarge()
-      return next()
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS') return next()
+    const tooLarge = () => new FlowcastError('payload_too_large', `the body is over ${maxBytes} bytes`)
+    const announced = c.req.header('content-length')
+    if (announced !== undefined && Number(announced) > maxBytes) throw tooLarge()
+    const text = await readCapped(c.req.raw.body, maxBytes, tooLarge)
+    if (text.trim() !== '' && !isJson(c.req.header('content-type'))) {
+      throw new FlowcastError(
+        'unsupported_media_type',
+        'a body must be JSON (content-type: application/json)',
+      )
     }
-    return streamed(c, next)
+    c.set('body', text)
+    await next()
   }
 }
 
 /** The request's JSON body; `{}` when there is none. Throws `bad_request` when it is not JSON. */
-export async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text()
+export function readJson(c: Context<Env>): unknown {
+  const text = c.get('body') ?? ''
   if (text.trim() === '') return {}
   try {
     return JSON.parse(text)
@@ -42,4 +42,37 @@ export async function readJson(c: Context): Promise<unknown> {
 export function intParam(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   return /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN
+}
+
+function isJson(contentType: string | undefined): boolean {
+  if (!contentType) return true
+  const type = contentType.split(';')[0]!.trim().toLowerCase()
+  return (
+    type === 'application/json' ||
+    type === 'text/plain' ||
+    (type.startsWith('application/') && type.endsWith('+json'))
+  )
+}
+
+/** The stream's text, refusing with `tooLarge()` as soon as it passes `maxBytes`. */
+async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  tooLarge: () => Error,
+): Promise<string> {
+  if (!body) return ''
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined)
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }

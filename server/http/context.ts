@@ -18,7 +18,7 @@ import type { ExecutionRegistry } from '../registry.ts'
 /** Under @hono/node-server the Node request and response are the bindings; other runtimes have none. */
 export type Env = {
   Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
-  Variables: { principal: Principal }
+  Variables: { principal: Principal; body: string }
 }
 
 export interface AppDeps {

@@ -19,6 +19,7 @@ const STATUS_OF: Partial<Record<FlowcastErrorCode, ContentfulStatusCode>> = {
   invalid_state: 409,
   method_not_allowed: 405,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   too_many_executions: 429,
   too_many_connections: 429,
   rate_limited: 429,

@@ -47,6 +47,15 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
       throw new FlowcastError('invalid_since', `since is beyond the last seq (${info.lastSeq})`)
     const page = await broker.read(id, since, Math.min(limit, limits.maxHistoryLimit))
     if (!page) throw new FlowcastError('not_found', `no execution "${id}"`)
+    // A page is a frame too: at most maxFrameBytes (at least one entry, so it always moves on).
+    let bytes = 256
+    for (let i = 0; i < page.entries.length; i++) {
+      bytes += Buffer.byteLength(page.entries[i]!.json, 'utf8') + 1
+      if (i > 0 && bytes > limits.maxFrameBytes) {
+        page.entries = page.entries.slice(0, i)
+        break
+      }
+    }
     const last =
       page.entries.length > 0 ? page.entries[page.entries.length - 1]!.seq : (page.gap?.to ?? since)
     const next = last < info.lastSeq ? last : null
