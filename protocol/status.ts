@@ -24,6 +24,10 @@ export function isTerminal(status: string | undefined): status is TerminalStatus
   return status !== undefined && terminal.has(status)
 }
 
-/** Why a runtime stream ended: stopped by a flow or an admin, or the execution ended. */
-export const STREAM_END_REASONS = ['stopped', 'completed', 'failed', 'cancelled'] as const
+/**
+ * Why a runtime stream ended: stopped by a flow or an admin, or the execution ended; `evicted`
+ * when the server let the execution go (finished TTL) while a subscriber was still behind: its
+ * log is gone, and its result may be too.
+ */
+export const STREAM_END_REASONS = ['stopped', 'completed', 'failed', 'cancelled', 'evicted'] as const
 export type StreamEndReason = (typeof STREAM_END_REASONS)[number]

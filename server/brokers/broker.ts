@@ -51,6 +51,8 @@ export interface FollowerListener {
   onAppend?(entry: BrokerEntry): void
   onClose?(close: StreamClose): void
   onStatus?(status: ExecutionStatus): void
+  /** The execution was evicted: its log is gone, and the follower serves nothing more. */
+  onGone?(): void
 }
 
 /**

@@ -29,9 +29,18 @@ function toEntry(e: LogEntry): BrokerEntry {
 class MemoryFollower implements Follower {
   readonly #exec: Execution<any, any, any>
   readonly #removers = new Set<() => void>()
+  readonly #goneListeners = new Set<() => void>()
+  readonly #onRelease: ((f: MemoryFollower) => void) | undefined
 
-  constructor(exec: Execution<any, any, any>) {
+  constructor(exec: Execution<any, any, any>, onRelease?: (f: MemoryFollower) => void) {
     this.#exec = exec
+    this.#onRelease = onRelease
+  }
+
+  /** The broker evicted the execution: tells every listener, once. */
+  gone(): void {
+    for (const l of [...this.#goneListeners]) l()
+    this.release()
   }
 
   get executionId(): string {
@@ -62,9 +71,12 @@ class MemoryFollower implements Follower {
     const offStatus = listener.onStatus
       ? this.#exec.onStatusChange((s) => listener.onStatus!(s))
       : () => undefined
+    const onGone = listener.onGone?.bind(listener)
+    if (onGone) this.#goneListeners.add(onGone)
     const remove = () => {
       offLog()
       offStatus()
+      if (onGone) this.#goneListeners.delete(onGone)
       this.#removers.delete(remove)
     }
     this.#removers.add(remove)
@@ -73,6 +85,7 @@ class MemoryFollower implements Follower {
 
   release(): void {
     for (const remove of [...this.#removers]) remove()
+    this.#onRelease?.(this)
   }
 }
 
@@ -80,6 +93,8 @@ class MemoryFollower implements Follower {
 export class MemoryBroker implements Broker {
   readonly kind = 'memory'
   readonly #executions = new Map<string, Execution<any, any, any>>()
+  /** The followers of each execution, told when it is evicted. */
+  readonly #followers = new Map<string, Set<MemoryFollower>>()
   readonly #statusListeners = new Set<StatusListener>()
   #closed = false
 
@@ -140,7 +155,17 @@ export class MemoryBroker implements Broker {
 
   async follow(executionId: string): Promise<Follower | undefined> {
     const exec = this.#executions.get(executionId)
-    return exec ? new MemoryFollower(exec) : undefined
+    if (!exec) return undefined
+    let set = this.#followers.get(executionId)
+    if (!set) this.#followers.set(executionId, (set = new Set()))
+    const followers = set
+    const follower = new MemoryFollower(exec, (f) => {
+      followers.delete(f)
+      if (followers.size === 0 && this.#followers.get(executionId) === followers)
+        this.#followers.delete(executionId)
+    })
+    followers.add(follower)
+    return follower
   }
 
   async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
@@ -181,6 +206,9 @@ export class MemoryBroker implements Broker {
     if (!exec) return
     this.#executions.delete(executionId)
     if (!isTerminal(exec.getStatus())) exec.cancel('closed')
+    // Rooms holding the execution end now: nothing may serve a log HTTP already calls gone.
+    for (const f of [...(this.#followers.get(executionId) ?? [])]) f.gone()
+    this.#followers.delete(executionId)
   }
 
   /**

@@ -18,6 +18,8 @@ export interface Peer {
   close(code: number, reason: string): void
   /** Called after the room sent `stream_end` to this peer (SSE ends its response). */
   onStreamEnd?(): void
+  /** The room ended without the peer asking (its execution was evicted): forget the subscription. */
+  onReleased?(executionId: string): void
 }
 
 /** A subscription: live (in the room's live set), catching up (in the catching set) or ended. */

@@ -78,6 +78,7 @@ export class Room {
       onAppend: (entry) => this.#onAppend(entry),
       onClose: (info) => this.#onClose(info),
       onStatus: (status) => this.#onStatus(status),
+      onGone: () => this.#onGone(),
     })
   }
 
@@ -185,6 +186,23 @@ export class Room {
       m.peer.onStreamEnd?.()
     }
     this.#live.clear()
+  }
+
+  /**
+   * The execution was evicted: members still behind get `stream_end { reason: 'evicted' }`, every
+   * member is released (its peer forgets the subscription), and the room goes with its last one.
+   */
+  #onGone(): void {
+    this.#flush()
+    const end = this.#frames.streamEnd({ reason: 'evicted', lastSeq: this.#head })
+    for (const m of [...this.#members.values()]) {
+      if (!m.ended) {
+        this.#send(m, end)
+        m.ended = true
+        m.peer.onStreamEnd?.()
+      }
+      if (this.unsubscribe(m.peer)) m.peer.onReleased?.(this.executionId)
+    }
   }
 
   #onStatus(status: ExecutionStatus): void {

@@ -120,6 +120,11 @@ export class Connection implements Peer {
     this.#observe()
   }
 
+  /** The room of `executionId` released this socket (the execution was evicted). */
+  onReleased(executionId: string): void {
+    this.subs.delete(executionId)
+  }
+
   /** Answers a request with an `error` frame (the socket stays open) and counts it. */
   reject(id: RequestId | undefined, code: FlowcastErrorCode, message: string, executionId?: string): void {
     this.ctx.metrics()?.badFrames.inc()
