@@ -19,6 +19,7 @@ function send(
   kind: Body,
   json: string,
   bearer = API_KEY,
+  method = 'POST',
 ): Promise<{ status: number; body: any }> {
   const u = new URL(url)
   const headers: Record<string, string> = { authorization: `Bearer ${bearer}` }
@@ -29,7 +30,7 @@ function send(
     headers['content-length'] = String(Buffer.byteLength(json))
   }
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', headers }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path, method, headers }, (res) => {
       let text = ''
       res.on('data', (d) => (text += d))
       res.on('end', () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }))
@@ -50,7 +51,13 @@ describe('request bodies on every POST route', () => {
     const gate = new Gate()
     const server = await serve({ gate, auth })
     const { executionId } = await start(server, 'gated', { before: 1, after: 1 }, API_KEY)
-    const routes: { path: string; json: string; expect: Record<Body, number> }[] = [
+    const { executionId: other } = await start(server, 'gated', { before: 1, after: 1 }, API_KEY)
+    const routes: { path: string; json: string; method?: string; expect: Record<Body, number> }[] = [
+      {
+        path: `/api/executions/${other}/cancel`,
+        json: '{}',
+        expect: { none: 200, empty: 200, chunked: 200, form: 415 },
+      },
       {
         path: '/api/flows/ticker/executions',
         json: '{"input":{"count":1}}',
@@ -75,7 +82,7 @@ describe('request bodies on every POST route', () => {
     ]
     for (const r of routes) {
       for (const kind of ['none', 'empty', 'chunked', 'form'] as const) {
-        const res = await send(server.url, r.path, kind, r.json)
+        const res = await send(server.url, r.path, kind, r.json, API_KEY, r.method)
         expect(res.status, `${r.path} ${kind}: ${JSON.stringify(res.body)}`).toBe(r.expect[kind])
         if (res.status >= 400) expect(typeof res.body.error.code).toBe('string')
       }
