@@ -156,9 +156,8 @@ export class MemoryBroker implements Broker {
   async follow(executionId: string): Promise<Follower | undefined> {
     const exec = this.#executions.get(executionId)
     if (!exec) return undefined
-    let set = this.#followers.get(executionId)
-    if (!set) this.#followers.set(executionId, (set = new Set()))
-    const followers = set
+    const followers = this.#followers.get(executionId) ?? new Set<MemoryFollower>()
+    this.#followers.set(executionId, followers)
     const follower = new MemoryFollower(exec, (f) => {
       followers.delete(f)
       if (followers.size === 0 && this.#followers.get(executionId) === followers)
