@@ -18,7 +18,7 @@ export interface Beating {
   /** Set by the pong listener; cleared when a ping goes out. */
   alive: boolean
   /** The payload of the last ping, which its pong must echo. */
-  pingPayload: Buffer | undefined
+  pingPayload?: Buffer | undefined
   readonly ws: { ping(data?: Buffer): void; terminate(): void }
 }
 
