@@ -24,6 +24,8 @@ export type { RetryOptions } from './instant/retry.ts'
 export type { Chunk, ChunkHandler } from './triggerflow/chunk.ts'
 export type { FlowContract, FlowTypeInfo, InputOf, ResultOf, StreamOf } from './triggerflow/contract.ts'
 export {
+  type ChunkRun,
+  type ChunkRunner,
   type CloseOptions,
   DEFAULT_AUTO_CLOSE_TIMEOUT_MS,
   DEFAULT_STREAM_TIMEOUT_MS,

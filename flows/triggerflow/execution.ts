@@ -73,7 +73,22 @@ export interface ExecutionOptions {
   autoCloseTimeout?: number | null
   /** Most chunk handlers running at once in this execution, nested dispatch included (default: no bound). */
   concurrency?: number
+  /**
+   * Wraps every chunk run of this execution and of its child flows (a server traces each chunk
+   * with it); it must call `run` once and settle as `run` does. Default: the chunk runs as is.
+   */
+  aroundChunk?: ChunkRunner
 }
+
+/** Which chunk is about to run: `executionId` is the top-level execution's, also in child flows. */
+export interface ChunkRun {
+  readonly executionId: string
+  readonly flow: string
+  readonly chunk: string
+}
+
+/** A wrapper around each chunk run (ExecutionOptions.aroundChunk). */
+export type ChunkRunner = <T>(chunk: ChunkRun, run: () => Promise<T>) => Promise<T>
 
 /** Default idle time before an execution closes by itself, as in TriggerFlow 4.1. */
 export const DEFAULT_AUTO_CLOSE_TIMEOUT_MS = 10_000
@@ -137,6 +152,9 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly #maxItemBytes: number | undefined
   readonly #abort = new AbortController()
   readonly #parent: ParentLink | undefined
+  readonly #aroundChunk: ChunkRunner | undefined
+  /** The top-level execution's id (this one's, unless this is a child flow's). */
+  readonly #rootId: string
   readonly #state: StateStore
   readonly #flowData: DataStore
   readonly #statusListeners = new Set<StatusListener>()
@@ -176,6 +194,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.id = options.id ?? nanoid()
     this.#graph = flow.compile()
     this.#parent = parent
+    this.#aroundChunk = parent ? parent.parent.#aroundChunk : options.aroundChunk
+    this.#rootId = parent ? parent.parent.#rootId : this.id
     this.#autoClose = options.autoClose ?? true
     this.#autoCloseTimeout =
       options.autoCloseTimeout === undefined ? DEFAULT_AUTO_CLOSE_TIMEOUT_MS : options.autoCloseTimeout
@@ -955,7 +975,13 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     let out: unknown
     try {
       if (this.#abort.signal.aborted) return
-      out = await node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume, attempt))
+      const run = () =>
+        node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume, attempt))
+      const wrap = this.#aroundChunk
+      // Without a wrapper the handler runs exactly as before (no extra microtask per chunk).
+      out = await (wrap
+        ? wrap({ executionId: this.#rootId, flow: this.flow.name, chunk: node.chunk.name }, async () => run())
+        : run())
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!this.flow.skipExceptions) throw err
