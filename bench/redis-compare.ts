@@ -41,7 +41,7 @@ async function node(env: Record<string, string>): Promise<Node> {
     const timer = setTimeout(() => reject(new Error(`no URL: ${out}`)), 20_000)
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString()
-      const m = /listening on (http:\/\/\S+)/.exec(out)
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(out)
       if (m) {
         clearTimeout(timer)
         resolve(m[1]!)

@@ -42,6 +42,8 @@ export type FlowcastErrorCode =
   | 'method_not_allowed'
   | 'aborted'
   | 'token_expired'
+  | 'draining'
+  | 'shutdown'
 
 /**
  * Codes of refusals that may pass if the same request is sent again later (a rate limit, a store
@@ -50,6 +52,7 @@ export type FlowcastErrorCode =
 export const RETRYABLE_CODES: readonly FlowcastErrorCode[] = [
   'rate_limited',
   'broker_unavailable',
+  'draining',
   'internal',
 ]
 

@@ -8,7 +8,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { catalogFlows } from '@flowcast/flows/catalog'
 import type { Role } from '@flowcast/protocol'
-import { CloseCode } from '@flowcast/protocol'
+import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import { createAdaptorServer } from '@hono/node-server'
 import { AddressSlots } from './address-slots.ts'
 import { openAccess, tokenAccess } from './auth/access.ts'
@@ -39,6 +39,13 @@ export interface FlowcastServer {
   readonly limits: ServerLimits
   /** Mints a token (auth on); undefined when auth is off. For tests and embedding programs. */
   mintToken(executionId: string, role: Role, ttlSeconds?: number): Promise<string | undefined>
+  /**
+   * Drains the node: new executions answer 503 `draining` and `/readyz` 503 at once, while
+   * watchers keep receiving and running executions get up to `timeoutMs` (default
+   * `limits.drainTimeoutMs`) to finish; the rest then end as failed with error code `shutdown`.
+   * Resolves with how many were ended; call `close()` after it. Idempotent.
+   */
+  drain(options?: { timeoutMs?: number }): Promise<{ ended: number }>
   /**
    * Stops accepting, closes sockets with `code` (1001 going away by default, 1012 restarting),
    * ends SSE responses, cancels running executions and releases every timer.
@@ -148,6 +155,30 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     'listening',
   )
 
+  let draining: Promise<{ ended: number }> | undefined
+  const drain = async (timeoutMs: number): Promise<{ ended: number }> => {
+    registry.drain()
+    logger.info({ live: registry.live, timeoutMs }, 'draining')
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = await Promise.race([
+      registry.idle().then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    const rest = timedOut ? registry.liveIds() : []
+    const error = new FlowcastError(
+      'shutdown',
+      `the node shut down before the execution finished (drain timeout ${timeoutMs} ms)`,
+    )
+    for (const id of rest) registry.terminate(id, error)
+    // The rooms flush on the next check phase: let the final status and stream_end go out first.
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    logger[rest.length > 0 ? 'warn' : 'info']({ ended: rest.length }, 'drained')
+    return { ended: rest.length }
+  }
+
   let closing: Promise<void> | undefined
   const close = async (code: number): Promise<void> => {
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -169,6 +200,10 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     port: address.port,
     limits,
     mintToken: (executionId, role, ttlSeconds) => access.mint(executionId, role, ttlSeconds),
+    drain(opts = {}) {
+      draining ??= drain(opts.timeoutMs ?? limits.drainTimeoutMs)
+      return draining
+    },
     close(opts = {}) {
       closing ??= close(opts.code ?? CloseCode.goingAway)
       return closing

@@ -1,99 +1,16 @@
 /** The server's options and the defaults behind every limit, resolved once per server. */
 
-import { DEFAULT_RETENTION, type TriggerFlow } from '@flowcast/flows'
+import type { TriggerFlow } from '@flowcast/flows'
+import { FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
 import type { AuthConfig } from './auth/tokens.ts'
 import type { Broker } from './brokers/broker.ts'
+import type { Setting } from './config/setting.ts'
+import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from './config/settings.ts'
 
-export interface ServerLimits {
-  /** Largest inbound WebSocket frame in bytes; bigger ones close the socket with 1009. */
-  maxPayload: number
-  /** Subscriptions one socket may hold at once. */
-  maxSubscriptions: number
-  /** Commands one socket may send per second (token bucket, burst = one second's worth). */
-  commandsPerSecond: number
-  /** Executions that may run (not finished) on this node at once; more answer 429. */
-  maxLiveExecutions: number
-  /** How long a finished execution, its result and its retained events are kept. */
-  finishedTtlMs: number
-  /** Retained runtime-stream events per execution. */
-  retainedEvents: number
-  /** Retained runtime-stream bytes (encoded JSON) per execution. */
-  retainedBytes: number
-  /** Outbound bytes queued on one socket above which live delivery to it pauses. */
-  highWaterMark: number
-  /**
-   * Largest frame the server builds (live, catch-up, replay, SSE, a history page), in bytes: a
-   * burst is split across frames, in order.
-   */
-  maxFrameBytes: number
-  /** Largest runtime-stream item (its encoded envelope); a bigger put is refused with `item_too_large`. */
-  maxItemBytes: number
-  /** Events per catch-up (and replay) frame. */
-  catchUpBatch: number
-  /** A socket that stays above the high-water mark this long is closed with 4008. */
-  slowConsumerTimeoutMs: number
-  /** How often paused sockets are checked for drain. */
-  drainCheckMs: number
-  /** Server ping interval; a socket that has not answered the previous ping with a pong is terminated. */
-  heartbeatMs: number
-  /** Least time between two presence frames of one room. */
-  presenceIntervalMs: number
-  /** Longest `wait` the result route honours. */
-  maxResultWaitMs: number
-  /** Largest `limit` of the history route (and its default when absent is min(100, this)). */
-  maxHistoryLimit: number
-  /** Largest HTTP request body in bytes; bigger ones answer 413 `payload_too_large`. */
-  maxBodyBytes: number
-  /** Rate-limited frames within one `rateLimitWindowMs` after which the socket is closed with 4029. */
-  rateLimitCloseAfter: number
-  /** The window (fixed, per socket) over which `rateLimitCloseAfter` counts refusals. */
-  rateLimitWindowMs: number
-  /**
-   * Bytes of control replies (pong, error, ack, subscribed) one socket may have queued past the
-   * high-water mark; the reply that would go over closes the socket with 4008. Live delivery
-   * pauses at the mark, but a reply cannot wait for a drain, so a client that sends and never
-   * reads would otherwise grow the server's queue without bound.
-   */
-  controlOverdraftBytes: number
-  /** Open WebSocket connections one client address may hold; more are refused with 429. */
-  maxConnectionsPerAddress: number
-  /** How long a socket without `?token=` has to send its `auth` frame before it is closed with 4001. */
-  authTimeoutMs: number
-  /**
-   * Redis broker: how long a node's lease lasts unrenewed (renewed every third of it). When a node
-   * dies without a word, other nodes end its running executions as failed `node_lost` about this
-   * long after. Use one value for every node of a deployment.
-   */
-  nodeLeaseMs: number
-}
-
-export const DEFAULT_LIMITS: ServerLimits = {
-  maxPayload: 64 * 1024,
-  maxSubscriptions: 64,
-  commandsPerSecond: 50,
-  maxLiveExecutions: 1000,
-  finishedTtlMs: 60 * 60_000,
-  retainedEvents: DEFAULT_RETENTION.maxEvents,
-  retainedBytes: DEFAULT_RETENTION.maxBytes,
-  highWaterMark: 1024 * 1024,
-  maxFrameBytes: 1024 * 1024,
-  maxItemBytes: 512 * 1024,
-  catchUpBatch: 256,
-  slowConsumerTimeoutMs: 30_000,
-  drainCheckMs: 20,
-  heartbeatMs: 30_000,
-  presenceIntervalMs: 500,
-  maxResultWaitMs: 60_000,
-  maxHistoryLimit: 1000,
-  maxBodyBytes: 1024 * 1024,
-  rateLimitCloseAfter: 100,
-  rateLimitWindowMs: 10_000,
-  controlOverdraftBytes: 64 * 1024,
-  maxConnectionsPerAddress: 1000,
-  authTimeoutMs: 5000,
-  nodeLeaseMs: 15_000,
-}
+// Each limit is defined once, with its type, default and doc, in config/settings.ts (the README's
+// configuration table is generated from there).
+export { DEFAULT_LIMITS, type ServerLimits } from './config/settings.ts'
 
 export interface ServerOptions {
   /** 0 (the default) picks a free port. */
@@ -130,9 +47,23 @@ export interface ServerOptions {
   onError?: (err: unknown, context: string) => void
 }
 
-/** Fills every limit with its default. */
+/**
+ * Fills every limit with its default after checking each given one against its definition; a bad
+ * value throws `bad_request` naming the limit, before anything starts.
+ */
 export function resolveLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
-  const out = { ...DEFAULT_LIMITS }
-  for (const [k, v] of Object.entries(limits)) if (v !== undefined) (out as any)[k] = v
+  const out: ServerLimits = { ...DEFAULT_LIMITS }
+  for (const [name, value] of Object.entries(limits)) {
+    if (value === undefined) continue
+    const setting = (LIMIT_SETTINGS as Record<string, Setting<number>>)[name]
+    if (!setting) throw new FlowcastError('bad_request', `unknown limit "${name}"`)
+    const parsed = setting.schema.safeParse(value)
+    if (!parsed.success)
+      throw new FlowcastError(
+        'bad_request',
+        `invalid limits.${name} (${JSON.stringify(value)}): ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+      )
+    out[name as keyof ServerLimits] = parsed.data
+  }
   return out
 }

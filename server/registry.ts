@@ -1,17 +1,23 @@
 /**
  * The execution registry: which flows this server runs, the executions it started, the cap on
  * live ones and the TTL after which finished ones are evicted (through the broker, which
- * holds their logs and results).
+ * holds their logs and results). It writes the one log line per execution start and end, opens
+ * and ends the executions' spans, and refuses new executions once the node drains.
  */
 
 import type { TriggerFlow } from '@flowcast/flows'
 import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
+import type { Context } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Broker, ExecutionInfo } from './brokers/broker.ts'
 import type { ServerLimits } from './options.ts'
+import { ExecutionSpans } from './tracing.ts'
 
 interface Held {
   status: ExecutionStatus
+  /** Known for executions started through `start`; a status seen first has neither. */
+  flow?: string
+  startedAt?: number
   evictTimer?: ReturnType<typeof setTimeout>
 }
 
@@ -31,6 +37,10 @@ export class ExecutionRegistry {
   #starting = 0
   /** Held executions whose status is not final, kept as statuses change (no scan per start). */
   #live = 0
+  #draining = false
+  /** Called whenever an execution ends or a start settles, for `idle()`. */
+  readonly #idleWaiters = new Set<() => void>()
+  readonly #spans = new ExecutionSpans()
 
   readonly #logger: Logger | undefined
 
@@ -66,11 +76,42 @@ export class ExecutionRegistry {
     return out
   }
 
+  /** True once `drain()` was called: new executions are refused with `draining`. */
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  /** Refuses every new execution from now on (503 `draining`); running ones go on. */
+  drain(): void {
+    this.#draining = true
+  }
+
+  /** Resolves once no execution started here is live and no start is in flight. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.live > 0 || this.#starting > 0) return
+        this.#idleWaiters.delete(check)
+        resolve()
+      }
+      this.#idleWaiters.add(check)
+      check()
+    })
+  }
+
+  /** The ids of the live executions started here. */
+  liveIds(): string[] {
+    return [...this.#held].flatMap(([id, h]) => (isTerminal(h.status) ? [] : [id]))
+  }
+
   /**
-   * Starts `flowName` with `input`. Throws not_found (unknown flow), invalid_input (with the
-   * contract's issues as details) or too_many_executions.
+   * Starts `flowName` with `input`, its span under `trace` (the request's). Throws draining,
+   * not_found (unknown flow), invalid_input (with the contract's issues as details) or
+   * too_many_executions.
    */
-  async start(flowName: string, input: unknown): Promise<ExecutionInfo> {
+  async start(flowName: string, input: unknown, trace?: Context): Promise<ExecutionInfo> {
+    if (this.#draining)
+      throw new FlowcastError('draining', 'this node is shutting down: start the execution on another node')
     const flow = this.#flows.get(flowName)
     if (!flow) throw new FlowcastError('not_found', `no flow named "${flowName}"`)
     const schema = flow.contract.input
@@ -97,23 +138,39 @@ export class ExecutionRegistry {
     }
     this.#starting++
     try {
+      const startedAt = Date.now()
       const info = await this.#broker.start(flow, input, {
         retention: { maxEvents: this.#limits.retainedEvents, maxBytes: this.#limits.retainedBytes },
         maxItemBytes: this.#limits.maxItemBytes,
+        aroundChunk: this.#spans.runner(flowName, trace),
       })
+      const id = info.executionId
+      this.#spans.open(id, flowName, trace)
+      this.#logger?.info({ executionId: id, flow: flowName }, 'execution started')
       // Status changes may have been told before we knew the id; the info is current.
-      this.#hold(info.executionId, info.status)
-      const now = await this.#broker.info(info.executionId)
-      this.#onStatus(info.executionId, now?.status ?? info.status)
+      const held = this.#hold(id, info.status)
+      held.flow = flowName
+      held.startedAt = startedAt
+      const now = await this.#broker.info(id)
+      // An end told before the flow was known is logged now, with it.
+      if (held.evictTimer && isTerminal(held.status)) this.#ended(id, held)
+      this.#onStatus(id, now?.status ?? info.status)
       return now ?? info
     } finally {
       this.#starting--
+      for (const check of [...this.#idleWaiters]) check()
     }
+  }
+
+  /** Ends `executionId` (running here) as failed with `error`; false when it has already ended. */
+  terminate(executionId: string, error: FlowcastError): boolean {
+    return this.#broker.terminate(executionId, error)
   }
 
   /** Stops every eviction timer (the broker is closed by its owner). */
   close(): void {
     this.#offStatus()
+    this.#spans.close()
     for (const h of this.#held.values()) if (h.evictTimer) clearTimeout(h.evictTimer)
     this.#held.clear()
     this.#live = 0
@@ -135,7 +192,8 @@ export class ExecutionRegistry {
     this.#live += Number(!isTerminal(status)) - Number(!isTerminal(held.status))
     held.status = status
     if (isTerminal(status) && !held.evictTimer) {
-      this.#logger?.info({ executionId: id, status }, 'execution finished')
+      if (held.flow !== undefined) this.#ended(id, held)
+      for (const check of [...this.#idleWaiters]) check()
       held.evictTimer = setTimeout(() => {
         if (this.#held.get(id) === held && !isTerminal(held.status)) this.#live--
         this.#held.delete(id)
@@ -144,5 +202,21 @@ export class ExecutionRegistry {
       // Eviction must never keep a process alive on its own.
       held.evictTimer.unref()
     }
+  }
+
+  /** The end line of an execution (flow, status, duration; a failure's code and message) and its span. */
+  #ended(id: string, held: Held): void {
+    const durationMs = held.startedAt === undefined ? undefined : Date.now() - held.startedAt
+    const status = held.status
+    void this.#broker.info(id).then(
+      (info) => {
+        const error = status === 'failed' || status === 'cancelled' ? info?.error : undefined
+        this.#spans.end(id, status, error)
+        const line = { executionId: id, flow: held.flow, status, durationMs, ...(error ? { error } : {}) }
+        if (status === 'failed') this.#logger?.warn(line, 'execution finished')
+        else this.#logger?.info(line, 'execution finished')
+      },
+      () => this.#spans.end(id, status),
+    )
   }
 }

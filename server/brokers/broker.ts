@@ -9,8 +9,8 @@
  * is a node-local cache of one execution's log kept current by the broker.
  */
 
-import type { Retention, StreamClose, TriggerFlow } from '@flowcast/flows'
-import type { ExecutionSnapshot, ExecutionStatus, ResultResponse } from '@flowcast/protocol'
+import type { ChunkRunner, Retention, StreamClose, TriggerFlow } from '@flowcast/flows'
+import type { ExecutionSnapshot, ExecutionStatus, FlowcastError, ResultResponse } from '@flowcast/protocol'
 
 export type { StreamClose } from '@flowcast/flows'
 
@@ -77,6 +77,8 @@ export interface StartOptions {
   retention: Retention
   /** Largest stream item a put accepts (bytes of its envelope); a bigger one is `item_too_large`. */
   maxItemBytes?: number
+  /** Wraps each chunk run (the server's tracing). */
+  aroundChunk?: ChunkRunner
 }
 
 /** Node-wide notice of an execution's status change (executions started on this node). */
@@ -100,6 +102,11 @@ export interface Broker {
   command(executionId: string, command: BrokerCommand): Promise<CommandOutcome>
   /** Status changes of the executions this node started. Returns the remover. */
   onStatus(listener: StatusListener): () => void
+  /**
+   * Ends an execution running on this node as failed with `error` (a drain that ran out of time);
+   * false when it does not run here or has ended.
+   */
+  terminate(executionId: string, error: FlowcastError): boolean
   /** Forgets a finished execution, its log and its result. */
   evict(executionId: string): Promise<void>
   /** Runtime-stream bytes (encoded JSON) this node holds in memory for executions' logs. */

@@ -108,6 +108,7 @@ export class MemoryBroker implements Broker {
       retention: options.retention,
       ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
       ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
+      ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
     })
     this.#executions.set(exec.id, exec)
     exec.onStatusChange((status) => {
@@ -208,6 +209,10 @@ export class MemoryBroker implements Broker {
     // Rooms holding the execution end now: nothing may serve a log HTTP already calls gone.
     for (const f of [...(this.#followers.get(executionId) ?? [])]) f.gone()
     this.#followers.delete(executionId)
+  }
+
+  terminate(executionId: string, error: FlowcastError): boolean {
+    return this.#executions.get(executionId)?.terminate(error) ?? false
   }
 
   /**

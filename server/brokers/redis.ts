@@ -175,6 +175,11 @@ export class RedisBroker implements Broker {
     return (await this.#local.info(id)) ?? info
   }
 
+  terminate(executionId: string, error: FlowcastError): boolean {
+    // The writer mirrors the failure to Redis like any status change of a local execution.
+    return this.#writer.has(executionId) && this.#local.terminate(executionId, error)
+  }
+
   async info(executionId: string): Promise<ExecutionInfo | undefined> {
     if (this.#writer.has(executionId)) return this.#local.info(executionId)
     const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))

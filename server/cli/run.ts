@@ -2,8 +2,9 @@
  * The `flowcast` command's work. `flowcast serve [module] [options]` runs a node: the module's flows
  * (and/or the catalog), every setting from flags or the environment (see `--help` and the README's
  * configuration table), JSON log lines on stdout. A bad setting exits 2 before anything listens,
- * with one line on stderr naming it. The first SIGTERM/SIGINT closes the node gracefully; a second
- * one exits at once.
+ * with one line on stderr naming it. The first SIGTERM/SIGINT drains the node (no new executions,
+ * `/readyz` 503, running ones get `drainTimeoutMs` to finish, then the rest end as `shutdown`) and
+ * closes it; a second one exits at once.
  *
  * A generated API key is a notice for the person at the terminal, not a log line: it goes to
  * stderr, so stdout stays JSON and log shippers do not collect a credential.
@@ -92,14 +93,17 @@ async function serve(module: string | undefined, config: NodeConfig, env: NodeJS
       logger.warn({ signal }, 'second signal: exiting now')
       process.exit(1)
     }
-    logger.info({ signal }, 'closing')
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'close failed')
-        process.exit(1)
-      },
-    )
+    logger.info({ signal, drainTimeoutMs: server.limits.drainTimeoutMs }, 'signal: draining, then closing')
+    server
+      .drain()
+      .then(() => server.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'close failed')
+          process.exit(1)
+        },
+      )
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
@@ -121,4 +125,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     throw new ConfigError(`unknown command ${JSON.stringify(command ?? '')}: try flowcast --help`)
   if (rest.length > 0) throw new ConfigError(`serve takes one flows module, got also: ${rest.join(' ')}`)
   await serve(module, readConfig(flags, env), env)
+}
+
+/** Runs `argv` as the process's command line: a refused setting is one line on stderr and exit code 2. */
+export function runCommandLine(argv: string[]): void {
+  main(argv).catch((err: unknown) => {
+    const message =
+      err instanceof ConfigError
+        ? err.message
+        : err instanceof Error
+          ? (err.stack ?? err.message)
+          : String(err)
+    process.stderr.write(`flowcast: ${message}\n`)
+    process.exit(2)
+  })
 }

@@ -5,9 +5,12 @@
  * `app.route`, and maps every error in one place (errors.ts).
  */
 import { isFlowcastError } from '@flowcast/protocol'
+import type { MiddlewareHandler } from 'hono'
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
+import { matchedRoutes } from 'hono/route'
 import { redactUrl } from '../log.ts'
+import { startHttpSpan } from '../tracing.ts'
 import { readBody } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
 import { errorHandler, notFound } from './errors.ts'
@@ -20,6 +23,25 @@ import { tokenRoutes } from './tokens.ts'
 
 export type { AppDeps } from './context.ts'
 
+/** An execution id in an `/api/executions/:id...` path. */
+const EXECUTION_PATH = /^\/api\/executions\/([^/]+)/
+
+/** One span per request (a no-op without an OpenTelemetry SDK), named after the route it matched. */
+const traceRequest: MiddlewareHandler<Env> = async (c, next) => {
+  const span = startHttpSpan(c.req.method, c.req.path)
+  c.set('trace', span.context)
+  let status = 500
+  try {
+    await next()
+    status = c.res.status
+  } finally {
+    // Middleware is registered for every method ('ALL'); the route is the last real handler's.
+    const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path
+    const fromPath = EXECUTION_PATH.exec(c.req.path)?.[1]
+    span.end(route, status, c.get('executionId') ?? (fromPath ? decodeURIComponent(fromPath) : undefined))
+  }
+}
+
 /** Builds the Hono app; `closeStreams` ends every open SSE response (server shutdown). */
 export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void } {
   const { access, limits, logger } = deps
@@ -28,6 +50,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
 
   app.onError(errorHandler(deps.onError))
   app.notFound(notFound)
+  app.use('*', traceRequest)
   app.route('/', pageRoutes())
 
   // Access log at debug level only; the URL goes through redactUrl so `?token=` never lands in it.

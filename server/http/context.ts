@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { FlowcastError } from '@flowcast/protocol'
+import type { Context as OtelContext } from '@opentelemetry/api'
 import type { Context } from 'hono'
 import type { Logger } from 'pino'
 import type { AddressSlots } from '../address-slots.ts'
@@ -18,7 +19,8 @@ import type { ExecutionRegistry } from '../registry.ts'
 /** Under @hono/node-server the Node request and response are the bindings; other runtimes have none. */
 export type Env = {
   Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
-  Variables: { principal: Principal; body: string }
+  /** `trace`: the request's span context; `executionId`: set by the route that started one. */
+  Variables: { principal: Principal; body: string; trace: OtelContext; executionId?: string }
 }
 
 export interface AppDeps {

@@ -24,6 +24,7 @@ const STATUS_OF: Partial<Record<FlowcastErrorCode, ContentfulStatusCode>> = {
   too_many_connections: 429,
   rate_limited: 429,
   broker_unavailable: 503,
+  draining: 503,
 }
 
 /** The HTTP status a FlowcastError code answers with. */

@@ -7,7 +7,7 @@ import type { AppDeps, Env } from './context.ts'
 
 /** The flows sub-app, mounted at /api/flows. */
 export function flowRoutes(deps: AppDeps): Hono<Env> {
-  const { registry, access, logger } = deps
+  const { registry, access } = deps
   const app = new Hono<Env>()
 
   app.get('/', (c) =>
@@ -29,8 +29,8 @@ export function flowRoutes(deps: AppDeps): Hono<Env> {
     if (!c.get('principal').canStart()) throw new FlowcastError('forbidden', 'may not start executions')
     const body = StartBody.safeParse(await readJson(c))
     if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { input }')
-    const info = await registry.start(c.req.param('name'), body.data.input)
-    logger.info({ executionId: info.executionId, flow: c.req.param('name') }, 'execution started')
+    const info = await registry.start(c.req.param('name'), body.data.input, c.get('trace'))
+    c.set('executionId', info.executionId)
     const origin = new URL(c.req.url).origin
     const id = encodeURIComponent(info.executionId)
     const self = `${origin}/api/executions/${id}`

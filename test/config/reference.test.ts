@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { helpText, readmeTable, referenceTable, tableCells } from '../../server/config/reference.ts'
 import { envName, flagName } from '../../server/config/setting.ts'
 import { DEFAULT_LIMITS as DEFINED, SETTINGS } from '../../server/config/settings.ts'
-import { DEFAULT_LIMITS } from '../../server/options.ts'
+import { resolveLimits } from '../../server/options.ts'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -36,10 +36,11 @@ describe('configuration reference', () => {
     for (const name of Object.keys(SETTINGS)) expect(help, name).toContain(`--${flagName(name)}`)
   })
 
-  it('the server resolves exactly the defined limits, with the defined defaults', () => {
-    expect(DEFAULT_LIMITS).toEqual(
-      Object.fromEntries(Object.entries(DEFINED).filter(([k]) => k in DEFAULT_LIMITS)),
-    )
-    expect(Object.keys(DEFINED).filter((k) => !(k in DEFAULT_LIMITS))).toEqual(['drainTimeoutMs'])
+  it('startServer checks given limits against the same definitions', () => {
+    expect(resolveLimits({})).toEqual(DEFINED)
+    expect(resolveLimits({ maxLiveExecutions: 3 }).maxLiveExecutions).toBe(3)
+    expect(() => resolveLimits({ maxLiveExecutions: 0 })).toThrow(/invalid limits.maxLiveExecutions \(0\)/)
+    expect(() => resolveLimits({ heartbeatMs: 1.5 })).toThrow(/limits.heartbeatMs/)
+    expect(() => resolveLimits({ nope: 1 } as never)).toThrow(/unknown limit "nope"/)
   })
 })

@@ -392,19 +392,21 @@ describe('npm start', () => {
     const seen = () =>
       new Promise<void>((resolve, reject) => {
         const check = () => {
-          if (/API key[^\n]*: (\S+)/.test(out) && /listening on/.test(out)) resolve()
+          if (/API key[^\n]*: (\S+)/.test(out) && /"msg":"listening"/.test(out)) resolve()
         }
         child.stdout!.on('data', (d) => {
           out += d
           check()
         })
+        // The generated key is a notice on stderr, so stdout stays JSON log lines.
         child.stderr!.on('data', (d) => {
           out += d
+          check()
         })
         child.once('exit', () => reject(new Error(`server exited early: ${out}`)))
       })
     await waitFor(seen(), 15_000, 'the printed URL and API key')
-    const url = /listening on (http:\/\/\S+)/.exec(out)![1]!
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(out)![1]!
     const key = /API key[^\n]*: (\S+)/.exec(out)![1]!
     expect(key.length).toBeGreaterThanOrEqual(24)
     const res = await fetch(`${url}/api/flows/stream-steps/executions`, {

@@ -63,7 +63,7 @@ describe('shutdown', () => {
     const url = await waitFor(
       new Promise<string>((resolve, reject) => {
         const check = () => {
-          const m = /listening on (http:\/\/\S+)/.exec(out)
+          const m = /"url":"(http:\/\/[^"]+)"/.exec(out)
           if (m) resolve(m[1]!)
         }
         child.stdout!.on('data', check)
