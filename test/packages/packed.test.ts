@@ -182,6 +182,14 @@ describe('a frontend app installs @flowcast/client alone', () => {
           'export const first: (ev: StreamEvent<{ n: number }>) => number = (ev) => ev.data.n',
           '',
         ].join('\n'),
+        // The same flow as a module for `npx flowcast serve`.
+        'flows.mjs': [
+          "import { TriggerFlow } from '@flowcast/flows'",
+          '',
+          "export const greet = new TriggerFlow({ name: 'greet' })",
+          "greet.to(greet.chunk('hello', async (data) => 'hello ' + data.input)).end()",
+          '',
+        ].join('\n'),
       },
     )
   }, 300_000)
@@ -259,19 +267,8 @@ describe('a Node program runs the built server without tsx', () => {
     if (child && child.exitCode === null) child.kill('SIGKILL')
   })
 
-  it('installs no tsx and no TypeScript sources', () => {
-    expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false)
-    const installed = flowcastPackagesOf(app)
-    expect(Object.keys(installed).sort()).toEqual([
-      'node_modules/@flowcast/flows',
-      'node_modules/@flowcast/protocol',
-      'node_modules/@flowcast/server',
-    ])
-    for (const resolved of Object.values(installed)) expect(resolved).toMatch(/^file:/)
-  })
-
-  it('starts a server that runs a flow and answers its result', async () => {
-    const proc = spawn(process.execPath, ['start.mjs'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** Keeps `proc` as the child to kill, and resolves with the URL its JSON output names. */
+  async function listening(proc: ChildProcess, what: string) {
     child = proc
     let out = ''
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
@@ -288,8 +285,25 @@ describe('a Node program runs the built server without tsx', () => {
         proc.once('exit', (code) => reject(new Error(`exited (${code}) before listening:\n${out}`)))
       }),
       30_000,
-      'the packed server to listen',
+      what,
     )
+    return { url, exited }
+  }
+
+  it('installs no tsx and no TypeScript sources', () => {
+    expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false)
+    const installed = flowcastPackagesOf(app)
+    expect(Object.keys(installed).sort()).toEqual([
+      'node_modules/@flowcast/flows',
+      'node_modules/@flowcast/protocol',
+      'node_modules/@flowcast/server',
+    ])
+    for (const resolved of Object.values(installed)) expect(resolved).toMatch(/^file:/)
+  })
+
+  it('starts a server that runs a flow and answers its result', async () => {
+    const proc = spawn(process.execPath, ['start.mjs'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
+    const { url, exited } = await listening(proc, 'the packed server to listen')
 
     const flows = (await (await fetch(`${url}/api/flows`)).json()) as { flows: { name: string }[] }
     expect(flows.flows.map((f) => f.name)).toEqual(expect.arrayContaining(['greet', 'long-job']))
@@ -323,5 +337,33 @@ describe('a Node program runs the built server without tsx', () => {
 
     proc.kill('SIGTERM')
     expect(await waitFor(exited, 15_000, 'the packed server to close')).toBe(0)
+  }, 90_000)
+
+  it('npx flowcast --help runs the installed bin', async () => {
+    const help = await run('npx', ['--no-install', 'flowcast', '--help'], app, 60_000)
+    expect(help).toMatch(/^Usage: flowcast serve/)
+    expect(help).toContain('--drain-timeout-ms')
+  }, 90_000)
+
+  it('flowcast serve flows.mjs serves the module with the built JavaScript', async () => {
+    // The bin itself (a node script), so the signal reaches the server and not an npx wrapper.
+    const proc = spawn(join(app, 'node_modules/.bin/flowcast'), ['serve', 'flows.mjs'], {
+      cwd: app,
+      env: { ...process.env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const { url, exited } = await listening(proc, 'flowcast serve to listen')
+    const flows = (await (await fetch(`${url}/api/flows`)).json()) as { flows: { name: string }[] }
+    expect(flows.flows.map((f) => f.name)).toEqual(['greet'])
+    const started = await fetch(`${url}/api/flows/greet/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'bin' }),
+    })
+    const { executionId } = (await started.json()) as { executionId: string }
+    const result = await (await fetch(`${url}/api/executions/${executionId}/result?wait=20000`)).json()
+    expect(result).toEqual({ status: 'completed', result: 'hello bin' })
+    proc.kill('SIGTERM')
+    expect(await waitFor(exited, 15_000, 'flowcast to drain and exit')).toBe(0)
   }, 90_000)
 })
