@@ -31,7 +31,7 @@ interface Node {
 
 async function node(env: Record<string, string>): Promise<Node> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    env: { ...process.env, ...env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   children.add(child)

@@ -6,7 +6,7 @@
  * starts a server from the built JavaScript, without tsx.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -182,14 +182,6 @@ describe('a frontend app installs @flowcast/client alone', () => {
           'export const first: (ev: StreamEvent<{ n: number }>) => number = (ev) => ev.data.n',
           '',
         ].join('\n'),
-        // The same flow as a module for `npx flowcast serve`.
-        'flows.mjs': [
-          "import { TriggerFlow } from '@flowcast/flows'",
-          '',
-          "export const greet = new TriggerFlow({ name: 'greet' })",
-          "greet.to(greet.chunk('hello', async (data) => 'hello ' + data.input)).end()",
-          '',
-        ].join('\n'),
       },
     )
   }, 300_000)
@@ -347,6 +339,15 @@ describe('a Node program runs the built server without tsx', () => {
 
   it('flowcast serve flows.mjs serves the module with the built JavaScript', async () => {
     // The bin itself (a node script), so the signal reaches the server and not an npx wrapper.
+    writeFileSync(
+      join(app, 'flows.mjs'),
+      [
+        "import { TriggerFlow } from '@flowcast/flows'",
+        "export const greet = new TriggerFlow({ name: 'greet' })",
+        "greet.to(greet.chunk('hello', async (data) => 'hello ' + data.input)).end()",
+        '',
+      ].join('\n'),
+    )
     const proc = spawn(join(app, 'node_modules/.bin/flowcast'), ['serve', 'flows.mjs'], {
       cwd: app,
       env: { ...process.env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },

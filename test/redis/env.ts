@@ -121,7 +121,7 @@ export async function spawnNode(env: {
   FLOWCAST_LEASE_MS?: string
 }): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
