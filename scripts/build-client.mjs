@@ -16,6 +16,17 @@ export const DEFAULT_CLIENT_BUNDLE = resolve(root, 'server/public/flowcast-clien
 /** The watch page bundle's default location, served by the server at /assets/page.js. */
 export const DEFAULT_PAGE_BUNDLE = resolve(root, 'server/public/page.js')
 
+/** esbuild's options for every browser bundle of ours: the served ones and the measured SDK core. */
+export const BROWSER_BUILD = {
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'silent',
+}
+
 /** Bundles `entry` for browsers into `outFile`; resolves with its minified and gzipped sizes. */
 async function bundleForBrowsers(entry, tsconfig, outFile) {
   mkdirSync(dirname(outFile), { recursive: true })
@@ -24,13 +35,7 @@ async function bundleForBrowsers(entry, tsconfig, outFile) {
     outfile: outFile,
     // The workspace packages by their names, mapped to their sources by the tsconfig's `paths`.
     tsconfig,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'silent',
+    ...BROWSER_BUILD,
   })
   const code = readFileSync(outFile)
   return { outFile, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length }

@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
+import { BROWSER_BUILD } from './build-client.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -20,15 +21,9 @@ export const SIZE_ENTRIES = {
 export async function measureClientSize(contents) {
   const result = await build({
     stdin: { contents, resolveDir: root, loader: 'ts', sourcefile: 'entry.ts' },
-    bundle: true,
+    ...BROWSER_BUILD,
     write: false,
     metafile: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'silent',
     external: ['react', 'react-dom', 'react/jsx-runtime'],
     alias: {
       '@flowcast/protocol': resolve(root, 'protocol/index.ts'),
