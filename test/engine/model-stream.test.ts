@@ -61,6 +61,16 @@ function expectedNodes(text: string, attempt = 1): Item[] {
 const nodesOf = (items: Item[]) => items.filter((i) => i.type === 'node')
 const errorOf = (ex: { getError(): unknown }) => ex.getError() as FlowcastError
 
+/** Starts the flow on an answer the fake server holds after five deltas until `open()`. */
+async function startHeldAfterFive() {
+  let open!: () => void
+  fake.reply({ kind: 'stream', text: TEXT, after: 5, gate: new Promise<void>((r) => (open = r)) })
+  const ex = flow().createExecution({ autoCloseTimeout: 0 })
+  await ex.start(INPUT)
+  await until(() => fake.requests[0]?.sent === 5 && ex.runtimeStream.lastSeq > 0, 10_000, 'five deltas put')
+  return { ex, open }
+}
+
 describe('model-outline with a real model (OpenAI-compatible, through the AI SDK)', () => {
   it('streams the nodes in order to every watcher, fires each section event once, and puts usage and finish reason in the result', async () => {
     fake.reply({
@@ -105,17 +115,7 @@ describe('model-outline with a real model (OpenAI-compatible, through the AI SDK
   })
 
   it('cancelling the execution aborts the HTTP request: the server sees the connection close mid-answer', async () => {
-    let open!: () => void
-    fake.reply({
-      kind: 'stream',
-      text: TEXT,
-      after: 5,
-
-      gate: new Promise<void>((r) => (open = r)),
-    })
-    const ex = flow().createExecution({ autoCloseTimeout: 0 })
-    await ex.start(INPUT)
-    await until(() => fake.requests[0]?.sent === 5 && ex.runtimeStream.lastSeq > 0, 10_000, 'five deltas put')
+    const { ex, open } = await startHeldAfterFive()
     ex.cancel('enough')
     expect(await waitFor(fake.requests[0]!.closed, 5000, 'the request to close')).toStrictEqual({
       finished: false,
@@ -125,17 +125,7 @@ describe('model-outline with a real model (OpenAI-compatible, through the AI SDK
   })
 
   it('an admin stop of the runtime stream does not stop the model or the flow', async () => {
-    let open!: () => void
-    fake.reply({
-      kind: 'stream',
-      text: TEXT,
-      after: 5,
-
-      gate: new Promise<void>((r) => (open = r)),
-    })
-    const ex = flow().createExecution({ autoCloseTimeout: 0 })
-    await ex.start(INPUT)
-    await until(() => fake.requests[0]?.sent === 5 && ex.runtimeStream.lastSeq > 0, 10_000, 'five deltas put')
+    const { ex, open } = await startHeldAfterFive()
     ex.stopStream('admin')
     const at = ex.runtimeStream.lastSeq
     open()
