@@ -37,7 +37,13 @@ let failed = 0
 try {
   const report = JSON.parse(readFileSync(out, 'utf8'))
   passed = report.numPassedTests ?? 0
-  failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0)
+  failed = report.numFailedTests ?? 0
+  // A file that failed before any of its tests ran (an import error, a failing hook) counts as one
+  // failed test, so that it cannot vanish from the count; a file whose tests failed is already counted.
+  for (const file of report.testResults ?? []) {
+    const anyFailed = (file.assertionResults ?? []).some((t) => t.status === 'failed')
+    if (file.status === 'failed' && !anyFailed) failed += 1
+  }
 } catch {
   failed = 1
 } finally {

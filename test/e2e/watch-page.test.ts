@@ -156,7 +156,9 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     const { executionId } = await startExecution(server.url, 'long-job', {
       count: N,
       size: 48,
-      intervalMs: 40,
+      // Slow enough (12 s) that the stream is still running when the late fifth page has joined
+      // and presence has reached every page, even when pages open slowly on a loaded machine.
+      intervalMs: 150,
     })
     const watch = `${server.url}/?execution=${executionId}`
     const pages = await Promise.all(range(1, 4).map(() => open(watch)))
