@@ -40,7 +40,12 @@ export const ContinueFrame = z.strictObject({
   token: token.optional(),
 })
 /** Cancels the execution (admin role): its signal aborts (a model request with it), status `cancelled`. */
-export const CancelFrame = z.strictObject({ type: z.literal('cancel'), id: requestId, executionId })
+export const CancelFrame = z.strictObject({
+  type: z.literal('cancel'),
+  id: requestId,
+  executionId,
+  token: token.optional(),
+})
 export const PingFrame = z.strictObject({ type: z.literal('ping'), id: requestId })
 export const AuthFrame = z.strictObject({
   type: z.literal('auth'),

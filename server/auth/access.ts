@@ -4,7 +4,15 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { FlowcastError, type Role } from '@flowcast/protocol'
-import { type Auth, bearer, type Principal as Claims, canAdminister, canCommand, canRead } from './tokens.ts'
+import {
+  type Auth,
+  bearer,
+  type Principal as Claims,
+  canAdminister,
+  canCommand,
+  canRead,
+  isCurrent,
+} from './tokens.ts'
 
 /** Who is asking, as far as permissions go. */
 export interface Principal {
@@ -13,6 +21,10 @@ export interface Principal {
   readonly role: Role
   /** The execution the credential is for, or '*'. */
   readonly scope: string
+  /** When the rights end (seconds since the epoch; valid while now < exp); undefined: never. */
+  readonly exp: number | undefined
+  /** False once the credential has run out (a socket's token outlives its check). */
+  isCurrent(nowMs?: number): boolean
   /** Subscribe, read history, SSE and results of this execution. */
   canRead(executionId: string): boolean
   /** Stop the stream and continue interrupts of this execution. */
@@ -36,6 +48,16 @@ export interface AccessResolver {
   fromToken(token: string): Promise<Principal>
   /** Mints a token for one execution (or '*'); undefined when auth is off. */
   mint(scope: string, role: Role, ttlSeconds?: number): Promise<string | undefined>
+  /**
+   * Trades `principal` (who may read `executionId`) for a stream ticket valid `ttlSeconds` and
+   * never past the principal's own expiry; undefined when auth is off.
+   */
+  mintTicket(principal: Principal, executionId: string, ttlSeconds: number): string | undefined
+  /**
+   * From a stream ticket (`?ticket=` of the SSE route only): a viewer of its one execution until
+   * the traded token's expiry. Throws `unauthorized` for anything else, a token included.
+   */
+  fromTicket(ticket: string | undefined): Principal
 }
 
 function principalOf(claims: Claims): Principal {
@@ -43,6 +65,8 @@ function principalOf(claims: Claims): Principal {
     kind: claims.kind,
     role: claims.role,
     scope: claims.scope,
+    exp: claims.exp,
+    isCurrent: (nowMs) => isCurrent(claims, nowMs),
     canRead: (id) => canRead(claims, id),
     canCommand: (id) => canCommand(claims, id),
     canStart: () => canAdminister(claims),
@@ -59,6 +83,8 @@ export function openAccess(): AccessResolver {
     fromUpgrade: async () => everyone,
     fromToken: async () => everyone,
     mint: async () => undefined,
+    mintTicket: () => undefined,
+    fromTicket: () => everyone,
   }
 }
 
@@ -76,6 +102,14 @@ export function tokenAccess(auth: Auth): AccessResolver {
     },
     fromToken: (token) => check(token),
     mint: (scope, role, ttlSeconds) => auth.mint(scope, role, ttlSeconds),
+    mintTicket: (principal, executionId, ttlSeconds) =>
+      auth.mintTicket(executionId, ttlSeconds, principal.exp),
+    fromTicket(ticket) {
+      const { executionId, until } = auth.checkTicket(ticket)
+      const claims: Claims = { kind: 'ticket', role: 'viewer', scope: executionId }
+      if (until !== undefined) claims.exp = until
+      return principalOf(claims)
+    },
   }
 }
 

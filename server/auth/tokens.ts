@@ -4,15 +4,27 @@
  * reads (viewer) or also commands (admin).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { FlowcastError, Role } from '@flowcast/protocol'
+import { FlowcastError, isFlowcastError, Role } from '@flowcast/protocol'
 import { Hs256, TokenRejected } from './hs256.ts'
 
-/** Who is asking: the API key holder, a token holder, or everyone when auth is off. */
+/** Who is asking: the API key holder, a token holder, a stream ticket's, or everyone when auth is off. */
 export interface Principal {
-  kind: 'apiKey' | 'token' | 'open'
+  kind: 'apiKey' | 'token' | 'ticket' | 'open'
   role: Role
   /** The execution the token is for, or '*' for all. */
   scope: string
+  /**
+   * When the rights end (the token's `exp`, seconds since the epoch: valid while now < exp);
+   * undefined for the API key and with auth off, which never expire.
+   */
+  exp?: number
+}
+
+/** A stream ticket's claims: one execution's SSE stream, opened until `exp`, held until `until`. */
+export interface Ticket {
+  executionId: string
+  /** The `exp` of the token it was traded for (seconds); undefined when traded for the API key. */
+  until?: number
 }
 
 export interface AuthConfig {
@@ -27,6 +39,16 @@ export interface AuthConfig {
 
 const ISSUER = 'flowcast'
 const AUDIENCE = 'flowcast-stream'
+// Tickets are signed with the same secret for another audience, so no token check accepts one.
+const TICKET_AUDIENCE = 'flowcast-sse-ticket'
+
+/** The `details` of the `unauthorized` error for a credential that was valid and ran out. */
+export const EXPIRED = { expired: true } as const
+
+/** True when `err` refused a credential because it ran out (not because it was never valid). */
+export function isExpiredRefusal(err: unknown): boolean {
+  return isFlowcastError(err, 'unauthorized') && err.details === EXPIRED
+}
 
 /** Makes a random API key or secret (base64url). */
 export function randomKey(bytes = 32): string {
@@ -84,15 +106,56 @@ export class Auth {
       claims = this.#tokens!.verify(credential, { issuer: ISSUER, audience: AUDIENCE })
     } catch (err) {
       if (!(err instanceof TokenRejected)) throw err
-      throw new FlowcastError('unauthorized', err.fault === 'expired' ? 'token expired' : 'token is invalid')
+      // The socket answers an expired token with its own code (token_expired); HTTP stays 401.
+      if (err.fault === 'expired')
+        throw new FlowcastError('unauthorized', 'token expired', { details: EXPIRED })
+      throw new FlowcastError('unauthorized', 'token is invalid')
     }
     const role = Role.safeParse(claims.role)
     const scope = claims.scope
     if (!role.success || typeof scope !== 'string' || scope.length === 0) {
       throw new FlowcastError('unauthorized', 'token claims are malformed')
     }
-    return { kind: 'token', role: role.data, scope }
+    return { kind: 'token', role: role.data, scope, exp: claims.exp as number }
   }
+
+  /**
+   * Mints a stream ticket for `executionId`, usable until `ttlSeconds` from now (never past
+   * `until`, the traded token's own expiry); empty with auth off.
+   */
+  mintTicket(executionId: string, ttlSeconds: number, until: number | undefined): string {
+    if (this.off) return ''
+    const iat = Math.floor(Date.now() / 1000)
+    const exp = Math.min(iat + Math.max(1, Math.floor(ttlSeconds)), until ?? Number.POSITIVE_INFINITY)
+    const claims = { iss: ISSUER, aud: TICKET_AUDIENCE, iat, exp, scope: executionId }
+    return this.#tokens!.sign(until === undefined ? claims : { ...claims, until })
+  }
+
+  /**
+   * The claims of a stream ticket; throws `unauthorized` for a missing, forged or expired one, and
+   * for a token or API key (a ticket is its own kind of credential).
+   */
+  checkTicket(ticket: string | undefined): Ticket {
+    if (!ticket) throw new FlowcastError('unauthorized', 'the ticket is empty')
+    let claims: Record<string, unknown>
+    try {
+      claims = this.#tokens!.verify(ticket, { issuer: ISSUER, audience: TICKET_AUDIENCE })
+    } catch (err) {
+      if (!(err instanceof TokenRejected)) throw err
+      if (err.fault === 'expired')
+        throw new FlowcastError('unauthorized', 'ticket expired', { details: EXPIRED })
+      throw new FlowcastError('unauthorized', 'not a valid stream ticket')
+    }
+    const { scope, until } = claims
+    if (typeof scope !== 'string' || scope.length === 0 || (until !== undefined && typeof until !== 'number'))
+      throw new FlowcastError('unauthorized', 'ticket claims are malformed')
+    return until === undefined ? { executionId: scope } : { executionId: scope, until }
+  }
+}
+
+/** True while `principal`'s rights last at `nowMs` (the API key and open access always). */
+export function isCurrent(principal: Principal, nowMs = Date.now()): boolean {
+  return principal.exp === undefined || principal.exp * 1000 > nowMs
 }
 
 /** True when `principal` may read execution `executionId`. */

@@ -7,6 +7,7 @@ import type { FlowcastErrorCode } from '@flowcast/protocol'
 import { nanoid } from 'nanoid'
 import type { WebSocket } from 'ws'
 import type { Principal } from '../auth/access.ts'
+import type { ExpiryWheel } from '../auth/expiry.ts'
 import type { OutFrame } from '../fanout/frame.ts'
 import type { Peer } from '../fanout/member.ts'
 import type { Room } from '../fanout/room.ts'
@@ -19,7 +20,15 @@ import { TokenBucket } from './token-bucket.ts'
 export type RequestId = string | number
 
 /** A subscription of one socket: pending while its room opens (`room` undefined), then the room. */
-export type Subscription = { room: Room | undefined }
+export interface Subscription {
+  room: Room | undefined
+  readonly conn: Connection
+  readonly executionId: string
+  /** Who authorised it: the subscribe frame's own token, or else the socket's credential. */
+  readonly principal: Principal
+  /** Its key in the expiry wheel while it waits there (its principal expires). */
+  expiryKey: number | undefined
+}
 
 /** Outbound bytes queued on sockets, as far as the server can see them (metrics, tests). */
 export class QueueStats {
@@ -33,6 +42,8 @@ export interface ConnContext {
   readonly limits: ServerLimits
   readonly metrics: () => ServerMetrics | undefined
   readonly onTooSlow: (conn: Connection) => void
+  /** Ends subscriptions whose principal runs out (the hub's, one for every socket). */
+  readonly expiry: ExpiryWheel<Subscription>
 }
 
 /** How long an evicted socket gets to finish the close handshake before it is terminated. */
@@ -120,9 +131,36 @@ export class Connection implements Peer {
     this.#observe()
   }
 
+  /** Registers a subscription of `executionId` under `principal`, ended when it expires. */
+  hold(executionId: string, principal: Principal): Subscription {
+    const sub: Subscription = { room: undefined, conn: this, executionId, principal, expiryKey: undefined }
+    this.subs.set(executionId, sub)
+    if (principal.exp !== undefined) sub.expiryKey = this.ctx.expiry.add(sub, principal.exp)
+    return sub
+  }
+
+  /**
+   * Forgets the subscription of `executionId` (only `sub`, when given) and leaves its room unless
+   * the room let go first; returns it, or undefined when there was none.
+   */
+  release(executionId: string, sub?: Subscription, leaveRoom = true): Subscription | undefined {
+    const held = this.subs.get(executionId)
+    if (!held || (sub && held !== sub)) return undefined
+    this.subs.delete(executionId)
+    if (held.expiryKey !== undefined) this.ctx.expiry.delete(held, held.expiryKey)
+    held.expiryKey = undefined
+    if (leaveRoom) held.room?.unsubscribe(this)
+    return held
+  }
+
+  /** Every subscription released (the socket closed). */
+  releaseAll(): void {
+    for (const executionId of [...this.subs.keys()]) this.release(executionId)
+  }
+
   /** The room of `executionId` released this socket (the execution was evicted). */
   onReleased(executionId: string): void {
-    this.subs.delete(executionId)
+    this.release(executionId, undefined, false)
   }
 
   /** Answers a request with an `error` frame (the socket stays open) and counts it. */

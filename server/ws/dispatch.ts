@@ -13,11 +13,12 @@ import {
   type UnsubscribeFrame,
 } from '@flowcast/protocol'
 import type { z } from 'zod'
-import type { AccessResolver } from '../auth/access.ts'
+import type { AccessResolver, Principal } from '../auth/access.ts'
+import { isExpiredRefusal } from '../auth/tokens.ts'
 import type { Broker } from '../brokers/broker.ts'
 import type { Rooms } from '../fanout/rooms.ts'
 import type { ServerLimits } from '../options.ts'
-import type { Connection, RequestId, Subscription } from './connection.ts'
+import type { Connection, RequestId } from './connection.ts'
 
 export interface DispatchDeps {
   broker: Broker
@@ -62,6 +63,9 @@ export class Dispatch {
 
   async #subscribe(conn: Connection, f: z.infer<typeof SubscribeFrame>): Promise<void> {
     const { executionId } = f
+    const principal = f.token === undefined ? conn.principal : await this.#frameToken(conn, f, f.token)
+    if (!principal || !conn.open) return
+    // Checked after the frame's token: the socket may have subscribed meanwhile.
     const { maxSubscriptions } = this.#deps.limits
     if (conn.subs.has(executionId)) {
       return conn.reject(f.id, 'already_subscribed', `already subscribed to ${executionId}`, executionId)
@@ -74,12 +78,12 @@ export class Dispatch {
         executionId,
       )
     }
-    if (!conn.principal?.canRead(executionId)) {
+    if (!principal.canRead(executionId)) {
       return conn.reject(f.id, 'forbidden', `no read access to ${executionId}`, executionId)
     }
-    const sub: Subscription = { room: undefined }
-    conn.subs.set(executionId, sub)
-    // Unsubscribed (or closed) while the room opened: the subscription is no longer this request's.
+    if (!principal.isCurrent()) return this.#expired(conn, f.id, executionId)
+    const sub = conn.hold(executionId, principal)
+    // Unsubscribed (or closed, or expired) while the room opened: the subscription is no longer this request's.
     const wanted = () => conn.subs.get(executionId) === sub && conn.open
     let found: boolean | undefined
     let joined = false
@@ -96,7 +100,7 @@ export class Dispatch {
     } catch (err) {
       // A broker may fail to open a room (its store is away), or `since` is out of range: this
       // subscription is told, and freed.
-      if (conn.subs.get(executionId) === sub) conn.subs.delete(executionId)
+      conn.release(executionId, sub)
       if (isFlowcastError(err)) return conn.reject(f.id, err.code, err.message, executionId)
       throw err
     }
@@ -107,18 +111,66 @@ export class Dispatch {
       return
     }
     if (found) return
-    conn.subs.delete(executionId)
+    conn.release(executionId, sub)
     return conn.reject(f.id, 'not_found', `no execution "${executionId}"`, executionId)
   }
 
+  /**
+   * The principal of a frame's own token; undefined once the frame was answered with
+   * `token_expired` (a token that ran out) or `unauthorized` (one that never was valid).
+   */
+  async #frameToken(
+    conn: Connection,
+    f: { id: RequestId; executionId: string },
+    token: string,
+  ): Promise<Principal | undefined> {
+    try {
+      return await this.#deps.access.fromToken(token)
+    } catch (err) {
+      if (isExpiredRefusal(err)) this.#expired(conn, f.id, f.executionId)
+      else if (isFlowcastError(err, 'unauthorized'))
+        conn.reject(f.id, 'unauthorized', err.message, f.executionId)
+      else throw err
+      return undefined
+    }
+  }
+
+  #expired(conn: Connection, id: RequestId, executionId: string): void {
+    conn.reject(id, 'token_expired', 'the token expired: send a fresh one', executionId)
+  }
+
+  /**
+   * True when the command may run; otherwise it was answered. The frame's own token decides when it
+   * has one; else the token of the socket's subscription of that execution or the socket's own.
+   */
+  async #mayCommand(
+    conn: Connection,
+    f: { id: RequestId; executionId: string; type: string; token?: string | undefined },
+  ): Promise<boolean> {
+    const { executionId } = f
+    const candidates: (Principal | undefined)[] = []
+    if (f.token !== undefined) {
+      const principal = await this.#frameToken(conn, f, f.token)
+      if (!principal) return false
+      candidates.push(principal)
+    } else candidates.push(conn.subs.get(executionId)?.principal, conn.principal)
+    const now = Date.now()
+    let expired = false
+    for (const p of candidates) {
+      if (!p?.canCommand(executionId)) continue
+      if (p.isCurrent(now)) return true
+      expired = true
+    }
+    if (expired) this.#expired(conn, f.id, executionId)
+    else conn.reject(f.id, 'forbidden', `${f.type} needs the admin role`, executionId)
+    return false
+  }
+
   #unsubscribe(conn: Connection, f: z.infer<typeof UnsubscribeFrame>): void {
-    const sub = conn.subs.get(f.executionId)
-    if (!sub) {
+    if (!conn.release(f.executionId)) {
       conn.reject(f.id, 'not_subscribed', `not subscribed to ${f.executionId}`, f.executionId)
       return
     }
-    conn.subs.delete(f.executionId)
-    sub.room?.unsubscribe(conn)
     conn.json({ type: 'ack', id: f.id, executionId: f.executionId, unsubscribed: true })
   }
 
@@ -127,9 +179,7 @@ export class Dispatch {
     conn: Connection,
     f: z.infer<typeof StopStreamFrame> | z.infer<typeof CancelFrame>,
   ): Promise<void> {
-    if (!conn.principal?.canCommand(f.executionId)) {
-      return conn.reject(f.id, 'forbidden', `${f.type} needs the admin role`, f.executionId)
-    }
+    if (!(await this.#mayCommand(conn, f))) return
     try {
       const outcome = await this.#deps.broker.command(f.executionId, { type: f.type, by: 'admin' })
       conn.json({ type: 'ack', id: f.id, executionId: f.executionId, ...outcome })
@@ -139,9 +189,7 @@ export class Dispatch {
   }
 
   async #continue(conn: Connection, f: z.infer<typeof ContinueFrame>): Promise<void> {
-    if (!conn.principal?.canCommand(f.executionId)) {
-      return conn.reject(f.id, 'forbidden', 'continue needs the admin role', f.executionId)
-    }
+    if (!(await this.#mayCommand(conn, f))) return
     try {
       const outcome = await this.#deps.broker.command(f.executionId, {
         type: 'continue',

@@ -14,11 +14,12 @@ import type { Logger } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { AddressSlots } from '../address-slots.ts'
 import type { AccessResolver, Principal } from '../auth/access.ts'
+import { ExpiryWheel } from '../auth/expiry.ts'
 import type { Broker } from '../brokers/broker.ts'
 import type { Rooms } from '../fanout/rooms.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
-import { type ConnContext, Connection, connectionOf, QueueStats } from './connection.ts'
+import { type ConnContext, Connection, connectionOf, QueueStats, type Subscription } from './connection.ts'
 import { decodeAuthFrame, decodeFrame, leadingId } from './decode.ts'
 import { Dispatch } from './dispatch.ts'
 import { UpgradeGate } from './gate.ts'
@@ -46,6 +47,7 @@ export class WsHub {
   readonly #dispatch: Dispatch
   readonly #connections = new Set<Connection>()
   readonly #heartbeat: Heartbeat<Connection>
+  readonly #expiry = new ExpiryWheel<Subscription>((sub) => this.#expire(sub))
   readonly stats = new QueueStats()
   readonly #ctx: ConnContext
   // One listener of each kind for every socket (the socket is `this`, its Connection is tagged on
@@ -78,6 +80,7 @@ export class WsHub {
       limits: deps.limits,
       metrics: deps.metrics,
       onTooSlow: (conn) => this.#tooSlow(conn),
+      expiry: this.#expiry,
     }
     const hub = this
     this.#onWsMessage = function (data, isBinary) {
@@ -115,6 +118,7 @@ export class WsHub {
   async close(code: number = CloseCode.goingAway): Promise<void> {
     this.#gate.close()
     this.#heartbeat.stop()
+    this.#expiry.stop()
     const closed = [...this.#connections].map(
       (c) =>
         new Promise<void>((resolve) => {
@@ -232,8 +236,7 @@ export class WsHub {
     conn.backlog = undefined
     this.#heartbeat.delete(conn)
     if (!this.#connections.delete(conn)) return
-    for (const sub of conn.subs.values()) sub.room?.unsubscribe(conn)
-    conn.subs.clear()
+    conn.releaseAll()
   }
 
   async #onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
@@ -262,6 +265,23 @@ export class WsHub {
     const decoded = decodeFrame(data, isBinary)
     if (!decoded.ok) return conn.reject(decoded.id, decoded.code, decoded.message)
     return this.#dispatch.frame(conn, decoded.frame)
+  }
+
+  /**
+   * The token behind a subscription ran out while it was open: the subscription ends (released at
+   * once, its room forgets the socket) and the socket is told with `token_expired`, which carries
+   * no request id; the socket and its other subscriptions carry on.
+   */
+  #expire(sub: Subscription): void {
+    const { conn, executionId } = sub
+    sub.expiryKey = undefined
+    if (!conn.release(executionId, sub)) return
+    conn.json({
+      type: 'error',
+      code: 'token_expired',
+      message: `the token of the subscription to ${executionId} expired`,
+      executionId,
+    })
   }
 
   /** Closes a socket whose replies went past the high-water mark and the control overdraft. */
