@@ -10,10 +10,12 @@ import { catalogFlows } from '@flowcast/flows/catalog'
 import type { Role } from '@flowcast/protocol'
 import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import { createAdaptorServer } from '@hono/node-server'
+import type { Logger } from 'pino'
 import { AddressSlots } from './address-slots.ts'
 import { openAccess, tokenAccess } from './auth/access.ts'
 import { Auth } from './auth/tokens.ts'
 import { MemoryBroker } from './brokers/memory.ts'
+import { type LinkChange, RETRY_MAX_MS } from './brokers/redis/link.ts'
 import { RedisBroker } from './brokers/redis.ts'
 import { Rooms } from './fanout/rooms.ts'
 import { createApp } from './http/app.ts'
@@ -53,6 +55,16 @@ export interface FlowcastServer {
   close(options?: { code?: number }): Promise<void>
 }
 
+/**
+ * Logs a change of the node's link to Redis, once per change: down is a warning (the node is
+ * not ready and retries), up is news. The URL is redacted: no password reaches a log line.
+ */
+function logLink(logger: Logger, redisUrl: string, change: LinkChange): void {
+  const fields = { broker: 'redis', redisUrl: redactUrl(redisUrl) }
+  if (change.up) logger.info(fields, 'redis reachable')
+  else logger.warn({ ...fields, error: change.error, retryMaxMs: RETRY_MAX_MS }, 'redis unreachable')
+}
+
 /** Starts a server; resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<FlowcastServer> {
   if (options.auth === undefined)
@@ -76,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           finishedTtlMs: limits.finishedTtlMs,
           leaseMs: limits.nodeLeaseMs,
           onError,
+          onLink: (change) => logLink(logger, options.redisUrl!, change),
         })
       : new MemoryBroker())
   const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits, logger)

@@ -28,6 +28,7 @@ import { CommandBus, unavailable } from './redis/commands.ts'
 import { RemoteFollower } from './redis/follower.ts'
 import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
+import { type LinkChange, RedisLink, retryDelayMs } from './redis/link.ts'
 import { infoOf, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { MirrorWriter } from './redis/writer.ts'
@@ -41,7 +42,10 @@ export interface RedisBrokerOptions {
   finishedTtlMs: number
   /** How long a command waits for the running node's reply; default 5000. */
   commandTimeoutMs?: number
-  /** How long the first connection may take; default 3000. */
+  /**
+   * How long one connection attempt may take; default 3000. `connect()` waits at most this long
+   * for Redis: a node whose Redis is down starts anyway, not ready, and retries for ever.
+   */
   connectTimeoutMs?: number
   /**
    * How long this node's lease lasts unrenewed (renewed every third of it); past it, other nodes
@@ -49,6 +53,8 @@ export interface RedisBrokerOptions {
    */
   leaseMs?: number
   onError?: (err: unknown, context: string) => void
+  /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
+  onLink?: (change: LinkChange) => void
 }
 
 /** Entries per XRANGE page when a follower loads the retained history. */
@@ -56,7 +62,8 @@ const PAGE = 1000
 
 /**
  * Commands fail fast while Redis is away (no offline queue, no silent retries) so that routes
- * answer 503 at once; the connections themselves reconnect forever with a capped backoff.
+ * answer 503 at once; the connections themselves reconnect forever with a capped backoff
+ * (redis/link.ts).
  */
 function connectionOptions(connectTimeout: number): RedisOptions {
   return {
@@ -65,7 +72,7 @@ function connectionOptions(connectTimeout: number): RedisOptions {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     connectTimeout,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    retryStrategy: retryDelayMs,
   }
 }
 
@@ -82,9 +89,9 @@ export class RedisBroker implements Broker {
   readonly #writer: MirrorWriter
   readonly #lease: NodeLease
   readonly #bus: CommandBus
+  readonly #link: RedisLink
   readonly #waits = new Set<() => void>()
   readonly #onError: (err: unknown, context: string) => void
-  #lastError: string | undefined
   #closed = false
 
   private constructor(options: RedisBrokerOptions) {
@@ -95,16 +102,15 @@ export class RedisBroker implements Broker {
     this.#redis = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:cmd` })
     this.#blocking = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
     this.#sub = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:sub` })
-    for (const c of [this.#redis, this.#blocking, this.#sub]) {
-      // ioredis reconnects by itself; remember why it went away for /healthz.
-      c.on('error', (err: Error) => {
-        this.#lastError = err.message
-      })
-      c.on('ready', () => {
-        if ([this.#redis, this.#blocking, this.#sub].every((x) => x.status === 'ready'))
-          this.#lastError = undefined
-      })
-    }
+    // Before the reader, lease and writer subscribe to 'ready': the link joins first.
+    this.#link = new RedisLink({
+      connections: [this.#redis, this.#blocking, this.#sub],
+      join: async () => {
+        await this.#lease.start()
+        await this.#bus.start()
+      },
+      ...(options.onLink ? { onChange: options.onLink } : {}),
+    })
     this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
     // Before the writer: on a reconnect the lease is renewed before the writer rewrites anything.
     this.#lease = new NodeLease({
@@ -144,17 +150,15 @@ export class RedisBroker implements Broker {
     })
   }
 
-  /** Connects the three connections (commands, blocking reader, pub/sub) and joins the node channel. */
+  /**
+   * Opens the three connections (commands, blocking reader, pub/sub); once they are ready the
+   * node takes its lease and joins its channel. Resolves when that is done, or when the first
+   * attempt failed, or after `connectTimeoutMs`: a node whose Redis is down is not ready
+   * (`health()`, broker_unavailable) and becomes ready by itself when Redis answers.
+   */
   static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
     const broker = new RedisBroker(options)
-    try {
-      await Promise.all([broker.#redis.connect(), broker.#blocking.connect(), broker.#sub.connect()])
-      await broker.#lease.start()
-      await broker.#bus.start()
-    } catch (err) {
-      await broker.close()
-      throw unavailable(err)
-    }
+    await broker.#link.open(options.connectTimeoutMs ?? 3000)
     return broker
   }
 
@@ -310,10 +314,7 @@ export class RedisBroker implements Broker {
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
     if (this.#closed) return { ok: false, detail: 'closed' }
-    const down = [this.#redis, this.#blocking, this.#sub].find((c) => c.status !== 'ready')
-    if (down) {
-      return { ok: false, detail: `redis ${down.status}${this.#lastError ? `: ${this.#lastError}` : ''}` }
-    }
+    if (!this.#link.up) return { ok: false, detail: this.#link.detail() }
     try {
       const timeout = new Promise<never>((_, reject) => {
         setTimeout(() => reject(new Error('no PING answer within 1000 ms')), 1000).unref()
@@ -328,6 +329,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#link.close()
     for (const done of [...this.#waits]) done()
     this.#bus.close()
     // Cancel what runs here and tell the other nodes before leaving, if Redis still answers.
@@ -374,12 +376,8 @@ export class RedisBroker implements Broker {
   /** Throws broker_unavailable unless the command connection is up. */
   #ready(): void {
     if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
-    if (this.#redis.status !== 'ready') {
-      throw new FlowcastError(
-        'broker_unavailable',
-        `redis is unavailable (${this.#redis.status}${this.#lastError ? `: ${this.#lastError}` : ''})`,
-      )
-    }
+    if (!this.#link.up)
+      throw new FlowcastError('broker_unavailable', `redis is unavailable (${this.#link.detail()})`)
   }
 
   /** Runs a Redis call, turning any failure into broker_unavailable. */

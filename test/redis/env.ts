@@ -182,10 +182,15 @@ export interface OwnRedis {
   start(): Promise<void>
 }
 
-/** Starts a private redis-server; `stop()`/`start()` take it down and bring it back on the same port. */
-export async function ownRedis(): Promise<OwnRedis> {
+/**
+ * Starts a private redis-server; `stop()`/`start()` take it down and bring it back on the same port.
+ * With `password` it requires one (the URL carries it); with `started: false` it is only given a
+ * port, for a test that starts a node before its Redis.
+ */
+export async function ownRedis(options: { password?: string; started?: boolean } = {}): Promise<OwnRedis> {
   const port = await freePort()
-  const url = `redis://127.0.0.1:${port}`
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : ''
+  const url = `redis://${auth}127.0.0.1:${port}`
   let child: ChildProcess | undefined
   let exited: Promise<void> = Promise.resolve()
   const start = async () => {
@@ -202,6 +207,7 @@ export async function ownRedis(): Promise<OwnRedis> {
         'no',
         '--daemonize',
         'no',
+        ...(options.password ? ['--requirepass', options.password] : []),
       ],
       {
         stdio: 'ignore',
@@ -220,7 +226,7 @@ export async function ownRedis(): Promise<OwnRedis> {
     child.kill('SIGKILL')
     await exited
   }
-  await start()
+  if (options.started !== false) await start()
   return { port, url, start, stop }
 }
 
