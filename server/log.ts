@@ -4,10 +4,17 @@
  * second line of defence.
  */
 import { type Logger, pino } from 'pino'
+import { envKeyOf, readSetting } from './config/sources.ts'
 
-/** The default logger: stdout, level from $LOG_LEVEL (default info; silent under vitest). */
+/**
+ * The default logger of `startServer` without one: stdout, at the `logLevel` setting's level from
+ * the environment (`FLOWCAST_LOG_LEVEL`, `LOG_LEVEL`; a bad value is refused like everywhere),
+ * default info, and silent under vitest unless a level is set (the tests' own output stays readable).
+ */
 export function defaultLogger(): Logger {
-  const level = process.env.LOG_LEVEL || (process.env.VITEST ? 'silent' : 'info')
+  const env = process.env
+  const silent = env.VITEST && envKeyOf('logLevel', env) === undefined
+  const level = silent ? 'silent' : readSetting('logLevel', {}, env)!
   return pino({ name: 'flowcast', level, redact: REDACT })
 }
 

@@ -1,8 +1,8 @@
 /**
  * `model-outline`: a structured answer (a title, sections with bullet points) streamed from a
- * real model when one is configured — an OpenAI-compatible endpoint named by
- * FLOWCAST_MODEL_BASE_URL, FLOWCAST_MODEL and FLOWCAST_MODEL_API_KEY — and from the simulated
- * model otherwise. Nodes go into the runtime stream as they fill in; each complete section is a
+ * real model when one is configured — an OpenAI-compatible endpoint given as the `model` option
+ * (`flowcast serve` passes its `modelBaseUrl`, `model` and `modelApiKey` settings) — and from the
+ * simulated model otherwise. The engine reads no environment: the server's settings do. Nodes go into the runtime stream as they fill in; each complete section is a
  * business event a `when` handler turns into a summary item; the result carries the outline,
  * the finish reason and the token usage. The AI SDK is loaded only when a model is configured,
  * so the catalog runs without it.
@@ -20,17 +20,6 @@ export interface ModelEndpoint {
   baseURL: string
   model: string
   apiKey?: string
-}
-
-/** The endpoint the environment names, or undefined when FLOWCAST_MODEL_BASE_URL or FLOWCAST_MODEL is unset. */
-export function modelEndpointFromEnv(
-  env: Record<string, string | undefined> = process.env,
-): ModelEndpoint | undefined {
-  const baseURL = env.FLOWCAST_MODEL_BASE_URL
-  const model = env.FLOWCAST_MODEL
-  if (!baseURL || !model) return undefined
-  const apiKey = env.FLOWCAST_MODEL_API_KEY
-  return apiKey ? { baseURL, model, apiKey } : { baseURL, model }
 }
 
 export const outlineSchema = z.object({
@@ -53,7 +42,7 @@ const retryItem = z.object({
 const count = z.number().int().nullable()
 
 export interface ModelOutlineOptions {
-  /** The endpoint; `null` always uses the simulated model. @default modelEndpointFromEnv() at each run */
+  /** The endpoint; `null` or absent: the simulated model. @default null */
   model?: ModelEndpoint | null
   /** Retries of a failed model call. @default 3 attempts, 500 ms doubling */
   retry?: RetryOptions
@@ -72,7 +61,7 @@ export function modelOutlineFlow(options: ModelOutlineOptions = {}) {
   const flow = new TriggerFlow({
     name: 'model-outline',
     description:
-      'An outline (title, sections, bullets) streamed as nodes from a real model when FLOWCAST_MODEL_* is set, else from the simulated model.',
+      'An outline (title, sections, bullets) streamed as nodes from a real model when one is configured (FLOWCAST_MODEL_BASE_URL, FLOWCAST_MODEL), else from the simulated model.',
     exampleInput: { topic: 'flowcast', sections: 3, bullets: 3 },
     contract: {
       input: z
@@ -97,7 +86,7 @@ export function modelOutlineFlow(options: ModelOutlineOptions = {}) {
   const retry = options.retry ?? { attempts: 3 }
   const generate = flow.chunk('generate', async (data) => {
     const { topic, sections, bullets, tokenDelayMs } = data.input
-    const endpoint = options.model === undefined ? modelEndpointFromEnv() : options.model
+    const endpoint = options.model ?? null
     const call = {
       eventOf: (node: { path: (string | number)[] }) =>
         matchPath(node.path, ['sections', ANY]) ? 'section_complete' : undefined,

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TriggerFlow } from '@flowcast/flows'
-import { catalogFlows } from '@flowcast/flows/catalog'
+import { catalogFlows, type ModelEndpoint } from '@flowcast/flows/catalog'
 import { pino } from 'pino'
 import { helpText } from '../config/reference.ts'
 import { LIMIT_SETTINGS, type ServerLimits } from '../config/settings.ts'
@@ -47,17 +47,33 @@ function limitsOf(config: NodeConfig): ServerLimits {
   return out as ServerLimits
 }
 
+/** The model endpoint the settings name, or null (the simulated model); half of one is refused. */
+function modelOf(config: NodeConfig): ModelEndpoint | null {
+  const { modelBaseUrl: baseURL, model, modelApiKey: apiKey } = config
+  if (baseURL === undefined && model === undefined) {
+    if (apiKey !== undefined) throw new ConfigError('modelApiKey is set without modelBaseUrl and model')
+    return null
+  }
+  if (baseURL === undefined || model === undefined)
+    throw new ConfigError(
+      `${baseURL === undefined ? 'model' : 'modelBaseUrl'} is set without ${baseURL === undefined ? 'modelBaseUrl' : 'model'}: set both (FLOWCAST_MODEL_BASE_URL, FLOWCAST_MODEL) or neither`,
+    )
+  return apiKey === undefined ? { baseURL, model } : { baseURL, model, apiKey }
+}
+
 /** The flows to serve: the module's, the catalog when asked (or by default without a module), $FLOWCAST_EXTRA_FLOWS. */
 async function flowsToServe(
   module: string | undefined,
   config: NodeConfig,
   env: NodeJS.ProcessEnv,
 ): Promise<TriggerFlow<any>[]> {
+  // Checked whether or not the catalog is served: a half-set model is a mistake either way.
+  const model = modelOf(config)
   const own = module === undefined ? [] : await loadFlows(module)
   // The older mechanism: a module served beside the catalog (the Redis tests give nodes theirs so).
   const extra = env.FLOWCAST_EXTRA_FLOWS ? await loadFlows(env.FLOWCAST_EXTRA_FLOWS) : []
   const catalog = config.catalog ?? module === undefined
-  return [...(catalog ? catalogFlows() : []), ...own, ...extra]
+  return [...(catalog ? catalogFlows({ model }) : []), ...own, ...extra]
 }
 
 /** `flowcast serve`: starts the node and wires the signals. */

@@ -111,7 +111,7 @@ export const LIMIT_SETTINGS = {
   ),
   drainTimeoutMs: integer(
     30_000,
-    'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as cancelled `shutdown`.',
+    'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as failed with error code `shutdown`.',
     { unit: 'ms', min: 0 },
   ),
 } satisfies Record<string, Setting<number>>
@@ -169,6 +169,18 @@ export const NODE_SETTINGS = {
     'Serve the built-in catalog flows too (`--catalog` / `--no-catalog`). Default: on without a flows module, off with one ($FLOWCAST_EXTRA_FLOWS adds to the catalog).',
     'on without a module',
   ),
+  modelBaseUrl: text(
+    undefined,
+    "The catalog's `model-outline` flow: base URL (with its `/v1`) of an OpenAI-compatible endpoint (vLLM, Ollama, OpenAI) to stream its answer from; set it with `model`. Unset: the simulated model.",
+    { defaultText: '(simulated)' },
+  ),
+  model: text(undefined, 'The model name `model-outline` asks for at `modelBaseUrl`.', {
+    defaultText: '(simulated)',
+  }),
+  modelApiKey: text(undefined, 'The API key sent to `modelBaseUrl`, if the endpoint wants one.', {
+    secret: true,
+    defaultText: '(none)',
+  }),
 } satisfies Record<string, Setting>
 
 /** Every setting of a node: its own, then the limits. */

@@ -98,45 +98,51 @@ export function checkSetting(name: string, setting: Setting, value: unknown, sou
   throw new ConfigError(`invalid ${name} from ${source}${shown}: ${describeIssue(parsed.error)}`)
 }
 
+/** The environment variable that sets `name` in `env` (its FLOWCAST_ name first, then its aliases), if any. */
+export function envKeyOf(name: SettingName, env: NodeJS.ProcessEnv): string | undefined {
+  const aliases: readonly string[] = (SETTINGS[name] as Setting).aliases ?? []
+  return [envName(name), ...aliases].find((key) => env[key] !== undefined && env[key] !== '')
+}
+
 /**
- * Every setting from `flags` (by flag name, as parseCommandLine gives them) and `env`. An empty
- * environment value counts as unset, as the older names always did.
+ * One setting from `flags` (by flag name, as parseCommandLine gives them) and `env`, else its
+ * default. An empty environment value counts as unset, as the older names always did.
  */
+export function readSetting<K extends SettingName>(
+  name: K,
+  flags: ParsedArgs['flags'],
+  env: NodeJS.ProcessEnv,
+): ValueOf<K> | undefined {
+  const setting: Setting = SETTINGS[name]
+  const flag = flagName(name)
+  let value: unknown
+  let source: string | undefined
+  if (setting.kind === 'boolean' && (flags[flag] !== undefined || flags[`no-${flag}`] !== undefined)) {
+    if (flags[flag] && flags[`no-${flag}`]) throw new ConfigError(`--${flag} and --no-${flag} both given`)
+    value = flags[flag] === true
+    source = flags[flag] ? `--${flag}` : `--no-${flag}`
+  } else if (typeof flags[flag] === 'string') {
+    source = `--${flag}`
+    value = flags[flag]
+  } else {
+    source = envKeyOf(name, env)
+    if (source !== undefined) value = env[source]
+  }
+  if (source === undefined) return setting.default as ValueOf<K> | undefined
+  if (typeof value === 'string') {
+    try {
+      value = fromText(setting, value)
+    } catch (err) {
+      const shown = setting.secret ? '' : ` (${JSON.stringify(value)})`
+      throw new ConfigError(`invalid ${name} from ${source}${shown}: ${(err as Error).message}`)
+    }
+  }
+  return checkSetting(name, setting, value, source) as ValueOf<K>
+}
+
+/** Every setting from `flags` and `env` (see readSetting). */
 export function readConfig(flags: ParsedArgs['flags'], env: NodeJS.ProcessEnv): NodeConfig {
   const out: Record<string, unknown> = {}
-  for (const [name, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
-    const flag = flagName(name)
-    let value: unknown
-    let source: string | undefined
-    if (setting.kind === 'boolean' && (flags[flag] !== undefined || flags[`no-${flag}`] !== undefined)) {
-      if (flags[flag] && flags[`no-${flag}`]) throw new ConfigError(`--${flag} and --no-${flag} both given`)
-      value = flags[flag] === true
-      source = flags[flag] ? `--${flag}` : `--no-${flag}`
-    } else if (typeof flags[flag] === 'string') {
-      source = `--${flag}`
-      value = flags[flag]
-    } else {
-      for (const key of [envName(name), ...(setting.aliases ?? [])]) {
-        if (env[key] !== undefined && env[key] !== '') {
-          source = key
-          value = env[key]
-          break
-        }
-      }
-    }
-    if (source === undefined) {
-      out[name] = setting.default
-      continue
-    }
-    if (typeof value === 'string') {
-      try {
-        value = fromText(setting, value)
-      } catch (err) {
-        const shown = setting.secret ? '' : ` (${JSON.stringify(value)})`
-        throw new ConfigError(`invalid ${name} from ${source}${shown}: ${(err as Error).message}`)
-      }
-    }
-    out[name] = checkSetting(name, setting, value, source)
-  }
+  for (const name of Object.keys(SETTINGS) as SettingName[]) out[name] = readSetting(name, flags, env)
   return out as NodeConfig
 }

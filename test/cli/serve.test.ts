@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { envName, flagName } from '../../server/config/setting.ts'
 import { SETTINGS } from '../../server/config/settings.ts'
 import { runCli, serveCli, stopAll } from '../helpers/cli.ts'
+import { startFakeOpenAI } from '../helpers/fake-openai.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 afterEach(stopAll)
@@ -89,7 +90,39 @@ describe('flowcast serve', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull()
   })
 
+  it("the model settings reach the catalog's model-outline (FLOWCAST_MODEL_*), the key only in its request", async () => {
+    const fake = await startFakeOpenAI()
+    try {
+      const outline = { title: 'T', sections: [{ heading: 'H', bullets: ['b'] }] }
+      fake.reply({ kind: 'stream', text: JSON.stringify(outline) })
+      const cli = await serveCli([], {
+        ...OPEN,
+        FLOWCAST_MODEL_BASE_URL: fake.baseURL,
+        FLOWCAST_MODEL: 'fake-model',
+        FLOWCAST_MODEL_API_KEY: 'sk-never-logged',
+      })
+      const res = await start(cli.url, 'model-outline', { topic: 'x', sections: 1, bullets: 1 })
+      expect(res.status).toBe(201)
+      const { executionId } = (await res.json()) as { executionId: string }
+      const result = (await (
+        await fetch(`${cli.url}/api/executions/${executionId}/result?wait=15000`)
+      ).json()) as { status: string; result: { outline: unknown; model: string } }
+      expect(result.status).toBe('completed')
+      expect(result.result).toMatchObject({ outline, model: 'fake-model' })
+      expect(fake.requests[0]!.headers.authorization).toBe('Bearer sk-never-logged')
+      expect(cli.lines.join('\n') + cli.stderr()).not.toContain('sk-never-logged')
+    } finally {
+      await fake.close()
+    }
+  })
+
   const refusals: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    [
+      'half a model endpoint',
+      [],
+      { FLOWCAST_MODEL_BASE_URL: 'http://127.0.0.1:1/v1' },
+      /modelBaseUrl is set without model/,
+    ],
     [
       'a bad flag value',
       ['--max-live-executions', '0'],
