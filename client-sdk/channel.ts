@@ -51,6 +51,8 @@ export class Channel implements SubscriptionHost {
   #cancelRetry: (() => void) | null = null
   #duplicateRefusals = 0
   #refreshes = 0
+  /** True while a token is being asked for: the wire opens when it comes, not before. */
+  #asking = false
   #token: string | undefined
   readonly #tokenSource: (() => string | undefined | Promise<string | undefined>) | undefined
   #closed = false
@@ -60,6 +62,11 @@ export class Channel implements SubscriptionHost {
     this.#host = host
     if (typeof token === 'function') this.#tokenSource = token
     else this.#token = token
+  }
+
+  /** The subscription's own token as last given or refreshed (undefined: the client's credential). */
+  get token(): string | undefined {
+    return this.#token
   }
 
   get awaiting(): boolean {
@@ -92,7 +99,7 @@ export class Channel implements SubscriptionHost {
 
   /** The socket (re)opened: move to it (from SSE, if so) and ask for everything after what all have. */
   resume(): void {
-    if (this.#closed) return
+    if (this.#closed || this.#asking) return
     this.#stopSseNow()
     this.#subscribeNow(false)
   }
@@ -107,12 +114,12 @@ export class Channel implements SubscriptionHost {
 
   /** The socket cannot connect: carry on over SSE until it can. */
   fallBack(): void {
-    if (this.#closed || this.#stopSse) return
+    if (this.#closed || this.#stopSse || this.#asking) return
     this.#openSse()
   }
 
   restart(): void {
-    if (this.#closed) return
+    if (this.#closed || this.#asking) return
     if (this.#stopSse) {
       this.#stopSseNow()
       this.#openSse()
@@ -151,6 +158,8 @@ export class Channel implements SubscriptionHost {
         for (const sub of [...this.#subs]) sub.onStreamEnd(frame)
         return
       case 'status':
+        // An SSE response opens with the status: its token was taken, as `subscribed` says on the socket.
+        if (this.#stopSse) this.#refreshes = 0
         for (const sub of [...this.#subs]) sub.onStatus(frame.status)
         return
       case 'presence':
@@ -172,7 +181,7 @@ export class Channel implements SubscriptionHost {
     if (this.#closed || !this.#stopSse) return
     this.#stopSse = null
     if (err && TOKEN_REFUSALS.has(err.code)) {
-      this.#refresh(err, 'sse')
+      this.#refresh(err)
       return
     }
     if (err && err.code === 'not_found') {
@@ -195,7 +204,9 @@ export class Channel implements SubscriptionHost {
   }
 
   #open(): void {
-    if (this.#host.overSse()) this.#openSse()
+    // A token function is asked before the first subscribe: without it the socket's rights would decide.
+    if (this.#tokenSource && this.#token === undefined) void this.#ask(this.#tokenSource, 'unauthorized')
+    else if (this.#host.overSse()) this.#openSse()
     else this.#subscribeNow(false)
   }
 
@@ -249,6 +260,12 @@ export class Channel implements SubscriptionHost {
     }
     this.#awaiting = null
     if (!answersOurs) this.#onSocket = false
+    if (this.#stopSse) {
+      // Over SSE: the server ended the stream as its token ran out; a fresh token opens it again.
+      this.#stopSseNow()
+      this.#refresh(err)
+      return
+    }
     if (frame.code === 'already_subscribed') {
       // The server still holds an earlier subscription of this socket (say, an unsubscribe of ours
       // was refused): replace it with one that continues from lastSeq. Seqs are filtered by each
@@ -261,7 +278,7 @@ export class Channel implements SubscriptionHost {
       return
     }
     if (TOKEN_REFUSALS.has(frame.code)) {
-      this.#refresh(err, 'socket')
+      this.#refresh(err)
       return
     }
     if (isRetryable(frame.code)) {
@@ -273,7 +290,7 @@ export class Channel implements SubscriptionHost {
   }
 
   /** The token was refused or ran out: ask for a fresh one and subscribe again from where all are. */
-  #refresh(err: FlowcastError, over: 'socket' | 'sse'): void {
+  #refresh(err: FlowcastError): void {
     const source: (() => unknown) | undefined =
       this.#tokenSource ??
       (this.#host.getToken
@@ -288,22 +305,29 @@ export class Channel implements SubscriptionHost {
       return
     }
     this.#refreshes++
-    const again = async () => {
-      let token: unknown
-      try {
-        token = await source()
-      } catch (cause) {
-        if (!this.#closed) this.#end(new FlowcastError(err.code, 'getToken failed', { cause }))
-        return
-      }
-      if (this.#closed) return
-      this.#token = typeof token === 'string' ? token : undefined
-      if (over === 'sse' && this.#host.overSse()) this.#openSse()
-      else this.#subscribeNow(false)
-    }
     // The first refresh is at once (an expiry is routine); a token refused again waits a little.
-    if (this.#refreshes === 1) void again()
-    else this.#retryLater(() => void again())
+    if (this.#refreshes === 1) void this.#ask(source, err.code)
+    else this.#retryLater(() => void this.#ask(source, err.code))
+  }
+
+  /** Asks `source` for this subscription's token, then opens the wire with it (SSE while on it). */
+  async #ask(source: () => unknown, code: FlowcastErrorCode): Promise<void> {
+    this.#asking = true
+    let token: unknown
+    try {
+      token = await source()
+    } catch (cause) {
+      this.#asking = false
+      if (!this.#closed) this.#end(new FlowcastError(code, 'getToken failed', { cause }))
+      return
+    }
+    this.#asking = false
+    if (this.#closed) return
+    this.#token = typeof token === 'string' ? token : undefined
+    if (this.#host.overSse()) {
+      this.#stopSseNow()
+      this.#openSse()
+    } else this.#subscribeNow(false)
   }
 
   /** Schedules the single retry (replacing any earlier one). */

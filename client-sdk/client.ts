@@ -290,16 +290,37 @@ export class FlowcastClient<Flows = unknown> {
     executionId: string,
     options: CallOptions & { token?: string } = {},
   ): Promise<StopStreamResult> {
-    const ack = this.#overSse
-      ? await this.#http.stopStream(executionId, options.signal)
-      : await this.#request(this.#command('stop_stream', executionId, options.token), true, options.signal)
+    const ack = await this.#adminCommand('stop_stream', executionId, options)
     return ack.alreadyStopped === true ? { alreadyStopped: true } : { stopped: true }
   }
 
-  /** Cancels the execution (admin role): its `data.signal` aborts, so a model request it makes is aborted too. */
-  async cancel(executionId: string, options: CallOptions = {}): Promise<CancelResult> {
-    const ack = await this.#request({ type: 'cancel', id: this.#id('c'), executionId }, true, options.signal)
+  /**
+   * Cancels the execution (admin role): its `data.signal` aborts, so a model request it makes is
+   * aborted too. `token`: an admin token of this execution, as for stopStream.
+   */
+  async cancel(executionId: string, options: CallOptions & { token?: string } = {}): Promise<CancelResult> {
+    const ack = await this.#adminCommand('cancel', executionId, options)
     return ack.alreadyEnded === true ? { alreadyEnded: true } : { cancelled: true }
+  }
+
+  /**
+   * stop_stream or cancel over the socket (the server also takes the subscription's token), or
+   * over HTTP while on SSE, with the call's token, else the subscription's, in the header.
+   */
+  #adminCommand(
+    type: 'stop_stream' | 'cancel',
+    executionId: string,
+    options: CallOptions & { token?: string },
+  ): Promise<Record<string, unknown>> {
+    if (!this.#overSse)
+      return this.#request(this.#command(type, executionId, options.token), true, options.signal)
+    const path = type === 'cancel' ? 'cancel' : 'stop-stream'
+    return this.#http.command(executionId, path, options.signal, this.#tokenOf(executionId, options))
+  }
+
+  /** The token for a call about `executionId`: the call's own, else its subscription's. */
+  #tokenOf(executionId: string, options: { token?: string }): string | undefined {
+    return options.token ?? this.#channels.get(executionId)?.token
   }
 
   /** Resumes a paused execution at interrupt `interruptId` with `value` (admin role). */
@@ -309,7 +330,14 @@ export class FlowcastClient<Flows = unknown> {
     value?: unknown,
     options: CallOptions & { token?: string } = {},
   ): Promise<void> {
-    if (this.#overSse) return this.#http.continue(executionId, interruptId, value, options.signal)
+    if (this.#overSse)
+      return this.#http.continue(
+        executionId,
+        interruptId,
+        value,
+        options.signal,
+        this.#tokenOf(executionId, options),
+      )
     const frame = this.#command('continue', executionId, options.token) as ClientFrame & { type: 'continue' }
     frame.interruptId = interruptId
     if (value !== undefined) frame.value = value
@@ -359,7 +387,7 @@ export class FlowcastClient<Flows = unknown> {
   }
 
   #command(
-    type: 'stop_stream' | 'continue',
+    type: 'stop_stream' | 'cancel' | 'continue',
     executionId: string,
     token: string | undefined,
   ): ClientFrame & { id: string } {
@@ -376,11 +404,15 @@ export class FlowcastClient<Flows = unknown> {
     void (async () => {
       const bearer = token ?? (await this.#http.bearer(request))
       if (stopped) return
+      // The stream carries a ticket for this one stream, traded for the token in a header: the token
+      // itself never goes into a URL, and an EventSource could open the same URL.
+      const ticket = bearer && (await this.#http.streamTicket(executionId, bearer))
+      if (stopped) return
+      const url = this.#http.streamUrl(executionId)
       stop = openSse({
-        url: this.#http.streamUrl(executionId),
+        url: ticket ? `${url}?ticket=${encodeURIComponent(ticket)}` : url,
         fetch: this.#fetch(),
         since,
-        token: bearer,
         idleMs: SSE_IDLE_MS,
         onFrame: (frame) => {
           if ('executionId' in frame && frame.executionId === executionId) channel.receive(frame)

@@ -74,11 +74,27 @@ export class HttpApi {
     throw errorOf(status, body)
   }
 
-  /** POST /api/executions/:id/stop-stream (admin): the command while the socket cannot connect. */
-  async stopStream(executionId: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const path = execPath(executionId, '/stop-stream')
-    const { status, body } = await this.#request('POST', path, executionId, signal, {})
+  /**
+   * POST /api/executions/:id/stop-stream or /cancel (admin): a command while the socket cannot
+   * connect, with `token` (else the client's credential) in the header.
+   */
+  async command(
+    executionId: string,
+    command: 'stop-stream' | 'cancel',
+    signal?: AbortSignal,
+    token?: string,
+  ): Promise<Record<string, unknown>> {
+    const path = execPath(executionId, `/${command}`)
+    const { status, body } = await this.#request('POST', path, executionId, signal, {}, false, token)
     if (status === 200 && isObject(body)) return body
+    throw errorOf(status, body)
+  }
+
+  /** POST /api/executions/:id/stream-ticket: trades `token` for a ticket that opens the SSE stream. */
+  async streamTicket(executionId: string, token: string): Promise<string> {
+    const path = execPath(executionId, '/stream-ticket')
+    const { status, body } = await this.#request('POST', path, executionId, undefined, {}, false, token)
+    if (status === 201 && isObject(body) && typeof body.ticket === 'string') return body.ticket
     throw errorOf(status, body)
   }
 
@@ -88,9 +104,10 @@ export class HttpApi {
     interruptId: string,
     value: unknown,
     signal?: AbortSignal,
+    token?: string,
   ): Promise<void> {
     const path = execPath(executionId, `/interrupts/${encodeURIComponent(interruptId)}/continue`)
-    const { status, body } = await this.#request('POST', path, executionId, signal, { value })
+    const { status, body } = await this.#request('POST', path, executionId, signal, { value }, false, token)
     if (status !== 200) throw errorOf(status, body)
   }
 
@@ -106,11 +123,13 @@ export class HttpApi {
     signal: AbortSignal | undefined,
     json?: unknown,
     key = false,
+    token?: string,
   ): Promise<{ status: number; body: unknown }> {
-    const first = await this.#once(method, path, executionId, signal, json, key, 'connect')
-    // A token that ran out between two calls is routine: ask for a fresh one and try once more.
-    if (first.status !== 401 || !this.#opts.canRefresh) return first
-    return this.#once(method, path, executionId, signal, json, key, 'expired')
+    const first = await this.#once(method, path, executionId, signal, json, key, 'connect', token)
+    // A token that ran out between two calls is routine: ask for a fresh one and try once more
+    // (a token the caller gave is the caller's to refresh).
+    if (first.status !== 401 || !this.#opts.canRefresh || token) return first
+    return this.#once(method, path, executionId, signal, json, key, 'expired', undefined)
   }
 
   async #once(
@@ -121,10 +140,11 @@ export class HttpApi {
     json: unknown,
     key: boolean,
     reason: TokenRequest['reason'],
+    token: string | undefined,
   ): Promise<{ status: number; body: unknown }> {
     const request: TokenRequest & { key?: boolean } = { reason, key }
     if (executionId !== undefined) request.executionId = executionId
-    const bearer = await this.#opts.bearer(request)
+    const bearer = token ?? (await this.#opts.bearer(request))
     const headers: Record<string, string> = { accept: 'application/json' }
     if (bearer) headers.authorization = `Bearer ${bearer}`
     if (json !== undefined) headers['content-type'] = 'application/json'

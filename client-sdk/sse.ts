@@ -1,7 +1,8 @@
 /**
- * The SSE fallback's reader: one execution's `GET /api/executions/:id/stream` read with `fetch`
- * (so the token travels in a header, never in the URL), its messages parsed and checked like
- * socket frames. A silent response past `idleMs` counts as a dead link, as on the socket.
+ * The SSE fallback's reader: one execution's `GET /api/executions/:id/stream` read with `fetch`,
+ * its messages parsed and checked like socket frames. The URL carries a stream ticket when auth
+ * is on (the token itself never goes into a URL). A silent response past `idleMs` counts as a
+ * dead link, as on the socket.
  */
 import { checkServerFrame, FlowcastError, type ServerFrame } from '@flowcast/protocol'
 import { errorOf } from './http.ts'
@@ -12,7 +13,6 @@ export interface SseOptions {
   fetch: FetchLike
   /** Resume after this seq (sent as `Last-Event-ID`). */
   since: number
-  token: string | undefined
   /** No byte for this long: the link is dead. */
   idleMs: number
   onFrame(frame: ServerFrame): void
@@ -41,7 +41,6 @@ export function openSse(opts: SseOptions): () => void {
     )
   }
   const headers: Record<string, string> = { accept: 'text/event-stream', 'last-event-id': String(opts.since) }
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`
   alive()
   void (async () => {
     const res = await opts.fetch(opts.url, { headers, signal: ctrl.signal, cache: 'no-store' })

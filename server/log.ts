@@ -35,10 +35,10 @@ export const REDACT = {
   censor: '[redacted]',
 }
 
-/** `url` with its credentials (`user:password@`, every `token` query parameter) replaced, for logs. */
+/** `url` with its credentials (`user:password@`, every `token` and `ticket` query parameter) replaced, for logs. */
 export function redactUrl(url: string | undefined): string {
   if (!url) return ''
   return url
     .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1[redacted]@')
-    .replace(/([?&]token=)[^&#]*/gi, '$1[redacted]')
+    .replace(/([?&](?:token|ticket)=)[^&#]*/gi, '$1[redacted]')
 }

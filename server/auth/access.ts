@@ -49,10 +49,14 @@ export interface AccessResolver {
   /** Mints a token for one execution (or '*'); undefined when auth is off. */
   mint(scope: string, role: Role, ttlSeconds?: number): Promise<string | undefined>
   /**
-   * Trades `principal` (who may read `executionId`) for a stream ticket valid `ttlSeconds` and
-   * never past the principal's own expiry; undefined when auth is off.
+   * Trades `principal` (who may read `executionId`) for a stream ticket valid `ttlMs` and never
+   * past the principal's own expiry (`exp` in seconds); undefined when auth is off.
    */
-  mintTicket(principal: Principal, executionId: string, ttlSeconds: number): string | undefined
+  mintTicket(
+    principal: Principal,
+    executionId: string,
+    ttlMs: number,
+  ): { ticket: string; exp: number } | undefined
   /**
    * From a stream ticket (`?ticket=` of the SSE route only): a viewer of its one execution until
    * the traded token's expiry. Throws `unauthorized` for anything else, a token included.
@@ -102,8 +106,7 @@ export function tokenAccess(auth: Auth): AccessResolver {
     },
     fromToken: (token) => check(token),
     mint: (scope, role, ttlSeconds) => auth.mint(scope, role, ttlSeconds),
-    mintTicket: (principal, executionId, ttlSeconds) =>
-      auth.mintTicket(executionId, ttlSeconds, principal.exp),
+    mintTicket: (principal, executionId, ttlMs) => auth.mintTicket(executionId, ttlMs, principal.exp),
     fromTicket(ticket) {
       const { executionId, until } = auth.checkTicket(ticket)
       const claims: Claims = { kind: 'ticket', role: 'viewer', scope: executionId }

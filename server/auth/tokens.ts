@@ -120,15 +120,19 @@ export class Auth {
   }
 
   /**
-   * Mints a stream ticket for `executionId`, usable until `ttlSeconds` from now (never past
+   * Mints a stream ticket for `executionId`, usable for `ttlMs` from now (never past
    * `until`, the traded token's own expiry); empty with auth off.
    */
-  mintTicket(executionId: string, ttlSeconds: number, until: number | undefined): string {
-    if (this.off) return ''
-    const iat = Math.floor(Date.now() / 1000)
-    const exp = Math.min(iat + Math.max(1, Math.floor(ttlSeconds)), until ?? Number.POSITIVE_INFINITY)
+  mintTicket(executionId: string, ttlMs: number, until: number | undefined): { ticket: string; exp: number } {
+    const now = Date.now()
+    const iat = Math.floor(now / 1000)
+    const exp = Math.min(
+      Math.max(iat + 1, Math.floor((now + ttlMs) / 1000)),
+      until ?? Number.POSITIVE_INFINITY,
+    )
+    if (this.off) return { ticket: '', exp }
     const claims = { iss: ISSUER, aud: TICKET_AUDIENCE, iat, exp, scope: executionId }
-    return this.#tokens!.sign(until === undefined ? claims : { ...claims, until })
+    return { ticket: this.#tokens!.sign(until === undefined ? claims : { ...claims, until }), exp }
   }
 
   /**

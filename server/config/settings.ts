@@ -46,6 +46,11 @@ export const LIMIT_SETTINGS = {
     'How long a socket without `?token=` has to send its `auth` frame before it is closed with **4001**.',
     { unit: 'ms' },
   ),
+  streamTicketTtlMs: integer(
+    60_000,
+    "How long a stream ticket (`POST /api/executions/:id/stream-ticket`) opens that execution's SSE stream as `?ticket=` (a browser `EventSource` sends no headers); never longer than the token it was traded for. A stream it opened lives on until that token expires.",
+    { unit: 'ms' },
+  ),
   maxLiveExecutions: integer(
     1000,
     'Executions running (not finished) on this node at once; one more answers HTTP 429 `too_many_executions`.',

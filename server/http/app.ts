@@ -19,12 +19,15 @@ import { flowRoutes } from './flows.ts'
 import { opsRoutes } from './ops.ts'
 import { pageRoutes } from './page.ts'
 import { SseStreams } from './sse.ts'
+import { ticketRoutes } from './tickets.ts'
 import { tokenRoutes } from './tokens.ts'
 
 export type { AppDeps } from './context.ts'
 
 /** An execution id in an `/api/executions/:id...` path. */
 const EXECUTION_PATH = /^\/api\/executions\/([^/]+)/
+/** The SSE route: the one place a stream ticket (`?ticket=`) is taken. */
+const STREAM_PATH = /^\/api\/executions\/[^/]+\/stream$/
 
 /** One span per request (a no-op without an OpenTelemetry SDK), named after the route it matched. */
 const traceRequest: MiddlewareHandler<Env> = async (c, next) => {
@@ -80,11 +83,16 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
       maxAge: 600,
     }),
   )
-  // Who is asking: one place, so routes never look at credentials. The flow list is public.
+  // Who is asking: one place, so routes never look at credentials. The flow list is public; a
+  // stream ticket counts on the SSE route only (elsewhere `?ticket=` is ignored, so 401 without a header).
   app.use('/api/*', async (c, next) => {
     if (c.req.method === 'GET' && c.req.path === '/api/flows') return next()
+    const ticket = c.req.method === 'GET' && STREAM_PATH.test(c.req.path) ? c.req.query('ticket') : undefined
     try {
-      c.set('principal', await access.fromHttp(c.req.raw.headers))
+      c.set(
+        'principal',
+        ticket === undefined ? await access.fromHttp(c.req.raw.headers) : access.fromTicket(ticket),
+      )
     } catch (err) {
       if (isFlowcastError(err, 'unauthorized')) {
         deps.metrics().authFailures.inc({ transport: 'http' })
@@ -101,6 +109,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
   app.route('/api/flows', flowRoutes(deps))
   app.route('/api/tokens', tokenRoutes(deps))
   app.route('/api/executions', executionRoutes(deps, sse))
+  app.route('/api/executions', ticketRoutes(deps))
 
   return { app, closeStreams: () => sse.close() }
 }

@@ -72,7 +72,7 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     const since = intParam(c.req.header('last-event-id') ?? c.req.query('since')) ?? 0
     if (Number.isNaN(since))
       throw new FlowcastError('invalid_since', 'Last-Event-ID must be a non-negative integer')
-    return sse.open(c, id, since)
+    return sse.open(c, id, since, c.get('principal').exp)
   })
 
   app.post('/:id/stop-stream', async (c) => {

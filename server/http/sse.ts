@@ -6,6 +6,7 @@
  */
 import { FlowcastError } from '@flowcast/protocol'
 import type { Context } from 'hono'
+import { ExpiryWheel } from '../auth/expiry.ts'
 import type { FrameEncoding, OutFrame } from '../fanout/frame.ts'
 import type { Peer } from '../fanout/member.ts'
 import type { AppDeps, Env } from './context.ts'
@@ -30,6 +31,17 @@ const KEEP_ALIVE = Buffer.from(': keep-alive\n\n')
 function openingBytes(executionId: string, status: string): Buffer {
   const data = JSON.stringify({ type: 'status', executionId, status })
   return Buffer.from(`retry: 1000\nevent: status\ndata: ${data}\n\n`)
+}
+
+/** The last message of a response whose token ran out (the same JSON as the socket's error frame). */
+function expiredBytes(executionId: string): Buffer {
+  const data = JSON.stringify({
+    type: 'error',
+    code: 'token_expired',
+    message: `the token of the stream of ${executionId} expired`,
+    executionId,
+  })
+  return Buffer.from(`event: error\ndata: ${data}\n\n`)
 }
 
 /** An SSE response as a room peer. */
@@ -115,6 +127,12 @@ class SsePeer implements Peer {
     this.end()
   }
 
+  /** The token behind the response ran out: say so, then end it (the room lets go of it). */
+  expire(executionId: string): void {
+    this.#write(expiredBytes(executionId))
+    this.end()
+  }
+
   #write(bytes: Uint8Array): void {
     if (!this.open) return
     try {
@@ -136,6 +154,10 @@ class SsePeer implements Peer {
 export class SseStreams {
   readonly #deps: AppDeps
   readonly #open = new Set<SsePeer>()
+  /** Responses whose credential expires, with their execution, ended when it does. */
+  readonly #expiry = new ExpiryWheel<{ peer: SsePeer; executionId: string }>(({ peer, executionId }) =>
+    peer.expire(executionId),
+  )
 
   constructor(deps: AppDeps) {
     this.#deps = deps
@@ -143,10 +165,11 @@ export class SseStreams {
 
   /**
    * Answers GET /api/executions/:id/stream: a response subscribed to the room from `since`,
-   * counted against the caller's address like a socket. Throws FlowcastError (not_found,
-   * invalid_since, too_many_connections).
+   * counted against the caller's address like a socket, and ended with `token_expired` at `exp`
+   * (seconds) when the credential expires. Throws FlowcastError (not_found, invalid_since,
+   * too_many_connections).
    */
-  async open(c: Context<Env>, id: string, since: number): Promise<Response> {
+  async open(c: Context<Env>, id: string, since: number, exp: number | undefined): Promise<Response> {
     const { rooms, addresses, limits, logger } = this.#deps
     // The same per-address cap as WebSockets: a response held open is a connection.
     const address = c.env?.incoming?.socket.remoteAddress ?? 'unknown'
@@ -156,8 +179,11 @@ export class SseStreams {
       throw new FlowcastError('too_many_connections', 'too many connections from this address')
     }
     const outgoing = c.env?.outgoing
+    const expiry = this.#expiry
     let created: SsePeer | undefined
     let peer: SsePeer
+    let entry: { peer: SsePeer; executionId: string } | undefined
+    let expiryKey = 0
     try {
       const entered = await rooms.enter(id, (room) => {
         const p = new SsePeer(
@@ -165,6 +191,7 @@ export class SseStreams {
           limits.heartbeatMs,
           outgoing && (() => outgoing.destroy()),
           (gone) => {
+            if (entry) expiry.delete(entry, expiryKey)
             this.#open.delete(gone)
             room.unsubscribe(gone)
             addresses.release(address)
@@ -172,6 +199,10 @@ export class SseStreams {
         )
         created = p
         room.subscribe(p, since, (info) => p.opening(id, info.status))
+        if (exp !== undefined && p.open) {
+          entry = { peer: p, executionId: id }
+          expiryKey = expiry.add(entry, exp)
+        }
         return p
       })
       if (!entered) throw new FlowcastError('not_found', `no execution "${id}"`)
@@ -197,5 +228,6 @@ export class SseStreams {
   /** Ends every open response (server shutdown). */
   close(): void {
     for (const p of [...this.#open]) p.end()
+    this.#expiry.stop()
   }
 }

@@ -1,7 +1,14 @@
 /** Shared pieces of the SDK tests: the server under test, the long-job flow and a `ws`-backed client. */
 import WebSocket from 'ws'
 import { z } from 'zod'
-import { type ClientOptions, createClient, type FlowcastClient } from '../../client-sdk/index.ts'
+import {
+  type ClientOptions,
+  createClient,
+  type FlowcastClient,
+  type GetToken,
+  type SubscribeHandlers,
+  type TokenRequest,
+} from '../../client-sdk/index.ts'
 import { catalogFlows } from '../../flows/catalog/index.ts'
 import { TriggerFlow } from '../../flows/index.ts'
 import { type FlowcastServer, startServer } from '../../server/index.ts'
@@ -76,4 +83,42 @@ export function nodeClient(url: string | string[], extra: Partial<ClientOptions>
 /** [from, from+1, ..., to] */
 export function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
+}
+
+/** What one subscription saw: its seqs, its errors' codes, and how it ended ('' until it did). */
+export interface Watched {
+  seqs: number[]
+  errors: string[]
+  end: string
+}
+
+/** Subscribes to `executionId` on `client` (with `extra` handlers such as `token`), recording what it sees. */
+export function watch(
+  client: FlowcastClient,
+  executionId: string,
+  extra: Pick<SubscribeHandlers, 'token'> = {},
+): Watched {
+  const seen: Watched = { seqs: [], errors: [], end: '' }
+  client.subscribe(executionId, {
+    ...extra,
+    onEvent: (ev) => seen.seqs.push(ev.seq),
+    onError: (err) => seen.errors.push(err.code),
+    onEnd: (info) => {
+      seen.end = info.reason
+    },
+  })
+  return seen
+}
+
+/** A `getToken` minting viewer tokens of `ttlSeconds` on `server` (for `executionId` when the request names none). */
+export function shortTokens(
+  server: FlowcastServer,
+  executionId: string,
+  asked: TokenRequest[],
+  ttlSeconds = 2,
+): GetToken {
+  return (request) => {
+    asked.push(request)
+    return server.mintToken(request.executionId ?? executionId, 'viewer', ttlSeconds)
+  }
 }

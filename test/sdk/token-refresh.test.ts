@@ -5,11 +5,11 @@
  * a viewer of one execution and an admin of another over one socket.
  */
 import { describe, expect, it } from 'vitest'
-import type { FlowcastError, TokenRequest } from '../../client-sdk/index.ts'
+import type { TokenRequest } from '../../client-sdk/index.ts'
 import { type FlowcastServer, startServer } from '../../server/index.ts'
 import { useCleanup } from '../helpers/cleanup.ts'
 import { until } from '../helpers/wait.ts'
-import { flowsWithLongJob, nodeClient, range } from './fixtures.ts'
+import { flowsWithLongJob, nodeClient, range, shortTokens, watch } from './fixtures.ts'
 
 const own = useCleanup()
 
@@ -27,26 +27,10 @@ describe('SDK token refresh', () => {
     const count = 500
     const { executionId } = await starter.start('long-job', { count, size: 16, intervalMs: 10 })
     const asked: TokenRequest[] = []
-    const client = own(
-      nodeClient(server.url, {
-        getToken: async (request) => {
-          asked.push(request)
-          return server.mintToken(request.executionId ?? executionId, 'viewer', 2)
-        },
-      }),
-    )
-    const seqs: number[] = []
-    const errors: FlowcastError[] = []
-    let reason = ''
-    client.subscribe(executionId, {
-      onEvent: (ev) => seqs.push(ev.seq),
-      onError: (err) => errors.push(err),
-      onEnd: (info) => (reason = info.reason),
-    })
-    await until(() => reason !== '', 60_000, 'stream_end')
-    expect(reason).toBe('completed')
-    expect(seqs).toEqual(range(1, count))
-    expect(errors).toEqual([])
+    const client = own(nodeClient(server.url, { getToken: shortTokens(server, executionId, asked) }))
+    const seen = watch(client, executionId)
+    await until(() => seen.end !== '', 60_000, 'stream_end')
+    expect(seen).toEqual({ seqs: range(1, count), errors: [], end: 'completed' })
     // The server ended the subscription at least once, and the client asked for that execution.
     expect(asked.some((r) => r.reason === 'expired' && r.executionId === executionId)).toBe(true)
     expect(client.connectionState).toBe('open')
@@ -81,5 +65,23 @@ describe('SDK token refresh', () => {
     expect(seqsA).toEqual(range(1, 300))
     expect(seqsB).toEqual(range(1, seqsB.length))
     expect((await starter.snapshot(b.executionId)).status).toBe('running')
+  })
+
+  it("a subscription's token function is asked before its first subscribe, so its rights decide", async () => {
+    const server = own(await startAuthServer())
+    const starter = own(nodeClient(server.url, { apiKey: API_KEY }))
+    const a = await starter.start('long-job', { count: 5, size: 16, intervalMs: 0 })
+    const b = await starter.start('long-job', { count: 50, size: 16, intervalMs: 0 })
+    const client = own(nodeClient(server.url, { token: a.tokens!.viewer, tokenInFrame: true }))
+    let asked = 0
+    const seen = watch(client, b.executionId, {
+      token: async () => {
+        asked++
+        return b.tokens!.viewer
+      },
+    })
+    await until(() => seen.end !== '', 10_000, 'stream_end')
+    expect(seen).toEqual({ seqs: range(1, 50), errors: [], end: 'completed' })
+    expect(asked).toBe(1)
   })
 })
