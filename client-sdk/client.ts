@@ -13,7 +13,7 @@ import type {
   ServerFrame,
   StartResponse,
 } from '@flowcast/protocol'
-import { FlowcastError, type FlowcastErrorCode } from '@flowcast/protocol'
+import { FlowcastError, type FlowcastErrorCode, isFlowcastError } from '@flowcast/protocol'
 import { Channel, type ChannelHost } from './channel.ts'
 import { Connection } from './connection.ts'
 import { watchEnvironment } from './environment.ts'
@@ -61,6 +61,9 @@ interface Pending {
   signal: AbortSignal | undefined
   onAbort: () => void
 }
+
+/** A command frame, with the client's string request id. */
+type CommandFrame = Extract<ClientFrame, { type: 'stop_stream' | 'cancel' | 'continue' }> & { id: string }
 
 /** A flow given by name (on a client typed with its server's flows) or as a flow type. */
 type FlowOf<Flows, F> = F extends string ? FlowNamed<Flows, F> : F
@@ -313,9 +316,29 @@ export class FlowcastClient<Flows = unknown> {
     options: CallOptions & { token?: string },
   ): Promise<Record<string, unknown>> {
     if (!this.#overSse)
-      return this.#request(this.#command(type, executionId, options.token), true, options.signal)
+      return this.#commandOnSocket(this.#command(type, executionId, options.token), true, options.signal)
     const path = type === 'cancel' ? 'cancel' : 'stop-stream'
     return this.#http.command(executionId, path, options.signal, this.#tokenOf(executionId, options))
+  }
+
+  /**
+   * A command over the socket; one refused with `token_expired` (the token it relied on ran out,
+   * so it was not applied) is sent once more with a token from `getToken`.
+   */
+  async #commandOnSocket(
+    frame: CommandFrame,
+    retry: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<AckFrame> {
+    try {
+      return await this.#request(frame, retry, signal)
+    } catch (err) {
+      const getToken = this.#options.getToken
+      if (!getToken || !isFlowcastError(err, 'token_expired')) throw err
+      const token = await getToken({ executionId: frame.executionId, reason: 'expired' })
+      if (!token) throw err
+      return this.#request({ ...frame, id: this.#id('c'), token }, retry, signal)
+    }
   }
 
   /** The token for a call about `executionId`: the call's own, else its subscription's. */
@@ -338,11 +361,11 @@ export class FlowcastClient<Flows = unknown> {
         options.signal,
         this.#tokenOf(executionId, options),
       )
-    const frame = this.#command('continue', executionId, options.token) as ClientFrame & { type: 'continue' }
+    const frame = this.#command('continue', executionId, options.token) as CommandFrame & { type: 'continue' }
     frame.interruptId = interruptId
     if (value !== undefined) frame.value = value
     // Not retried after a drop: the server may have applied it already.
-    await this.#request(frame, false, options.signal)
+    await this.#commandOnSocket(frame, false, options.signal)
   }
 
   /** Closes the socket for good; pending calls fail with `connection_closed`, streams end. */
@@ -390,8 +413,8 @@ export class FlowcastClient<Flows = unknown> {
     type: 'stop_stream' | 'cancel' | 'continue',
     executionId: string,
     token: string | undefined,
-  ): ClientFrame & { id: string } {
-    const frame = { type, id: this.#id('c'), executionId } as ClientFrame & { id: string; token?: string }
+  ): CommandFrame {
+    const frame = { type, id: this.#id('c'), executionId } as CommandFrame
     if (token !== undefined) frame.token = token
     return frame
   }

@@ -84,4 +84,33 @@ describe('SDK token refresh', () => {
     expect(seen).toEqual({ seqs: range(1, 50), errors: [], end: 'completed' })
     expect(asked).toBe(1)
   })
+
+  it("a command refused with token_expired (the socket's token ran out) is sent again with a token from getToken", async () => {
+    const server = own(await startAuthServer())
+    const starter = own(nodeClient(server.url, { apiKey: API_KEY }))
+    const { executionId } = await starter.start('long-job', { count: 5000, size: 16, intervalMs: 5 })
+    const asked: TokenRequest[] = []
+    let socketTokenExp = 0
+    const client = own(
+      nodeClient(server.url, {
+        getToken: async (request) => {
+          asked.push(request)
+          const token = (await server.mintToken(executionId, 'admin', 2))!
+          if (!request.executionId)
+            socketTokenExp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp * 1000
+          return token
+        },
+      }),
+    )
+    await until(() => client.connectionState === 'open' && socketTokenExp > 0, 10_000, 'the socket')
+    await until(() => Date.now() >= socketTokenExp, 10_000, "the socket's token to expire")
+    expect(await client.stopStream(executionId)).toEqual({ stopped: true })
+    expect(asked.filter((r) => r.executionId === executionId).map((r) => r.reason)).toEqual(['expired'])
+    expect((await starter.snapshot(executionId)).streamOpen).toBe(false)
+    expect(
+      await client.cancel(executionId, { token: (await server.mintToken(executionId, 'admin'))! }),
+    ).toEqual({
+      cancelled: true,
+    })
+  })
 })
