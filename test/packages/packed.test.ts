@@ -21,6 +21,25 @@ const require = createRequire(import.meta.url)
 const tsc = require.resolve('typescript/bin/tsc')
 const attw = join(require.resolve('@arethetypeswrong/cli/package.json'), '..', 'dist/index.js')
 
+/** The range the engine itself asks for, so that the app and the engine share one zod. */
+const ZOD_RANGE = (
+  JSON.parse(readFileSync(join(root, 'flows/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>
+  }
+).dependencies.zod!
+// The repository's own tools, none of which a production install may receive.
+const DEV_TOOLS = [
+  'tsx',
+  'typescript',
+  'vitest',
+  'esbuild',
+  '@biomejs/biome',
+  'playwright-core',
+  'fast-check',
+]
+// A TypeScript loader for "where a loader is present": the repository's tsx, outside the app.
+const TSX = require.resolve('tsx')
+
 const dir = mkdtempSync(join(tmpdir(), 'flowcast-packed-'))
 let packs: Map<PackageName, Pack>
 const tarball = (name: PackageName) => `file:${packs.get(name)!.tarball}`
@@ -218,7 +237,9 @@ describe('a frontend app installs @flowcast/client alone', () => {
   })
 })
 
-describe('a Node program runs the built server without tsx', () => {
+// A production install (`--omit=dev`), as a deployment makes it: the built JavaScript and the
+// runtime dependencies, no TypeScript, no tsx, no test or build tools.
+describe('a Node program runs the built server without tsx (production install)', () => {
   const app = join(dir, 'node-app')
   let child: ChildProcess | undefined
 
@@ -233,9 +254,13 @@ describe('a Node program runs the built server without tsx', () => {
           '@flowcast/server': tarball('@flowcast/server'),
           '@flowcast/flows': tarball('@flowcast/flows'),
           '@flowcast/protocol': tarball('@flowcast/protocol'),
+          // The README's example module validates its input with zod.
+          zod: ZOD_RANGE,
         },
       },
       {
+        // The README's "Add your own flow" module, as is.
+        'my-flows.ts': readFileSync(join(root, 'examples/my-flows.ts'), 'utf8'),
         'start.mjs': [
           "import { TriggerFlow } from '@flowcast/flows'",
           "import { catalogFlows } from '@flowcast/flows/catalog'",
@@ -253,6 +278,7 @@ describe('a Node program runs the built server without tsx', () => {
           '',
         ].join('\n'),
       },
+      { omitDev: true },
     )
   }, 300_000)
   afterAll(() => {
@@ -282,8 +308,8 @@ describe('a Node program runs the built server without tsx', () => {
     return { url, exited }
   }
 
-  it('installs no tsx and no TypeScript sources', () => {
-    expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false)
+  it("installs no tsx, no TypeScript sources and none of the repository's dev tools", () => {
+    for (const tool of DEV_TOOLS) expect(existsSync(join(app, 'node_modules', tool)), tool).toBe(false)
     const installed = flowcastPackagesOf(app)
     expect(Object.keys(installed).sort()).toEqual([
       'node_modules/@flowcast/flows',
@@ -354,6 +380,14 @@ describe('a Node program runs the built server without tsx', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const { url, exited } = await listening(proc, 'flowcast serve to listen')
+    // What a load balancer and an orchestrator ask, then the API and the page.
+    expect(await (await fetch(`${url}/livez`)).json()).toEqual({ ok: true })
+    const ready = await fetch(`${url}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ ok: true, draining: false, broker: { kind: 'memory' } })
+    const page = await fetch(`${url}/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('id="watch-view"')
     const flows = (await (await fetch(`${url}/api/flows`)).json()) as { flows: { name: string }[] }
     expect(flows.flows.map((f) => f.name)).toEqual(['greet'])
     const started = await fetch(`${url}/api/flows/greet/executions`, {
@@ -364,6 +398,34 @@ describe('a Node program runs the built server without tsx', () => {
     const { executionId } = (await started.json()) as { executionId: string }
     const result = await (await fetch(`${url}/api/executions/${executionId}/result?wait=20000`)).json()
     expect(result).toEqual({ status: 'completed', result: 'hello bin' })
+    proc.kill('SIGTERM')
+    expect(await waitFor(exited, 15_000, 'flowcast to drain and exit')).toBe(0)
+  }, 90_000)
+
+  it('flowcast serve my-flows.ts (the README example) under a TypeScript loader: node --import tsx', async () => {
+    const bin = join(app, 'node_modules/@flowcast/server/dist/cli/flowcast.js')
+    const proc = spawn(process.execPath, ['--import', TSX, bin, 'serve', 'my-flows.ts'], {
+      cwd: app,
+      env: { ...process.env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const { url, exited } = await listening(proc, 'flowcast serve my-flows.ts to listen')
+    const flows = (await (await fetch(`${url}/api/flows`)).json()) as { flows: { name: string }[] }
+    expect(flows.flows.map((f) => f.name)).toEqual(['word-count'])
+    const bad = await fetch(`${url}/api/flows/word-count/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { text: '' } }),
+    })
+    expect(bad.status).toBe(400)
+    const started = await fetch(`${url}/api/flows/word-count/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { text: 'to be or not', delayMs: 0 } }),
+    })
+    const { executionId } = (await started.json()) as { executionId: string }
+    const result = await (await fetch(`${url}/api/executions/${executionId}/result?wait=20000`)).json()
+    expect(result).toEqual({ status: 'completed', result: { words: 4, longest: 'not' } })
     proc.kill('SIGTERM')
     expect(await waitFor(exited, 15_000, 'flowcast to drain and exit')).toBe(0)
   }, 90_000)

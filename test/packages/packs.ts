@@ -85,11 +85,13 @@ export async function buildAndPack(dir: string): Promise<Map<PackageName, Pack>>
 /**
  * Writes an app at `dir` (package.json from `manifest`, then `files`) and installs its
  * dependencies: the local tarballs, and what they need from the npm cache or the registry.
+ * `omitDev` installs as a production deploy does (`npm install --omit=dev`).
  */
 export async function installApp(
   dir: string,
   manifest: Record<string, unknown>,
   files: Record<string, string>,
+  options: { omitDev?: boolean } = {},
 ): Promise<void> {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
@@ -99,7 +101,15 @@ export async function installApp(
   }
   await run(
     'npm',
-    ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
+    [
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      '--loglevel=error',
+      ...(options.omitDev ? ['--omit=dev'] : []),
+    ],
     dir,
     240_000,
   )
