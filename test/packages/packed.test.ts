@@ -40,6 +40,17 @@ const DEV_TOOLS = [
 // A TypeScript loader for "where a loader is present": the repository's tsx, outside the app.
 const TSX = require.resolve('tsx')
 
+/**
+ * The environment of a `flowcast serve` child: this process's, without the settings of the shell
+ * around the test (a REDIS_URL there would put the node on the shared Redis), plus `extra`.
+ */
+function serveEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('FLOWCAST_') && !['PORT', 'HOST', 'REDIS_URL', 'LOG_LEVEL'].includes(k)) env[k] = v
+  return { ...env, ...extra }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'flowcast-packed-'))
 let packs: Map<PackageName, Pack>
 const tarball = (name: PackageName) => `file:${packs.get(name)!.tarball}`
@@ -376,7 +387,7 @@ describe('a Node program runs the built server without tsx (production install)'
     )
     const proc = spawn(join(app, 'node_modules/.bin/flowcast'), ['serve', 'flows.mjs'], {
       cwd: app,
-      env: { ...process.env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },
+      env: serveEnv({ PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const { url, exited } = await listening(proc, 'flowcast serve to listen')
@@ -406,7 +417,7 @@ describe('a Node program runs the built server without tsx (production install)'
     const bin = join(app, 'node_modules/@flowcast/server/dist/cli/flowcast.js')
     const proc = spawn(process.execPath, ['--import', TSX, bin, 'serve', 'my-flows.ts'], {
       cwd: app,
-      env: { ...process.env, PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' },
+      env: serveEnv({ PORT: '0', FLOWCAST_AUTH: 'off', LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const { url, exited } = await listening(proc, 'flowcast serve my-flows.ts to listen')
