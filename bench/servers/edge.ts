@@ -74,7 +74,7 @@ function quickFlow() {
     name: 'quick',
     contract: { input: z.object({ n: z.number().int() }).optional(), result: z.object({ ok: z.boolean() }) },
   })
-  flow.to(flow.chunk('done', async () => ({ ok: true })))
+  flow.to(flow.chunk('done', async () => ({ ok: true }))).end()
   return flow
 }
 

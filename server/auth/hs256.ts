@@ -4,6 +4,11 @@
  * every call, which cost more than the rest of a socket's connect; this file does only what
  * flowcast's tokens need: header `{"alg":"HS256"}` (a `typ` is tolerated, anything critical is
  * not), issuer, audience, a required `exp`, and `nbf` and `iat` when present.
+ *
+ * Every watcher of an execution usually presents that execution's one viewer token, so the claims
+ * of recently verified tokens are kept by the exact token string: a repeat skips the HMAC and the
+ * JSON decoding (most of an authenticated connect), while issuer, audience and times are checked
+ * again on every call.
  */
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto'
 
@@ -31,6 +36,8 @@ export interface TokenClaims {
 // base64url of {"alg":"HS256"}: the only header flowcast mints, the same bytes jose writes.
 const HEADER = Buffer.from('{"alg":"HS256"}').toString('base64url')
 const SIGNATURE_BYTES = 32
+/** Verified tokens remembered; the oldest is forgotten first. About 1 KB each. */
+const VERIFIED_CACHE_SIZE = 1024
 
 function decodeJson(part: string): unknown {
   // Buffer's base64url decoder skips characters outside the alphabet; a re-encode that differs
@@ -51,6 +58,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Signs and verifies HS256 tokens with one secret. */
 export class Hs256 {
   readonly #key: KeyObject
+  /** Token -> its claims, for tokens whose signature and shape checked out (not their times). */
+  readonly #verified = new Map<string, Readonly<Record<string, unknown>>>()
 
   constructor(secret: string | Uint8Array) {
     this.#key = createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret)
@@ -74,7 +83,23 @@ export class Hs256 {
     token: string,
     expect: { issuer: string; audience: string },
     nowSeconds = Math.floor(Date.now() / 1000),
-  ): Record<string, unknown> {
+  ): Readonly<Record<string, unknown>> {
+    const claims = this.#verified.get(token) ?? this.#checkSigned(token)
+    const { iss, aud, exp, nbf, iat } = claims
+    if (iss !== expect.issuer) throw new TokenRejected('wrong_claims')
+    if (!(aud === expect.audience || (Array.isArray(aud) && aud.includes(expect.audience))))
+      throw new TokenRejected('wrong_claims')
+    if (iat !== undefined && typeof iat !== 'number') throw new TokenRejected('wrong_claims')
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds))
+      throw new TokenRejected('not_yet_valid')
+    // Every token flowcast mints expires; one without `exp` would never, so it is refused.
+    if (typeof exp !== 'number') throw new TokenRejected('wrong_claims')
+    if (exp <= nowSeconds) throw new TokenRejected('expired')
+    return claims
+  }
+
+  /** The claims of a token whose signature and header check out, remembered for the next call. */
+  #checkSigned(token: string): Readonly<Record<string, unknown>> {
     const first = token.indexOf('.')
     const second = token.indexOf('.', first + 1)
     if (first <= 0 || second <= first + 1 || token.indexOf('.', second + 1) !== -1)
@@ -90,16 +115,10 @@ export class Hs256 {
       throw new TokenRejected('malformed')
     const claims = decodeJson(token.slice(first + 1, second))
     if (!isObject(claims)) throw new TokenRejected('malformed')
-    const { iss, aud, exp, nbf, iat } = claims
-    if (iss !== expect.issuer) throw new TokenRejected('wrong_claims')
-    if (!(aud === expect.audience || (Array.isArray(aud) && aud.includes(expect.audience))))
-      throw new TokenRejected('wrong_claims')
-    if (iat !== undefined && typeof iat !== 'number') throw new TokenRejected('wrong_claims')
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds))
-      throw new TokenRejected('not_yet_valid')
-    // Every token flowcast mints expires; one without `exp` would never, so it is refused.
-    if (typeof exp !== 'number') throw new TokenRejected('wrong_claims')
-    if (exp <= nowSeconds) throw new TokenRejected('expired')
+    // Frozen: every later holder of the same token gets this one object.
+    Object.freeze(claims)
+    if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value!)
+    this.#verified.set(token, claims)
     return claims
   }
 }

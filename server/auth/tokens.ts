@@ -59,6 +59,7 @@ export function randomKey(bytes = 32): string {
 export class Auth {
   readonly off: boolean
   readonly #apiKey: Buffer | undefined
+  readonly #apiKeyText: string | undefined
   readonly #tokens: Hs256 | undefined
   readonly #defaultTtl: number
   readonly #maxTtl: number
@@ -73,6 +74,7 @@ export class Auth {
     if (!config.apiKey || !config.secret)
       throw new FlowcastError('bad_request', 'auth needs both apiKey and secret')
     this.#apiKey = Buffer.from(config.apiKey)
+    this.#apiKeyText = config.apiKey
     this.#tokens = new Hs256(config.secret)
     this.#defaultTtl = config.defaultTtlSeconds ?? 3600
     this.#maxTtl = config.maxTtlSeconds ?? 7 * 24 * 3600
@@ -81,6 +83,8 @@ export class Auth {
   /** True when `candidate` is the API key (constant-time). */
   isApiKey(candidate: string): boolean {
     if (this.off) return true
+    // Tokens are far longer than the key: most credentials are told apart without a copy.
+    if (candidate.length !== this.#apiKeyText!.length) return false
     const given = Buffer.from(candidate)
     return given.length === this.#apiKey!.length && timingSafeEqual(given, this.#apiKey!)
   }
@@ -101,7 +105,7 @@ export class Auth {
     if (this.off) return { kind: 'open', role: 'admin', scope: '*' }
     if (!credential) throw new FlowcastError('unauthorized', 'a token or API key is required')
     if (this.isApiKey(credential)) return { kind: 'apiKey', role: 'admin', scope: '*' }
-    let claims: Record<string, unknown>
+    let claims: Readonly<Record<string, unknown>>
     try {
       claims = this.#tokens!.verify(credential, { issuer: ISSUER, audience: AUDIENCE })
     } catch (err) {
@@ -141,7 +145,7 @@ export class Auth {
    */
   checkTicket(ticket: string | undefined): Ticket {
     if (!ticket) throw new FlowcastError('unauthorized', 'the ticket is empty')
-    let claims: Record<string, unknown>
+    let claims: Readonly<Record<string, unknown>>
     try {
       claims = this.#tokens!.verify(ticket, { issuer: ISSUER, audience: TICKET_AUDIENCE })
     } catch (err) {

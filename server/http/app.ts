@@ -7,12 +7,12 @@
 import { isFlowcastError } from '@flowcast/protocol'
 import type { MiddlewareHandler } from 'hono'
 import { Hono } from 'hono'
-import { cors } from 'hono/cors'
 import { matchedRoutes } from 'hono/route'
 import { redactUrl } from '../log.ts'
 import { startHttpSpan } from '../tracing.ts'
 import { readBody } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
+import { apiCors } from './cors.ts'
 import { errorHandler, notFound } from './errors.ts'
 import { executionRoutes } from './executions.ts'
 import { flowRoutes } from './flows.ts'
@@ -74,15 +74,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; closeStreams(): void
   })
 
   // Before auth, so that a browser's preflight (which carries no credentials) is answered.
-  app.use(
-    '/api/*',
-    cors({
-      origin: deps.allowedOrigins,
-      allowMethods: ['GET', 'POST', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
-      maxAge: 600,
-    }),
-  )
+  app.use('/api/*', apiCors(deps.allowedOrigins))
   // Who is asking: one place, so routes never look at credentials. The flow list is public; a
   // stream ticket counts on the SSE route only (elsewhere `?ticket=` is ignored, so 401 without a header).
   app.use('/api/*', async (c, next) => {

@@ -90,4 +90,17 @@ describe('HS256 tokens', () => {
     expect(faultOf(handMade({ alg: 'HS256' }, claims({ nbf: now() + 30 })))).toBe('not_yet_valid')
     expect(faultOf(handMade({ alg: 'HS256' }, claims({ nbf: now() })))).toBe('accepted')
   })
+
+  it('a repeated token is checked from its remembered claims: the same frozen object, times checked again', () => {
+    const hs2 = new Hs256(SECRET)
+    const token = hs2.sign(claims({ exp: now() + 5 }))
+    const first = hs2.verify(token, expect_)
+    expect(hs2.verify(token, expect_)).toBe(first)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(() => hs2.verify(token, expect_, now() + 5)).toThrow(TokenRejected)
+    expect(() => hs2.verify(token, { ...expect_, audience: 'other' })).toThrow(TokenRejected)
+    // One character off is a token never seen: refused by its signature, not served from memory.
+    const forged = `${token.slice(0, -2)}${token.endsWith('A') ? 'B' : 'A'}${token.slice(-1)}`
+    expect(() => hs2.verify(forged, expect_)).toThrow(TokenRejected)
+  })
 })
