@@ -277,8 +277,26 @@ async function main(): Promise<void> {
   const noise = loads.length
     ? `other processes used a median ${Math.round(100 * median(loads)!)}% (max ${Math.round(100 * Math.max(...loads))}%) of the machine's CPU during measurements; loopback drops ${drops}, TCP retransmissions ${retrans} (system-wide). Above ~5% or with retransmissions, read throughput and latency tails as noisy; CPU per event holds up.`
     : ''
+  // A latency goal holds "in every round", so its ratio is shown per round beside the median.
+  const perRound = rows
+    .filter((row) => row.metric === 'p99' && row.goal)
+    .flatMap((row) => {
+      const ratios = Array.from({ length: rounds }, (_, round) => {
+        const at = (t: TargetName) =>
+          results.find((m) => m.target === t && m.scenario === row.scenario && m.round === round)?.metrics[
+            row.metric
+          ]
+        const fc = at('flowcast')
+        const ws = at('ws')
+        return fc !== undefined && ws !== undefined && ws > 0 ? `${(fc / ws).toFixed(2)}x` : 'n/a'
+      })
+      return present.has('flowcast') && present.has('ws')
+        ? [`${row.label}, flowcast/ws per round: ${ratios.join(', ')} (goal ${row.goal})`]
+        : []
+    })
   const notes = [
     `${command} · ${rounds} round(s), medians · ${((clock() - startedAt) / 1000).toFixed(0)} s`,
+    ...perRound,
     ...(noise ? [noise] : []),
     ...(present.has('flowcast') ? [] : ['flowcast: n/a until bench/servers/flowcast.ts exists']),
     ...(skipped ? [`${skipped} measurement(s) skipped: time budget of ${BUDGET_MS / 1000} s reached`] : []),
