@@ -131,9 +131,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     onError,
   })
 
-  // The adapter's own Request and Response (its default): a route's `c.json()` then answers
-  // without building a web-stream Response, which cost more than a result read's own work.
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server
+  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
   // Connections that never carried a request (clients pre-connect) are not "idle" to Node, so
   // closeIdleConnections leaves them; close() ends them itself.

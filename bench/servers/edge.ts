@@ -17,7 +17,7 @@
  *   the floor of the control plane on this stack.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
@@ -43,16 +43,45 @@ lag.enable()
 // is descheduled for whole milliseconds, which the event-loop delay above cannot tell from work).
 // Every setInterval/setTimeout of the server (the heartbeat's among them) runs through this wrapper.
 let longestTimerUs = 0
+/** The longest callbacks (CPU µs, wall span, which timer), to take out the GC pauses inside them. */
+let longCallbacks: { cpuUs: number; start: number; end: number; name: string }[] = []
+const LONG_KEPT = 32
+/** GC pauses (ms since timeOrigin, ms): a pause lands in whatever callback allocated, not its cause. */
+let gcPauses: { start: number; duration: number }[] = []
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, duration: e.duration })
+}).observe({ entryTypes: ['gc'] })
 function timed<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
   return (...args: A) => {
     const before = process.cpuUsage()
+    const start = performance.now()
     try {
       fn(...args)
     } finally {
       const d = process.cpuUsage(before)
-      longestTimerUs = Math.max(longestTimerUs, d.user + d.system)
+      const cpuUs = d.user + d.system
+      longestTimerUs = Math.max(longestTimerUs, cpuUs)
+      if (longCallbacks.length < LONG_KEPT || cpuUs > longCallbacks[longCallbacks.length - 1]!.cpuUs) {
+        const name = fn.name || String(fn).replace(/\s+/g, ' ').slice(0, 60)
+        longCallbacks.push({ cpuUs, start, end: performance.now(), name })
+        longCallbacks.sort((a, b) => b.cpuUs - a.cpuUs)
+        if (longCallbacks.length > LONG_KEPT) longCallbacks.pop()
+      }
     }
   }
+}
+
+/** The longest timer callback once the GC pauses inside it are taken out, and which timer it was. */
+function longestWithoutGc(): { netMs: number; name: string; gcMaxMs: number } {
+  let best = { netMs: 0, name: '' }
+  for (const c of longCallbacks) {
+    let gc = 0
+    for (const p of gcPauses)
+      gc += Math.max(0, Math.min(c.end, p.start + p.duration) - Math.max(c.start, p.start))
+    const netMs = Math.max(0, c.cpuUs / 1000 - gc)
+    if (netMs > best.netMs) best = { netMs, name: c.name }
+  }
+  return { ...best, gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0) }
 }
 const realInterval = globalThis.setInterval
 const realTimeout = globalThis.setTimeout
@@ -193,11 +222,14 @@ for await (const line of createInterface({ input: process.stdin })) {
       JSON.stringify({
         maxMs: lag.max / 1e6,
         timerMs: longestTimerUs / 1000,
+        ...longestWithoutGc(),
         rss: process.memoryUsage().rss,
       }),
     )
     lag.reset()
     longestTimerUs = 0
+    longCallbacks = []
+    gcPauses = []
   } else if (cmd === 'completed') {
     console.log(JSON.stringify({ ids: await completed(Number(arg)) }))
   } else {
