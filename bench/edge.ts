@@ -2,6 +2,7 @@
  * Edge benchmarks (issue 18): where the cost is per socket or per request, not per delivered event.
  *
  *   npx tsx bench/edge.ts [--rounds 3] [--only connect,heartbeat,control] [--sockets 2000]
+ *                         [--kinds ws,flowcast,flowcast-auth,hono] [--control-ms 3000]
  *
  * Each measurement starts a fresh server process (bench/servers/edge.ts) pinned to CPU 0 with
  * taskset; this process (the clients) pins itself to CPU 1. Rounds are interleaved (every target
@@ -13,10 +14,13 @@
  * - heartbeat + capacity: as many idle sockets as the fd limit allows, heartbeat every 5 s; the
  *   longest timer callback (CPU ms: what the heartbeat itself stalls the loop for) and the longest
  *   event-loop delay (wall, which on a shared machine includes time descheduled) over three intervals,
- *   sockets terminated for a late pong, and RSS per socket (raw ws pings every socket
- *   in one loop per interval, the usual hand-written heartbeat).
+ *   sockets terminated for a late pong after the connect storm, the sockets still open after it
+ *   (capacity), the longest GC pause and the longest timer callback less the GC pauses inside it,
+ *   and RSS per socket (raw ws pings every socket in one loop per interval, the usual
+ *   hand-written heartbeat).
  * - control plane, auth on: starts/s and result reads/s against bare Hono with the same two
- *   token mints per start and the same token check per read.
+ *   token mints per start and the same token check per read; both servers run side by side and
+ *   take turns in six short windows per round.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createInterface, type Interface } from 'node:readline'
