@@ -68,6 +68,7 @@ export {
 } from './triggerflow/process.ts'
 export { RetainedWindow } from './triggerflow/retained-window.ts'
 export { DEFAULT_RETENTION, type Retention } from './triggerflow/retention.ts'
+export { type BudgetBounds, type BudgetState, RetentionBudget } from './triggerflow/retention-budget.ts'
 export { RuntimeData, type TriggerType } from './triggerflow/runtime-data.ts'
 export { type ExecutionSnapshot, SNAPSHOT_VERSION } from './triggerflow/snapshot.ts'
 export { type DataStore, StateStore, type StateWriteOptions } from './triggerflow/state.ts'

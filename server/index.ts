@@ -6,6 +6,7 @@
 
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { RetentionBudget } from '@flowcast/flows'
 import { catalogFlows } from '@flowcast/flows/catalog'
 import type { Role } from '@flowcast/protocol'
 import { CloseCode, FlowcastError } from '@flowcast/protocol'
@@ -79,6 +80,11 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   const logger = options.logger ?? defaultLogger()
   const onError = options.onError ?? ((err, context) => logger.error({ err, context }, 'server error'))
   const ownsBroker = options.broker === undefined
+  // One bound for every log this node keeps in memory (a broker given by the caller brings its own).
+  const budget = new RetentionBudget({
+    maxBytes: limits.nodeRetainedBytes,
+    maxClosedBytes: limits.finishedRetainedBytes,
+  })
   const broker =
     options.broker ??
     (options.redisUrl
@@ -87,10 +93,11 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
           finishedTtlMs: limits.finishedTtlMs,
           leaseMs: limits.nodeLeaseMs,
+          budget,
           onError,
           onLink: (change) => logLink(logger, options.redisUrl!, change),
         })
-      : new MemoryBroker())
+      : new MemoryBroker({ budget }))
   const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits, logger)
   const access = auth.off ? openAccess() : tokenAccess(auth)
   let metrics: ServerMetrics | undefined
@@ -115,6 +122,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     queuedBytes: () => hub.queuedBytes,
     queuedPeak: () => hub.stats.peak,
     retainedBytes: () => broker.retainedBytes(),
+    budget: ownsBroker ? budget : undefined,
   })
   const m = metrics
   const { app, closeStreams } = createApp({

@@ -3,6 +3,7 @@
  * never share or clash. Hot-path counters are bumped once per flush, not once per socket.
  */
 
+import type { RetentionBudget } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { Counter, Gauge, Registry } from 'prom-client'
 
@@ -18,6 +19,8 @@ export interface MetricsSources {
   queuedPeak(): number
   /** Runtime-stream bytes held in memory for executions' logs. */
   retainedBytes(): number
+  /** The node's retention budget, when the server owns its broker. */
+  budget?: RetentionBudget | undefined
 }
 
 /** One server's metrics. */
@@ -65,6 +68,29 @@ export class ServerMetrics {
       'V8 heap in use (process.memoryUsage().heapUsed)',
       () => process.memoryUsage().heapUsed,
     )
+    const budget = sources.budget
+    if (budget) {
+      gauge(
+        'flowcast_retained_finished_bytes',
+        'Runtime-stream bytes held for executions whose stream has ended (bounded by finishedRetainedBytes)',
+        () => budget.closedBytes,
+      )
+      gauge(
+        'flowcast_retained_budget_bytes',
+        'The node budget of retained bytes (nodeRetainedBytes)',
+        () => budget.maxBytes,
+      )
+      gauge(
+        'flowcast_budget_dropped_logs',
+        'Ended executions whose whole log the node budget took (since start)',
+        () => budget.closedLogsDropped,
+      )
+      gauge(
+        'flowcast_budget_dropped_events',
+        "Running executions' events the node budget took (since start)",
+        () => budget.entriesDropped,
+      )
+    }
     gauge('flowcast_rss_bytes', 'Resident set size of the process', () => process.memoryUsage.rss())
     new Gauge({
       name: 'flowcast_executions',

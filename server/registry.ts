@@ -1,7 +1,8 @@
 /**
  * The execution registry: which flows this server runs, the executions it started, the cap on
- * live ones and the TTL after which finished ones are evicted (through the broker, which
- * holds their logs and results). It writes the one log line per execution start and end, opens
+ * live ones, and when finished ones are evicted (through the broker, which holds their logs and
+ * results): after their TTL, or at once, oldest finished first, when more than
+ * maxFinishedExecutions have finished. It writes the one log line per execution start and end, opens
  * and ends the executions' spans, and refuses new executions once the node drains.
  */
 
@@ -23,7 +24,12 @@ interface Held {
 
 type RegistryLimits = Pick<
   ServerLimits,
-  'maxLiveExecutions' | 'finishedTtlMs' | 'retainedEvents' | 'retainedBytes' | 'maxItemBytes'
+  | 'maxLiveExecutions'
+  | 'finishedTtlMs'
+  | 'maxFinishedExecutions'
+  | 'retainedEvents'
+  | 'retainedBytes'
+  | 'maxItemBytes'
 >
 
 /** Executions started by one server, and the flows it may start. */
@@ -31,6 +37,8 @@ export class ExecutionRegistry {
   readonly #broker: Broker
   readonly #flows = new Map<string, TriggerFlow<any>>()
   readonly #held = new Map<string, Held>()
+  /** The finished ones among them, finished longest ago first (a Map keeps insertion order). */
+  readonly #finished = new Map<string, Held>()
   readonly #limits: RegistryLimits
   readonly #offStatus: () => void
   /** Starts in flight, counted against the cap before they show up as held. */
@@ -173,6 +181,7 @@ export class ExecutionRegistry {
     this.#spans.close()
     for (const h of this.#held.values()) if (h.evictTimer) clearTimeout(h.evictTimer)
     this.#held.clear()
+    this.#finished.clear()
     this.#live = 0
   }
 
@@ -194,14 +203,26 @@ export class ExecutionRegistry {
     if (isTerminal(status) && !held.evictTimer) {
       if (held.flow !== undefined) this.#ended(id, held)
       for (const check of [...this.#idleWaiters]) check()
-      held.evictTimer = setTimeout(() => {
-        if (this.#held.get(id) === held && !isTerminal(held.status)) this.#live--
-        this.#held.delete(id)
-        void this.#broker.evict(id)
-      }, this.#limits.finishedTtlMs)
+      held.evictTimer = setTimeout(() => this.#evict(id, held), this.#limits.finishedTtlMs)
       // Eviction must never keep a process alive on its own.
       held.evictTimer.unref()
+      this.#finished.set(id, held)
+      // One more finished than allowed: the oldest goes now, as if its TTL had passed.
+      if (this.#finished.size > this.#limits.maxFinishedExecutions) {
+        const [oldestId, oldest] = this.#finished.entries().next().value!
+        this.#evict(oldestId, oldest)
+      }
     }
+  }
+
+  /** Forgets `id` and has the broker evict it (its rooms end, later reads get not_found). */
+  #evict(id: string, held: Held): void {
+    if (held.evictTimer) clearTimeout(held.evictTimer)
+    if (this.#held.get(id) !== held) return
+    if (!isTerminal(held.status)) this.#live--
+    this.#held.delete(id)
+    this.#finished.delete(id)
+    void this.#broker.evict(id)
   }
 
   /** The end line of an execution (flow, status, duration; a failure's code and message) and its span. */

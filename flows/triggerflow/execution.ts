@@ -35,6 +35,7 @@ import {
   type ResumeTo,
 } from './interrupt.ts'
 import type { Retention } from './retention.ts'
+import type { RetentionBudget } from './retention-budget.ts'
 import { RuntimeData } from './runtime-data.ts'
 import {
   checkSnapshot,
@@ -59,6 +60,12 @@ export interface ExecutionOptions {
   id?: string
   /** Bounds of the retained runtime stream (defaults: DEFAULT_RETENTION). */
   retention?: Partial<Retention>
+  /**
+   * A bound shared with other executions' logs (a server node's); over it, closed logs go first,
+   * then the oldest entries of open ones. Default: none. Child flows' own logs are not counted:
+   * what they bridge is, in the parent's log.
+   */
+  retentionBudget?: RetentionBudget
   /**
    * Largest stream item (its encoded envelope, in bytes) `putIntoStream` accepts; a bigger one is
    * refused with FlowcastError('item_too_large') and the flow may carry on. Default: no bound.
@@ -202,7 +209,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#permits = new Permits(options.concurrency)
     this.#state = new StateStore((path, value) => this.#onDataChange(`state:${path}`, value))
     this.#flowData = this.#flowDataView()
-    this.#log = new RuntimeStreamLog<S>(options.retention)
+    this.#log = new RuntimeStreamLog<S>(options.retention, options.retentionBudget)
     this.#maxItemBytes = options.maxItemBytes
     this.#result = new Promise<R>((resolve, reject) => {
       this.#settle = { resolve, reject }

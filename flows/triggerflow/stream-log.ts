@@ -8,6 +8,7 @@
 import { FlowcastError, type StreamEndReason } from '@flowcast/protocol'
 import { RetainedWindow } from './retained-window.ts'
 import { DEFAULT_RETENTION, type Retention } from './retention.ts'
+import type { RetentionBudget } from './retention-budget.ts'
 
 /** One runtime-stream item with its position: what servers and `getRuntimeStreamEvents` see. */
 export interface StreamEnvelope<T = unknown> {
@@ -56,8 +57,9 @@ export class RuntimeStreamLog<T = unknown> {
   private readonly listeners = new Set<LogListener<T>>()
   private waiters: (() => void)[] = []
 
-  constructor(retention: Partial<Retention> = {}) {
-    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.envelope.seq)
+  /** `budget`: a bound shared with other logs (a server node's), which may take more than `retention`. */
+  constructor(retention: Partial<Retention> = {}, budget?: RetentionBudget) {
+    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.envelope.seq, budget)
   }
 
   /** Seq of the newest item ever appended (0 when none). */
@@ -145,9 +147,19 @@ export class RuntimeStreamLog<T = unknown> {
     const lastSeq = this.window.lastSeq
     this.end = by === undefined ? { reason, lastSeq } : { reason, by, lastSeq }
     const info = this.end
+    // Nothing more is appended: to a shared budget these entries are history now.
+    this.window.retire()
     for (const l of this.listeners) l.onClose?.(info)
     this.wake()
     return true
+  }
+
+  /**
+   * Drops every retained entry and leaves the budget: the owner forgets this log (a server evicted
+   * the execution). lastSeq stays, so a reader still gets a gap, not a hole.
+   */
+  release(): void {
+    this.window.release()
   }
 
   /** Reads up to `limit` retained entries after seq `after`, with a gap when some are gone. */

@@ -3,7 +3,7 @@
  * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
  */
 
-import type { Execution, LogEntry, TriggerFlow } from '@flowcast/flows'
+import type { Execution, LogEntry, RetentionBudget, TriggerFlow } from '@flowcast/flows'
 import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
 import type {
   Broker,
@@ -89,14 +89,25 @@ class MemoryFollower implements Follower {
   }
 }
 
+/** Options of a MemoryBroker. */
+export interface MemoryBrokerOptions {
+  /** The node's bound on retained stream bytes, shared by every execution's log; default none. */
+  budget?: RetentionBudget
+}
+
 /** Runs executions in this process; the default broker. */
 export class MemoryBroker implements Broker {
   readonly kind = 'memory'
+  readonly #budget: RetentionBudget | undefined
   readonly #executions = new Map<string, Execution<any, any, any>>()
   /** The followers of each execution, told when it is evicted. */
   readonly #followers = new Map<string, Set<MemoryFollower>>()
   readonly #statusListeners = new Set<StatusListener>()
   #closed = false
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.#budget = options.budget
+  }
 
   async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
     if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
@@ -106,6 +117,7 @@ export class MemoryBroker implements Broker {
       flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
     const exec = flow.createExecution({
       retention: options.retention,
+      ...(this.#budget ? { retentionBudget: this.#budget } : {}),
       ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
       ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
       ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
@@ -118,6 +130,7 @@ export class MemoryBroker implements Broker {
       await exec.start(input)
     } catch (err) {
       this.#executions.delete(exec.id)
+      exec.runtimeStream.release()
       throw err
     }
     return this.#info(exec)
@@ -206,6 +219,8 @@ export class MemoryBroker implements Broker {
     if (!exec) return
     this.#executions.delete(executionId)
     if (!isTerminal(exec.getStatus())) exec.cancel('closed')
+    // Its memory goes now, not when the last reader lets go of the execution.
+    exec.runtimeStream.release()
     // Rooms holding the execution end now: nothing may serve a log HTTP already calls gone.
     for (const f of [...(this.#followers.get(executionId) ?? [])]) f.gone()
     this.#followers.delete(executionId)
@@ -224,9 +239,12 @@ export class MemoryBroker implements Broker {
     if (!exec) return
     this.#executions.delete(executionId)
     exec.terminate(error)
+    exec.runtimeStream.release()
   }
 
   retainedBytes(): number {
+    // With a budget, O(1); it counts every log it bounds (with Redis, the caches of remote logs too).
+    if (this.#budget) return this.#budget.bytes
     let n = 0
     for (const exec of this.#executions.values()) n += exec.runtimeStream.retainedBytes
     return n

@@ -7,7 +7,7 @@
  * reader (redis/reader.ts).
  */
 
-import { DEFAULT_RETENTION, type TriggerFlow } from '@flowcast/flows'
+import { DEFAULT_RETENTION, type RetentionBudget, type TriggerFlow } from '@flowcast/flows'
 import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
@@ -52,6 +52,11 @@ export interface RedisBrokerOptions {
    * end its running executions as failed with `node_lost`. Default: the `nodeLeaseMs` limit's.
    */
   leaseMs?: number
+  /**
+   * The node's bound on retained stream bytes: it covers what this node holds in memory (the logs
+   * of executions it runs and its caches of logs it follows), not Redis's own. Default: none.
+   */
+  budget?: RetentionBudget
   onError?: (err: unknown, context: string) => void
   /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
   onLink?: (change: LinkChange) => void
@@ -81,7 +86,8 @@ export class RedisBroker implements Broker {
   readonly kind = 'redis'
   readonly nodeId = nanoid(12)
   readonly keys: RedisKeys
-  readonly #local = new MemoryBroker()
+  readonly #local: MemoryBroker
+  readonly #budget: RetentionBudget | undefined
   readonly #redis: Redis
   readonly #blocking: Redis
   readonly #sub: Redis
@@ -96,6 +102,8 @@ export class RedisBroker implements Broker {
 
   private constructor(options: RedisBrokerOptions) {
     this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX)
+    this.#budget = options.budget
+    this.#local = new MemoryBroker(options.budget ? { budget: options.budget } : {})
     const onError = options.onError ?? ((err, ctx) => console.error(`[flowcast] ${ctx}:`, err))
     this.#onError = onError
     const conn = connectionOptions(options.connectTimeoutMs ?? 3000)
@@ -282,6 +290,7 @@ export class RedisBroker implements Broker {
       status: info.status,
       records,
       cursor,
+      ...(this.#budget ? { budget: this.#budget } : {}),
     })
   }
 

@@ -64,6 +64,20 @@ export const LIMIT_SETTINGS = {
     'Runtime-stream bytes (encoded JSON) retained per execution; past it, as `retainedEvents`.',
     { unit: 'bytes' },
   ),
+  nodeRetainedBytes: integer(
+    256 * 1024 * 1024,
+    "Runtime-stream bytes (encoded JSON) this node keeps in memory over every execution, running and finished together (with Redis: the logs of executions it runs and its copies of logs it follows; Redis's own memory is not counted). Over it, finished executions' logs go first, the oldest finished first (status and result stay; a history read gets `gap` for the events); then the oldest events of running executions (`gap`, as `retainedBytes`). O(1) per event.",
+    { unit: 'bytes' },
+  ),
+  finishedRetainedBytes: integer(
+    128 * 1024 * 1024,
+    'Runtime-stream bytes this node keeps for executions whose stream has ended (finished, or stopped); over it, their logs go as with `nodeRetainedBytes`, the oldest ended first.',
+    { unit: 'bytes' },
+  ),
+  maxFinishedExecutions: integer(
+    10_000,
+    'Finished executions this node keeps (status, result, log); one more evicts the oldest finished one at once, as `finishedTtlMs` does.',
+  ),
   finishedTtlMs: integer(
     60 * 60_000,
     'How long a finished execution, its result and its events are kept; then they are evicted (404).',

@@ -4,7 +4,7 @@
  * the stream close are markers in the same stream, so they reach listeners in exactly the order
  * the running node saw them relative to the events.
  */
-import type { Retention } from '@flowcast/flows'
+import type { Retention, RetentionBudget } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
 import type { BrokerEntry, BrokerRead, Follower, FollowerListener, StreamClose } from '../broker.ts'
 import type { EntryId } from './keys.ts'
@@ -46,11 +46,13 @@ export class RemoteFollower implements Follower {
       status: ExecutionStatus
       records: StreamRecord[]
       cursor: EntryId
+      /** The node's bound on retained bytes; the cache counts against it. */
+      budget?: RetentionBudget
     },
   ) {
     this.executionId = executionId
     this.#reader = reader
-    this.#cache = new LogCache(init.retention)
+    this.#cache = new LogCache(init.retention, init.budget)
     this.#status = init.status
     // The initial load tells nobody: no listener exists yet.
     const quiet: RecordSink = {
@@ -60,6 +62,7 @@ export class RemoteFollower implements Follower {
       },
       close: (c) => {
         this.#close ??= c
+        this.#cache.retire()
       },
     }
     for (const r of init.records) applyRecord(r, quiet)
@@ -76,6 +79,7 @@ export class RemoteFollower implements Follower {
       close: (c) => {
         if (this.#close) return
         this.#close = c
+        this.#cache.retire()
         for (const l of this.#listeners) l.onClose?.(c)
       },
     }
@@ -113,5 +117,6 @@ export class RemoteFollower implements Follower {
     this.#released = true
     this.#listeners.clear()
     this.#reader.remove(this.#watch)
+    this.#cache.release()
   }
 }

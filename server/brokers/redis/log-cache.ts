@@ -3,17 +3,19 @@
  * engine's log on the running node, with the engine's own window (RetainedWindow), so every node
  * evicts the same events and announces the same gaps.
  */
-import { RetainedWindow, type Retention } from '@flowcast/flows'
+import { RetainedWindow, type Retention, type RetentionBudget } from '@flowcast/flows'
 import type { BrokerEntry, BrokerRead } from '../broker.ts'
 
 /** Retained entries of one remote log, oldest first. */
 export class LogCache {
   readonly #window: RetainedWindow<BrokerEntry>
 
-  constructor(retention: Retention) {
+  /** `budget`: the node's bound on retained bytes, shared with its own executions' logs. */
+  constructor(retention: Retention, budget?: RetentionBudget) {
     this.#window = new RetainedWindow(
       { maxEvents: Math.max(1, retention.maxEvents), maxBytes: Math.max(1, retention.maxBytes) },
       (e) => e.seq,
+      budget,
     )
   }
 
@@ -40,6 +42,16 @@ export class LogCache {
     if (entry.seq > this.#window.lastSeq + 1) this.#window.clear()
     this.#window.push(entry)
     return true
+  }
+
+  /** The stream closed: to the budget these entries are history now, the first to go. */
+  retire(): void {
+    this.#window.retire()
+  }
+
+  /** Drops every entry and leaves the budget (the follower is released). */
+  release(): void {
+    this.#window.release()
   }
 
   /** Up to `limit` entries after `after`, with the gap before the first retained one. */
