@@ -19,6 +19,9 @@ import type { ServerLimits } from '../options.ts'
 import { type OutFrame, RoomFrames } from './frame.ts'
 import type { Member, Peer, SubscribeInfo } from './member.ts'
 
+/** Frames' worth of events (maxFrameBytes each) a room holds before it flushes within the tick. */
+const PENDING_FLUSH_FRAMES = 4
+
 /** The limits a room reads. */
 export type RoomLimits = Pick<
   ServerLimits,
@@ -47,6 +50,8 @@ export class Room {
   /** Seq of the last event flushed to live members. */
   #head: number
   #pending: BrokerEntry[] = []
+  /** JSON length of #pending: a burst put in one tick is flushed in slices, not held whole. */
+  #pendingBytes = 0
   #flushTimer: ReturnType<typeof setImmediate> | undefined
   #drainTimer: ReturnType<typeof setInterval> | undefined
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
@@ -165,6 +170,13 @@ export class Room {
 
   #onAppend(entry: BrokerEntry): void {
     this.#pending.push(entry)
+    this.#pendingBytes += entry.json.length
+    // A burst of hundreds of MiB in one tick must not wait for the tick's end in memory: flush it in
+    // slices of a few frames; members it fills past the high-water mark read the rest from the log.
+    if (this.#pendingBytes >= PENDING_FLUSH_FRAMES * this.#limits.maxFrameBytes) {
+      this.#flush()
+      return
+    }
     this.#flushTimer ??= setImmediate(() => {
       this.#flushTimer = undefined
       this.#flush()
@@ -228,6 +240,7 @@ export class Room {
     const entries = this.#pending
     if (entries.length === 0) return
     this.#pending = []
+    this.#pendingBytes = 0
     const first = entries[0]!.seq
     const previous = this.#head
     this.#head = Math.max(previous, entries[entries.length - 1]!.seq)
@@ -241,7 +254,9 @@ export class Room {
     }
     const frames = this.#frames.batches(entries, this.#limits.maxFrameBytes)
     const hwm = this.#limits.highWaterMark
-    let sent = 0
+    let sentFrames = 0
+    let sentBytes = 0
+    let sentEvents = 0
     for (const m of this.#live) {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused: it has everything before this batch and will read the rest from the log.
@@ -252,15 +267,32 @@ export class Room {
         this.#metrics?.slowPauses.inc()
         continue
       }
-      for (let i = 0; i < frames.length; i++) m.peer.send(frames[i]!)
-      sent++
+      let i = 0
+      while (i < frames.length) {
+        m.peer.send(frames[i++]!)
+        // A batch of many frames stops at the high-water mark: the socket holds at most that plus
+        // one frame, never the whole burst; the rest is read from the log as it drains.
+        if (i < frames.length && m.peer.bufferedAmount > hwm) break
+      }
+      sentFrames += i
+      if (i < frames.length) {
+        this.#live.delete(m)
+        m.cursor = frames[i - 1]!.lastSeq ?? first - 1
+        m.stuckSince = Date.now()
+        this.#catching.add(m)
+        this.#metrics?.slowPauses.inc()
+      }
+      if (this.#metrics) {
+        for (let j = 0; j < i; j++) {
+          sentBytes += frames[j]!.byteLength
+          sentEvents += frames[j]!.count
+        }
+      }
     }
-    if (this.#metrics && sent > 0) {
-      let bytes = 0
-      for (const f of frames) bytes += f.byteLength
-      this.#metrics.framesSent.inc(sent * frames.length)
-      this.#metrics.bytesSent.inc(sent * bytes)
-      this.#metrics.eventsOut.inc(sent * entries.length)
+    if (this.#metrics && sentFrames > 0) {
+      this.#metrics.framesSent.inc(sentFrames)
+      this.#metrics.bytesSent.inc(sentBytes)
+      this.#metrics.eventsOut.inc(sentEvents)
     }
     if (this.#catching.size > 0) this.#startDrainTimer()
   }
@@ -357,9 +389,15 @@ export class Room {
       // A hole inside the page: send up to it; the next read announces it as a gap.
       if (!contiguous(entries)) entries = entries.slice(0, contiguousPrefix(entries))
       if (entries.length > 0) {
-        for (const frame of this.#frames.batches(entries, this.#limits.maxFrameBytes)) this.#send(m, frame)
-        this.#metrics?.eventsOut.inc(entries.length)
-        m.cursor = entries[entries.length - 1]!.seq
+        // Frame by frame up to the high-water mark: a batch of big events is not queued whole.
+        const frames = this.#frames.batches(entries, this.#limits.maxFrameBytes)
+        for (let i = 0; i < frames.length; i++) {
+          const frame = frames[i]!
+          if (i > 0 && m.peer.bufferedAmount > highWaterMark) break
+          this.#send(m, frame)
+          this.#metrics?.eventsOut.inc(frame.count)
+          m.cursor = frame.lastSeq ?? m.cursor
+        }
       }
       m.stuckSince = 0
     }
