@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { metric } from '../helpers/metrics.ts'
 import { eventually } from '../helpers/poll.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
-import { getJson, serve, start } from '../server/fixtures.ts'
+import { Gate, getJson, serve, start } from '../server/fixtures.ts'
 
 const sockets: TestSocket[] = []
 afterEach(async () => {
@@ -16,11 +16,14 @@ afterEach(async () => {
 
 describe('eviction', () => {
   it('releases the sockets still in the room; subscribes and SSE then get not_found', async () => {
-    const server = await serve({ limits: { finishedTtlMs: 300 } })
-    const { executionId } = await start(server, 'ticker', { count: 3 })
+    // The execution finishes only once the holder is in its room: a 300 ms TTL cannot pass first.
+    const gate = new Gate()
+    const server = await serve({ gate, limits: { finishedTtlMs: 300 } })
+    const { executionId } = await start(server, 'gated', { before: 3 })
     const holder = await TestSocket.open(server.url)
     sockets.push(holder)
     await holder.subscribe(executionId)
+    gate.open()
     await holder.streamEnd(executionId)
     expect(holder.seqs(executionId)).toEqual(range(1, 3))
     expect(await metric(server.url, 'flowcast_rooms')).toBe(1)

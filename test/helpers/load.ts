@@ -47,7 +47,10 @@ export async function soak(o: SoakOptions): Promise<number> {
   const worker = async () => {
     while (next < o.executions && !o.stop?.()) {
       next++
-      const id = await startExecution(o.url, o.flow, o.input)
+      // One retry: a kept-alive connection the server closed just as it was reused resets (not the server's fault).
+      const id = await startExecution(o.url, o.flow, o.input).catch(() =>
+        startExecution(o.url, o.flow, o.input),
+      )
       const res = await fetch(`${o.url}/api/executions/${id}/result?wait=60000`)
       const outcome = (await res.json()) as { status: string }
       if (outcome.status !== 'completed') throw new Error(`execution ${id} ended ${JSON.stringify(outcome)}`)
