@@ -91,6 +91,8 @@ export class RedisBroker implements Broker {
   readonly #redis: Redis
   readonly #blocking: Redis
   readonly #sub: Redis
+  /** The writer's own connection: its WATCH is the write fence (redis/fence.ts). */
+  readonly #writes: Redis
   readonly #reader: StreamReader
   readonly #writer: MirrorWriter
   readonly #lease: NodeLease
@@ -110,9 +112,10 @@ export class RedisBroker implements Broker {
     this.#redis = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:cmd` })
     this.#blocking = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
     this.#sub = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:sub` })
+    this.#writes = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:write` })
     // Before the reader, lease and writer subscribe to 'ready': the link joins first.
     this.#link = new RedisLink({
-      connections: [this.#redis, this.#blocking, this.#sub],
+      connections: this.#connections(),
       join: async () => {
         await this.#lease.start()
         await this.#bus.start()
@@ -120,7 +123,9 @@ export class RedisBroker implements Broker {
       ...(options.onLink ? { onChange: options.onLink } : {}),
     })
     this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
-    // Before the writer: on a reconnect the lease is renewed before the writer rewrites anything.
+    // The lease renews as soon as the command connection is back; the writer rewrites on its own
+    // connection, which may come back first: harmless, since other nodes sweep only after being
+    // connected for a whole lease themselves.
     this.#lease = new NodeLease({
       redis: this.#redis,
       keys: this.keys,
@@ -128,15 +133,10 @@ export class RedisBroker implements Broker {
       leaseMs: options.leaseMs ?? DEFAULT_LIMITS.nodeLeaseMs,
       finishedTtlMs: options.finishedTtlMs,
       onError,
-      onLapsed: () => {
-        this.#writer.fenced().then(
-          (ids) => this.#fence(ids),
-          (err) => onError(err, 'redis fence'),
-        )
-      },
+      onLapsed: () => this.#writer.suspect(),
     })
     this.#writer = new MirrorWriter({
-      redis: this.#redis,
+      redis: this.#writes,
       keys: this.keys,
       nodeId: this.nodeId,
       local: this.#local,
@@ -159,7 +159,7 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Opens the three connections (commands, blocking reader, pub/sub); once they are ready the
+   * Opens the four connections (commands, reader, pub/sub, writes); once they are ready the
    * node takes its lease and joins its channel. Resolves when that is done, or when the first
    * attempt failed, or after `connectTimeoutMs`: a node whose Redis is down is not ready
    * (`health()`, broker_unavailable) and becomes ready by itself when Redis answers.
@@ -358,7 +358,7 @@ export class RedisBroker implements Broker {
     await this.#lease.close(told)
     this.#writer.close()
     await this.#reader.close()
-    for (const c of [this.#redis, this.#blocking, this.#sub]) c.disconnect()
+    for (const c of this.#connections()) c.disconnect()
   }
 
   /**
@@ -380,6 +380,10 @@ export class RedisBroker implements Broker {
         'redis fence',
       )
     }
+  }
+
+  #connections(): Redis[] {
+    return [this.#redis, this.#blocking, this.#sub, this.#writes]
   }
 
   /** Throws broker_unavailable unless the command connection is up. */

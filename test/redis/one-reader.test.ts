@@ -96,9 +96,14 @@ describeRedis('redis: one blocking reader per node', () => {
       "B's reader blocked in XREAD",
     )
     const list = ofNode(await clientList(admin))
-    // The command, reader and pub/sub connections: one of each, and XREAD only on the reader.
+    // The command, reader, pub/sub and writer connections: one of each, and XREAD only on the reader.
     expect(list.map((c) => c.name).sort()).toEqual(
-      [`flowcast:${broker.nodeId}:cmd`, named, `flowcast:${broker.nodeId}:sub`].sort(),
+      [
+        `flowcast:${broker.nodeId}:cmd`,
+        named,
+        `flowcast:${broker.nodeId}:sub`,
+        `flowcast:${broker.nodeId}:write`,
+      ].sort(),
     )
     expect(blocked.map((c) => c.name)).toEqual([named])
     expect(list.filter((c) => c.cmd === 'xread').map((c) => c.name)).toEqual([named])

@@ -8,9 +8,13 @@
  *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
  *                                 interrupts, retention, createdAt, endedAt (TTL once finished);
  *                                 `lost` once another node ended it (the fence, see lease.ts).
+ *   <prefix>x:<executionId>:tick  Pub/sub channel: a doorbell rung (with the new top id) by every write
+ *                                 that appended to the log; the nodes following it read only then.
  *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
  *   <prefix>nodes                 Sorted set: node id -> lease deadline (ms, Redis clock); see lease.ts.
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
+ *   <prefix>node:<nodeId>:fence   Counter: bumped by whoever ends or takes over that node's executions
+ *                                 (the lease sweep); the node's writes are WATCHed on it (see fence.ts).
  */
 
 /** The key prefix when none is configured. */
@@ -34,6 +38,11 @@ export class RedisKeys {
     return `${this.prefix}x:${executionId}:meta`
   }
 
+  /** The pub/sub channel rung after each write that appended to the execution's log. */
+  tick(executionId: string): string {
+    return `${this.prefix}x:${executionId}:tick`
+  }
+
   /** The pub/sub channel a node listens on for commands and replies. */
   node(nodeId: string): string {
     return `${this.prefix}node:${nodeId}`
@@ -47,6 +56,11 @@ export class RedisKeys {
   /** Set of the executions a node runs (unfinished), swept when its lease passes. */
   runs(nodeId: string): string {
     return `${this.prefix}node:${nodeId}:runs`
+  }
+
+  /** Counter bumped by anyone ending or taking over a node's executions: that node's write fence. */
+  fence(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}:fence`
   }
 }
 

@@ -12,10 +12,11 @@
  * appended to its stream (every node's followers tell their subscribers), the hash updated, and
  * the finished TTL on both keys. Then the dead node's entry and set are dropped.
  *
- * The hash also gets `lost` (the sweeper's id): the fence. A node that was only slow (a step
- * that blocked it longer than its lease, a partition) comes back still running the execution;
- * its writer's script refuses every write to a hash carrying `lost` (see writer.ts), and its next
- * renewal reports the lapse, on which it checks its executions and stops those that were lost.
+ * The hash also gets `lost` (the sweeper's id), and the node's fence counter is bumped in the same
+ * script. A node that was only slow (a step that blocked it longer than its lease, a partition)
+ * comes back still running the execution; its writer's next EXEC, WATCHed on that counter, is
+ * dropped whole by Redis (see fence.ts), it reads `lost` of each of its executions and stops those
+ * that were lost; its next renewal also reports the lapse.
  *
  * No scan of every execution and no timer per execution: the work is O(1) per node per period,
  * plus O(executions of a dead node) once.
@@ -44,9 +45,10 @@ return dead
 `
 
 /**
- * KEYS: meta, log, nodes. ARGV: the dead node's id, finished TTL ms, the error JSON, the sweeper's id.
- * Ends the execution once: only while it is not final, still owned by that node, whose lease has
- * passed. Markers go after the stream's top entry, as the running node would have put them.
+ * KEYS: meta, log, nodes, the dead node's fence. ARGV: the dead node's id, finished TTL ms, the
+ * error JSON, the sweeper's id. Ends the execution once: only while it is not final, still owned
+ * by that node, whose lease has passed. Markers go after the stream's top entry, as the running
+ * node would have put them. Bumps the fence: a batch that node has in flight is dropped whole.
  */
 const MARK_LOST = `${NOW}
 local h = redis.call('HMGET', KEYS[1], 'status', 'node', 'lastSeq', 'close')
@@ -81,18 +83,23 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('INCR', KEYS[4])
 return 1
 `
 
 /**
- * KEYS: nodes, the dead node's runs. ARGV: its id. Forgets the node only while its lease is still
- * passed: a node that was only slow and renewed meanwhile keeps its entry and its set.
+ * KEYS: nodes, the dead node's runs, its fence. ARGV: its id, finished TTL ms. Forgets the node
+ * only while its lease is still passed: a node that was only slow and renewed meanwhile keeps its
+ * entry and its set. The fence is bumped (that node must list its executions again) and outlives
+ * the node's executions (at least a day), so that a node back after the sweep finds it moved.
  */
 const FORGET = `${NOW}
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lease and tonumber(lease) >= now then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('INCR', KEYS[3])
+redis.call('PEXPIRE', KEYS[3], math.max(tonumber(ARGV[2]), 86400000))
 return 1
 `
 
@@ -194,7 +201,7 @@ export class NodeLease {
     await redis
       .multi()
       .zrem(keys.nodes(), nodeId)
-      .del(keys.runs(nodeId))
+      .del(keys.runs(nodeId), keys.fence(nodeId))
       .exec()
       .catch(() => undefined)
   }
@@ -211,10 +218,11 @@ export class NodeLease {
         const error = JSON.stringify({ code: 'node_lost', message: nodeLostMessage(id) })
         pipe.eval(
           MARK_LOST,
-          3,
+          4,
           keys.meta(id),
           keys.log(id),
           keys.nodes(),
+          keys.fence(node),
           node,
           finishedTtlMs,
           error,
@@ -227,7 +235,7 @@ export class NodeLease {
         if (marked === 1) lost.push(ids[i]!)
       })
     }
-    await redis.eval(FORGET, 2, keys.nodes(), runs, node)
+    await redis.eval(FORGET, 3, keys.nodes(), runs, keys.fence(node), node, finishedTtlMs)
     if (lost.length > 0) this.#o.onLost?.(lost)
   }
 }

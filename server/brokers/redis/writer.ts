@@ -9,18 +9,21 @@
  * markers (status, close) never count against the events kept. Exact (`=`), not approximate
  * (`~`), so every node holds the same first event and announces the same gap.
  *
- * Each execution's part of a batch is ONE script call (all of them pipelined in one round trip),
- * so it is atomic and fenced: the script writes nothing when the hash says another node ended the
- * execution (`lost`, set by the lease sweep when this node's lease had passed), names another
- * node, or holds a final status other than the one written. A node that was only slow therefore
- * never changes a status or result after the sweep, nor appends after its close marker, and the
- * keys keep the finished TTL the sweep gave them. The writer reports such an execution as fenced
- * and stops mirroring it; the broker stops the local copy.
+ * Fencing without a script: the batch is ONE MULTI/EXEC of plain commands (XADD with explicit
+ * ids, XTRIM, HSET of the fields that changed, the `runs` set, PEXPIRE once final, and a PUBLISH
+ * on the execution's doorbell channel when the log grew), sent under a WATCH of this node's fence
+ * counter (fence.ts). The lease sweep bumps that counter whenever it ends one of this node's
+ * executions, so a node that was only slow has its next EXEC dropped whole by Redis; it then reads
+ * each execution's hash (`lost`, `node`) under a new WATCH, reports the ones another node ended
+ * as fenced (the broker stops the local copy) and writes the others again. A node that was only
+ * slow therefore never changes a status or result after the sweep, nor appends after its close
+ * marker, and the keys keep the finished TTL the sweep gave them.
  *
- * Every write is idempotent (explicit entry ids; the script skips ids at or below the stream's
- * top; hash snapshots), so a batch that failed half-way is simply written again. After a
- * reconnect the node checks each stream's top id and, when Redis lost data (a restart without
- * persistence), writes the retained log, the snapshot and the current markers again.
+ * Every write is idempotent (explicit entry ids, which Redis refuses at or below the stream's
+ * top; hash fields), so a batch whose reply was lost is simply written again. After a reconnect
+ * the node checks each stream's top id and, when Redis lost data (a restart without
+ * persistence), writes the retained log, the whole hash, the `runs` set and the current markers
+ * again.
  */
 
 import type { Retention } from '@flowcast/flows'
@@ -29,56 +32,31 @@ import { isTerminal } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
 import { cancelledError } from '../error-shape.ts'
-import { type EntryId, idAfter, parseId, type RedisKeys } from './keys.ts'
+import { WriteFence } from './fence.ts'
+import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
 
-/**
- * KEYS: meta, log, runs. ARGV: node id, execution id, status, finished TTL ms, trim MINID ('' for
- * none), n (the count of hash arguments), the n hash arguments (field, value, ...), then entries as
- * groups of four (seq, sub, field, value) in id order.
- * Returns 1 when written, 0 when fenced (nothing written).
- */
-const WRITE = `
-local h = redis.call('HMGET', KEYS[1], 'node', 'status', 'lost')
-if h[3] then return 0 end
-if h[1] and h[1] ~= ARGV[1] then return 0 end
-local final = {completed = true, failed = true, cancelled = true}
-if h[2] and final[h[2]] and h[2] ~= ARGV[3] then return 0 end
-local topSeq, topSub = -1, -1
-local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if top[1] then
-  local id = top[1][1]
-  local dash = string.find(id, '-', 1, true)
-  topSeq = tonumber(string.sub(id, 1, dash - 1))
-  topSub = tonumber(string.sub(id, dash + 1))
-end
-local n = tonumber(ARGV[6])
-for i = 7 + n, #ARGV, 4 do
-  local seq, sub = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  if seq > topSeq or (seq == topSeq and sub > topSub) then
-    redis.call('XADD', KEYS[2], ARGV[i] .. '-' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    topSeq, topSub = seq, sub
-  end
-end
-if ARGV[5] ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '=', ARGV[5]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n))
-if final[ARGV[3]] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  redis.call('SREM', KEYS[3], ARGV[2])
-else
-  -- On every write, not only the first: a sweep that found this node's lease passed may have
-  -- dropped the set while this execution was not yet in it.
-  redis.call('SADD', KEYS[3], ARGV[2])
-end
-return 1
-`
+/** Redis's refusal of an explicit entry id at or below the stream's top: the entry is there already. */
+const ALREADY_WRITTEN = 'equal or smaller than the target stream top item'
 
-const WRITE_COMMAND = 'flowcastMirrorWrite'
-
-type WriteCommand = (meta: string, log: string, runs: string, ...args: (string | number)[]) => unknown
+/** One command of a batch, as sent: name, then arguments. */
+type Command = [string, ...(string | number)[]]
 
 type Marker = { id: EntryId; status: ExecutionStatus } | { id: EntryId; close: StreamClose }
+
+/** One execution's commands in a batch and what Redis holds once they are confirmed. */
+interface Plan {
+  m: Mirror
+  markers: Marker[]
+  commands: Command[]
+  /** Index of its first command in the batch (the MULTI is 0). */
+  from: number
+  fields: [string, string][]
+  listed: boolean
+  seq: number
+  id: EntryId
+  trimmedTo: number
+}
 
 interface Mirror {
   readonly id: string
@@ -100,9 +78,14 @@ interface Mirror {
   lastInfo?: ExecutionInfo
   /** True once a snapshot of it is in Redis. */
   confirmed?: boolean
+  /** The hash fields Redis holds as this node last wrote them (only changed ones are sent). */
+  hash: Map<string, string>
+  /** True once Redis confirmed it in this node's `runs` set (again after a sweep or a data loss). */
+  listed: boolean
 }
 
 export interface MirrorWriterOptions {
+  /** The writer's own connection: its WATCH is the fence, so nothing else may send EXEC on it. */
   redis: Redis
   keys: RedisKeys
   nodeId: string
@@ -118,6 +101,7 @@ export interface MirrorWriterOptions {
 export class MirrorWriter {
   readonly #o: MirrorWriterOptions
   readonly #mirrors = new Map<string, Mirror>()
+  readonly #fence: WriteFence
   #scheduled: ReturnType<typeof setImmediate> | undefined
   #flushing: Promise<void> | undefined
   #retry: ReturnType<typeof setTimeout> | undefined
@@ -126,9 +110,7 @@ export class MirrorWriter {
 
   constructor(options: MirrorWriterOptions) {
     this.#o = options
-    if (!(WRITE_COMMAND in options.redis)) {
-      options.redis.defineCommand(WRITE_COMMAND, { numberOfKeys: 3, lua: WRITE })
-    }
+    this.#fence = new WriteFence(options.redis, options.keys.fence(options.nodeId))
     options.redis.on('close', () => {
       this.#needsResync = true
     })
@@ -164,6 +146,8 @@ export class MirrorWriter {
       writtenId: { seq: 0, sub: 0 },
       trimmedTo: 1,
       dirty: true,
+      hash: new Map(),
+      listed: false,
     }
     ;(m as { off: () => void }).off = follower.listen({
       onAppend: () => this.#touch(m),
@@ -179,24 +163,12 @@ export class MirrorWriter {
   }
 
   /**
-   * After this node's lease had passed: the mirrored executions whose hash says another node
-   * ended them (the writes of those are refused anyway). Every other one is written again, since
-   * the sweep may have dropped this node's set of runs.
+   * This node's lease had passed: other nodes may have ended its executions. The next batch first
+   * reads each execution's hash, whatever the fence counter says.
    */
-  async fenced(): Promise<string[]> {
-    const ids = [...this.#mirrors.keys()]
-    if (ids.length === 0) return []
-    const pipe = this.#o.redis.pipeline()
-    for (const id of ids) pipe.hmget(this.#o.keys.meta(id), 'node', 'lost')
-    const rows = (await pipe.exec()) ?? []
-    const out = new Set<string>()
-    rows.forEach(([err, value], i) => {
-      if (err) throw err
-      const [node, lost] = value as (string | null)[]
-      if (lost != null || (node != null && node !== this.#o.nodeId)) out.add(ids[i]!)
-    })
-    for (const m of this.#mirrors.values()) if (!out.has(m.id)) this.#touch(m)
-    return [...out]
+  suspect(): void {
+    this.#fence.suspect()
+    for (const m of this.#mirrors.values()) this.#touch(m)
   }
 
   /** Stops mirroring (eviction); the caller deletes the keys. */
@@ -259,9 +231,10 @@ export class MirrorWriter {
   }
 
   async #flushOnce(): Promise<void> {
+    if (!this.#fence.armed) await this.#fence.arm()
+    if (this.#fence.moved) await this.#check()
     const batch = [...this.#mirrors.values()].filter((m) => m.dirty)
     if (batch.length === 0) return
-    const { redis, keys } = this.#o
     // The snapshot parts only the local broker knows (interrupts, error, result) come async;
     // gather until they agree with the follower's status, then build the batch without awaiting.
     let snaps: { info: ExecutionInfo | undefined; outcome: ExecutionOutcome | undefined }[] = []
@@ -270,103 +243,176 @@ export class MirrorWriter {
       if (batch.every((m, i) => snaps[i]!.info === undefined || snaps[i]!.info!.status === m.follower.status))
         break
     }
-    const pipe = redis.pipeline() as unknown as Record<typeof WRITE_COMMAND, WriteCommand> & {
-      exec(): Promise<[Error | null, unknown][] | null>
-    }
-    const plans: { m: Mirror; markers: Marker[]; seq: number; id: EntryId; trimmedTo: number }[] = []
-    const runs = keys.runs(this.#o.nodeId)
+    const plans: Plan[] = []
+    const commands: Command[] = [['multi']]
     batch.forEach((m, i) => {
-      const info = snaps[i]!.info ?? m.lastInfo
       m.dirty = false
-      if (!info) return
-      m.lastInfo = info
-      const markers = m.markers.splice(0)
-      const entries: (string | number)[] = []
-      let seq = m.writtenSeq
-      let top = m.writtenId
-      const eventsUpTo = (upTo: number) => {
-        while (seq < upTo) {
-          const r = m.follower.read(seq, 1024)
-          if (r.gap) seq = Math.min(upTo, r.gap.to)
-          for (const e of r.entries) {
-            if (e.seq > upTo) break
-            entries.push(e.seq, 0, 'e', e.json)
-            seq = e.seq
-            top = { seq: e.seq, sub: 0 }
-          }
-          if (r.entries.length === 0 && !r.gap) break
-        }
-      }
-      for (const mk of markers) {
-        eventsUpTo(mk.id.seq)
-        if ('status' in mk) entries.push(mk.id.seq, mk.id.sub, 's', mk.status)
-        else entries.push(mk.id.seq, mk.id.sub, 'c', JSON.stringify(mk.close))
-        if (idAfter(mk.id, top)) top = mk.id
-      }
-      const head = m.follower.lastSeq
-      eventsUpTo(head)
-      const probe = m.follower.read(0, 1)
-      const firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
-      const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
-      if (snapshot.status === 'cancelled' && !snapshot.error) {
-        snapshot.error = cancelledError(m.id)
-      }
-      snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
-      if (snapshot.endedAt === undefined) delete snapshot.endedAt
-      const close = m.follower.streamClose
-      if (close) {
-        snapshot.streamClose = close
-        snapshot.streamOpen = false
-      }
-      const fields = Object.entries(
-        metaFields(snapshot, this.#o.nodeId, m.retention, snaps[i]!.outcome),
-      ).flat()
-      pipe[WRITE_COMMAND](
-        keys.meta(m.id),
-        keys.log(m.id),
-        runs,
-        this.#o.nodeId,
-        m.id,
-        snapshot.status,
-        this.#o.finishedTtlMs,
-        firstSeq > m.trimmedTo ? `${firstSeq}-0` : '',
-        fields.length,
-        ...fields,
-        ...entries,
-      )
-      plans.push({ m, markers, seq, id: top, trimmedTo: Math.max(m.trimmedTo, firstSeq) })
+      const plan = this.#plan(m, snaps[i]!.info ?? m.lastInfo, snaps[i]!.outcome)
+      if (!plan) return
+      plan.from = commands.length
+      commands.push(...plan.commands)
+      plans.push(plan)
     })
-    let results: [Error | null, unknown][] | null
+    const fence = this.#fence.commands()
+    commands.push(['exec'], ...fence)
+    if (!this.#fence.armed) {
+      // Disarmed meanwhile (a reconnect): never send an EXEC that no WATCH guards.
+      for (const p of plans) this.#unconfirmed(p.m, p.markers)
+      this.#retryLater()
+      return
+    }
+    let replies: [Error | null, unknown][] | null
     try {
-      results = await pipe.exec()
-      if (!results) throw new Error('pipeline aborted')
+      replies = await this.#o.redis.pipeline(commands).exec()
+      if (!replies) throw new Error('pipeline aborted')
     } catch (err) {
       // Nothing is confirmed: put the markers back in front and try again once Redis answers.
       for (const p of plans) this.#unconfirmed(p.m, p.markers)
       this.#retryLater()
       throw err
     }
-    const fenced: string[] = []
-    plans.forEach((p, i) => {
-      const [err, written] = results![i] ?? [new Error('no reply'), null]
+    this.#fence.settle(replies.slice(commands.length - fence.length))
+    const [execErr, results] = replies[commands.length - fence.length - 1] ?? [
+      new Error('no EXEC reply'),
+      null,
+    ]
+    if (execErr || !Array.isArray(results)) {
+      // null: the fence moved after the WATCH, Redis dropped the whole batch; the next one checks
+      // the hashes first. An error: a command was refused as queued, nothing ran.
+      for (const p of plans) this.#unconfirmed(p.m, p.markers)
+      if (execErr) {
+        this.#retryLater()
+        if (this.#o.redis.status === 'ready') this.#o.onError(execErr, 'redis write')
+      } else this.#schedule()
+      return
+    }
+    for (const p of plans) {
+      // EXEC's results are those of the queued commands, after the MULTI.
+      const own = results.slice(p.from - 1, p.from - 1 + p.commands.length) as unknown[]
+      const err = own.find((r): r is Error => r instanceof Error && !r.message.includes(ALREADY_WRITTEN))
       if (err) {
-        // Each call is atomic: this one wrote nothing (or, after a script error, only ids the retry skips).
         this.#unconfirmed(p.m, p.markers)
         this.#retryLater()
         if (this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
-        return
+        continue
       }
-      if (written !== 1) {
-        fenced.push(p.m.id)
-        return
-      }
-      p.m.writtenSeq = Math.max(p.m.writtenSeq, p.seq)
-      if (idAfter(p.id, p.m.writtenId)) p.m.writtenId = p.id
-      p.m.trimmedTo = p.trimmedTo
-      p.m.confirmed = true
-    })
-    if (fenced.length > 0) this.#o.onFenced(fenced)
+      const m = p.m
+      m.writtenSeq = Math.max(m.writtenSeq, p.seq)
+      if (idAfter(p.id, m.writtenId)) m.writtenId = p.id
+      m.trimmedTo = p.trimmedTo
+      for (const [k, v] of p.fields) m.hash.set(k, v)
+      m.listed = p.listed
+      m.confirmed = true
+    }
     if ([...this.#mirrors.values()].some((m) => m.dirty)) this.#schedule()
+  }
+
+  /**
+   * One execution's part of a batch: its new entries (events up to each marker, then the marker),
+   * the trim, the hash fields that changed, the `runs` set and, once final, the TTL.
+   */
+  #plan(m: Mirror, info: ExecutionInfo | undefined, outcome: ExecutionOutcome | undefined): Plan | undefined {
+    if (!info) return undefined
+    m.lastInfo = info
+    const { keys, nodeId, finishedTtlMs } = this.#o
+    const log = keys.log(m.id)
+    const meta = keys.meta(m.id)
+    const markers = m.markers.splice(0)
+    const commands: Command[] = []
+    let seq = m.writtenSeq
+    let top = m.writtenId
+    const eventsUpTo = (upTo: number) => {
+      while (seq < upTo) {
+        const r = m.follower.read(seq, 1024)
+        if (r.gap) seq = Math.min(upTo, r.gap.to)
+        for (const e of r.entries) {
+          if (e.seq > upTo) break
+          commands.push(['xadd', log, `${e.seq}-0`, 'e', e.json])
+          seq = e.seq
+          top = { seq: e.seq, sub: 0 }
+        }
+        if (r.entries.length === 0 && !r.gap) break
+      }
+    }
+    for (const mk of markers) {
+      eventsUpTo(mk.id.seq)
+      const id = formatId(mk.id)
+      if ('status' in mk) commands.push(['xadd', log, id, 's', mk.status])
+      else commands.push(['xadd', log, id, 'c', JSON.stringify(mk.close)])
+      if (idAfter(mk.id, top)) top = mk.id
+    }
+    const head = m.follower.lastSeq
+    eventsUpTo(head)
+    const appended = commands.length > 0
+    const probe = m.follower.read(0, 1)
+    const firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
+    if (firstSeq > m.trimmedTo) commands.push(['xtrim', log, 'MINID', '=', `${firstSeq}-0`])
+    const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
+    if (snapshot.status === 'cancelled' && !snapshot.error) {
+      snapshot.error = cancelledError(m.id)
+    }
+    snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
+    if (snapshot.endedAt === undefined) delete snapshot.endedAt
+    const close = m.follower.streamClose
+    if (close) {
+      snapshot.streamClose = close
+      snapshot.streamOpen = false
+    }
+    const fields = Object.entries(metaFields(snapshot, nodeId, m.retention, outcome)).filter(
+      ([k, v]) => m.hash.get(k) !== v,
+    )
+    if (fields.length > 0) commands.push(['hset', meta, ...fields.flat()])
+    let listed = m.listed
+    if (isTerminal(snapshot.status)) {
+      commands.push(
+        ['pexpire', meta, finishedTtlMs],
+        ['pexpire', log, finishedTtlMs],
+        ['srem', keys.runs(nodeId), m.id],
+      )
+      listed = false
+    } else if (!listed) {
+      commands.push(['sadd', keys.runs(nodeId), m.id])
+      listed = true
+    }
+    if (appended) commands.push(['publish', keys.tick(m.id), formatId(top)])
+    return {
+      m,
+      markers,
+      commands,
+      from: 0,
+      fields,
+      listed,
+      seq,
+      id: top,
+      trimmedTo: Math.max(m.trimmedTo, firstSeq),
+    }
+  }
+
+  /**
+   * The fence moved (or the lease lapsed): under the WATCH now in force, read which executions
+   * another node ended. Those are reported fenced; every other one is written again in full
+   * from the `runs` set on, since the sweep may have dropped that set.
+   */
+  async #check(): Promise<void> {
+    const mirrors = [...this.#mirrors.values()]
+    const pipe = this.#o.redis.pipeline()
+    for (const m of mirrors) pipe.hmget(this.#o.keys.meta(m.id), 'node', 'lost')
+    const rows = mirrors.length > 0 ? ((await pipe.exec()) ?? []) : []
+    const fenced: string[] = []
+    mirrors.forEach((m, i) => {
+      const [err, value] = rows[i] ?? [new Error('no reply'), null]
+      if (err) throw err
+      const [node, lost] = value as (string | null)[]
+      if (lost != null || (node != null && node !== this.#o.nodeId)) fenced.push(m.id)
+      else {
+        m.listed = false
+        this.#touch(m)
+      }
+    })
+    // A reconnect meanwhile disarmed the fence: these reads may predate a sweep; check again.
+    if (!this.#fence.armed) return
+    this.#fence.checked()
+    if (fenced.length > 0) this.#o.onFenced(fenced)
   }
 
   /** Puts a batch's markers back in front of newer ones and marks the mirror to be written again. */
@@ -405,6 +451,10 @@ export class MirrorWriter {
       if (err) throw err
       const row = (rows as [string, string[]][])[0]
       const top = row ? parseId(row[0]) : { seq: 0, sub: 0 }
+      // What Redis holds of the hash and the set is unknown now: the next batch writes them whole.
+      m.hash.clear()
+      m.listed = false
+      this.#touch(m)
       if (!idAfter(m.writtenId, top)) return
       // Lost: write again from what Redis still has (or from the engine's first retained seq).
       m.writtenSeq = Math.min(m.writtenSeq, top.seq)
