@@ -93,6 +93,8 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
           finishedTtlMs: limits.finishedTtlMs,
           leaseMs: limits.nodeLeaseMs,
+          lingerMs: limits.followerLingerMs,
+          lingerBytes: limits.followerLingerBytes,
           budget,
           onError,
           onLink: (change) => logLink(logger, options.redisUrl!, change),

@@ -68,6 +68,13 @@ export interface Follower {
   read(after: number, limit: number): BrokerRead
   /** Registers a listener; returns its remover. */
   listen(listener: FollowerListener): () => void
+  /**
+   * Whether `read` serves everything retained after seq `after`; absent means always. A copy of a
+   * remote log loads only what its readers asked for (issue 14: no full reload per room opening).
+   */
+  covers?(after: number): boolean
+  /** Loads what `read(after, …)` needs and the copy does not hold yet. */
+  cover?(after: number): Promise<void>
   /** Tells the broker this node no longer watches the execution through this follower. */
   release(): void
 }
@@ -96,8 +103,11 @@ export interface Broker {
   result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined>
   /** Up to `limit` entries after seq `after`; undefined when the execution is unknown. */
   read(executionId: string, after: number, limit: number): Promise<BrokerRead | undefined>
-  /** A synchronous local follower of the execution's log; undefined when it is unknown. */
-  follow(executionId: string): Promise<Follower | undefined>
+  /**
+   * A synchronous local follower of the execution's log; undefined when it is unknown. `after`:
+   * the first reader's cursor (a remote copy needs to hold only what comes after it; default 0).
+   */
+  follow(executionId: string, after?: number): Promise<Follower | undefined>
   /** Sends a command to wherever the execution runs. Throws FlowcastError (not_found, interrupt_*). */
   command(executionId: string, command: BrokerCommand): Promise<CommandOutcome>
   /** Status changes of the executions this node started. Returns the remover. */

@@ -7,7 +7,7 @@
  * reader (redis/reader.ts).
  */
 
-import { DEFAULT_RETENTION, type RetentionBudget, type TriggerFlow } from '@flowcast/flows'
+import type { RetentionBudget, TriggerFlow } from '@flowcast/flows'
 import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
@@ -25,12 +25,12 @@ import type {
 } from './broker.ts'
 import { MemoryBroker } from './memory.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
-import { RemoteFollower } from './redis/follower.ts'
 import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
 import { type LinkChange, RedisLink, retryDelayMs } from './redis/link.ts'
 import { infoOf, outcomeOf } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
+import { RemoteLogs } from './redis/remote-logs.ts'
 import { MirrorWriter } from './redis/writer.ts'
 
 export interface RedisBrokerOptions {
@@ -57,13 +57,14 @@ export interface RedisBrokerOptions {
    * of executions it runs and its caches of logs it follows), not Redis's own. Default: none.
    */
   budget?: RetentionBudget
+  /** How long a copy of a remote log stays after its last room closed; default the `followerLingerMs` limit's. */
+  lingerMs?: number
+  /** The most bytes such lingering copies hold together; default the `followerLingerBytes` limit's. */
+  lingerBytes?: number
   onError?: (err: unknown, context: string) => void
   /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
   onLink?: (change: LinkChange) => void
 }
-
-/** Entries per XRANGE page when a follower loads the retained history. */
-const PAGE = 1000
 
 /**
  * Commands fail fast while Redis is away (no offline queue, no silent retries) so that routes
@@ -94,6 +95,7 @@ export class RedisBroker implements Broker {
   /** The writer's own connection: its WATCH is the write fence (redis/fence.ts). */
   readonly #writes: Redis
   readonly #reader: StreamReader
+  readonly #remote: RemoteLogs
   readonly #writer: MirrorWriter
   readonly #lease: NodeLease
   readonly #bus: CommandBus
@@ -123,6 +125,15 @@ export class RedisBroker implements Broker {
       ...(options.onLink ? { onChange: options.onLink } : {}),
     })
     this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
+    this.#remote = new RemoteLogs({
+      redis: this.#redis,
+      keys: this.keys,
+      reader: this.#reader,
+      lingerMs: options.lingerMs ?? DEFAULT_LIMITS.followerLingerMs,
+      lingerBytes: options.lingerBytes ?? DEFAULT_LIMITS.followerLingerBytes,
+      ...(options.budget ? { budget: options.budget } : {}),
+      call: (fn) => this.#call(fn),
+    })
     // The lease renews as soon as the command connection is back; the writer rewrites on its own
     // connection, which may come back first: harmless, since other nodes sweep only after being
     // connected for a whole lease themselves.
@@ -260,38 +271,9 @@ export class RedisBroker implements Broker {
     return out
   }
 
-  async follow(executionId: string): Promise<Follower | undefined> {
+  async follow(executionId: string, after = 0): Promise<Follower | undefined> {
     if (this.#writer.has(executionId)) return this.#local.follow(executionId)
-    // Hash first, then the stream: a status in the stream newer than the hash's wins in order.
-    const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))
-    const info = infoOf(executionId, h)
-    if (!info) return undefined
-    const key = this.keys.log(executionId)
-    const records: StreamRecord[] = []
-    let cursor: EntryId = { seq: 0, sub: 0 }
-    let start = '-'
-    for (;;) {
-      const rows = (await this.#call(() => this.#redis.xrange(key, start, '+', 'COUNT', PAGE))) as [
-        string,
-        string[],
-      ][]
-      for (const row of rows) records.push(toRecord(row))
-      if (rows.length > 0) {
-        cursor = records[records.length - 1]!.id
-        start = `(${rows[rows.length - 1]![0]}`
-      }
-      if (rows.length < PAGE) break
-    }
-    return new RemoteFollower(executionId, key, this.#reader, {
-      retention: {
-        maxEvents: Number(h.maxEvents ?? DEFAULT_RETENTION.maxEvents),
-        maxBytes: Number(h.maxBytes ?? DEFAULT_RETENTION.maxBytes),
-      },
-      status: info.status,
-      records,
-      cursor,
-      ...(this.#budget ? { budget: this.#budget } : {}),
-    })
+    return this.#remote.follow(executionId, after)
   }
 
   async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
@@ -357,6 +339,7 @@ export class RedisBroker implements Broker {
     // that another node ends them as node_lost.
     await this.#lease.close(told)
     this.#writer.close()
+    this.#remote.close()
     await this.#reader.close()
     for (const c of this.#connections()) c.disconnect()
   }

@@ -128,6 +128,16 @@ export const LIMIT_SETTINGS = {
     "Redis broker: how long a node's lease lasts unrenewed (renewed every third of it); when a node dies without a word, the others end its running executions as failed `node_lost` about this long after. Use one value on every node.",
     { unit: 'ms', aliases: ['FLOWCAST_LEASE_MS'] },
   ),
+  followerLingerMs: integer(
+    30_000,
+    "Redis broker: how long a node keeps its copy of another node's execution log after the last room on it closed (unwatched), so that opening it again reads only the events that came meanwhile; 0 drops it at once.",
+    { unit: 'ms', min: 0 },
+  ),
+  followerLingerBytes: integer(
+    64 * 1024 * 1024,
+    'Redis broker: the most bytes such lingering copies hold together on a node (the oldest is dropped first); they count in `nodeRetainedBytes` too.',
+    { unit: 'bytes', min: 0 },
+  ),
   drainTimeoutMs: integer(
     30_000,
     'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as failed with error code `shutdown`.',

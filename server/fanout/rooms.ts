@@ -3,7 +3,7 @@
  * subscribe and dropped with its last member once nobody is entering it.
  */
 import type { Logger } from 'pino'
-import type { Broker } from '../brokers/broker.ts'
+import type { Broker, Follower } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import { Room, type RoomLimits } from './room.ts'
 
@@ -15,6 +15,7 @@ export class Rooms {
   readonly #logger: Logger | undefined
   readonly #rooms = new Map<string, Room>()
   readonly #opening = new Map<string, Promise<Room | undefined>>()
+  readonly #followers = new WeakMap<Room, Follower>()
   /**
    * Callers inside enter() per execution, counted from before their first await: a room is not
    * disposed under them when its last member leaves meanwhile (a subscribe, unsubscribe, subscribe
@@ -34,13 +35,16 @@ export class Rooms {
    * Runs `use` with the room of `executionId`, opening it (and its follower) when needed, and
    * resolves with what `use` returned; undefined when the execution is unknown. `use` runs in the
    * same synchronous step as the room is found live, and the room stays while the caller waits;
-   * a room `use` leaves empty is disposed after it.
+   * a room `use` leaves empty is disposed after it. `since`: the caller's cursor, so that a
+   * follower holding only part of a remote log loads what this caller needs first.
    */
-  async enter<T>(executionId: string, use: (room: Room) => T): Promise<T | undefined> {
+  async enter<T>(executionId: string, use: (room: Room) => T, since = 0): Promise<T | undefined> {
     this.#entering.set(executionId, (this.#entering.get(executionId) ?? 0) + 1)
     let room: Room | undefined
+    // A `since` the room will refuse (invalid_since) asks for nothing to be loaded.
+    const need = Number.isSafeInteger(since) && since >= 0 ? since : Number.MAX_SAFE_INTEGER
     try {
-      room = await this.#find(executionId)
+      room = await this.#find(executionId, need)
       return room ? use(room) : undefined
     } finally {
       const n = this.#entering.get(executionId)! - 1
@@ -73,16 +77,23 @@ export class Rooms {
     this.#rooms.clear()
   }
 
-  async #find(executionId: string): Promise<Room | undefined> {
+  async #find(executionId: string, since: number): Promise<Room | undefined> {
     for (;;) {
       const existing = this.#rooms.get(executionId)
-      if (existing && !existing.disposed) return existing
+      if (existing && !existing.disposed) {
+        const follower = this.#followers.get(existing)
+        if (!follower?.cover || follower.covers?.(since) !== false) return existing
+        // The room stays while this caller is entering; look again once the older events are in.
+        await follower.cover(since)
+        continue
+      }
       let opening = this.#opening.get(executionId)
       if (!opening) {
-        opening = this.#open(executionId)
+        opening = this.#open(executionId, since)
         this.#opening.set(executionId, opening)
       }
       const room = await opening
+      if (room && !room.disposed && this.#followers.get(room)?.covers?.(since) === false) continue
       if (!room?.disposed) return room
       // Only close() disposes a room someone is entering; after it there is nothing to open.
       if (this.#closed) return undefined
@@ -95,9 +106,9 @@ export class Rooms {
     if (this.#rooms.get(room.executionId) === room) this.#rooms.delete(room.executionId)
   }
 
-  async #open(executionId: string): Promise<Room | undefined> {
+  async #open(executionId: string, since: number): Promise<Room | undefined> {
     try {
-      const follower = await this.#broker.follow(executionId)
+      const follower = await this.#broker.follow(executionId, since)
       if (!follower) return undefined
       if (this.#closed) {
         follower.release()
@@ -111,6 +122,7 @@ export class Rooms {
         this.#logger,
       )
       this.#rooms.set(executionId, room)
+      this.#followers.set(room, follower)
       return room
     } finally {
       this.#opening.delete(executionId)

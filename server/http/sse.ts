@@ -185,26 +185,30 @@ export class SseStreams {
     let entry: { peer: SsePeer; executionId: string } | undefined
     let expiryKey = 0
     try {
-      const entered = await rooms.enter(id, (room) => {
-        const p = new SsePeer(
-          limits.highWaterMark,
-          limits.heartbeatMs,
-          outgoing && (() => outgoing.destroy()),
-          (gone) => {
-            if (entry) expiry.delete(entry, expiryKey)
-            this.#open.delete(gone)
-            room.unsubscribe(gone)
-            addresses.release(address)
-          },
-        )
-        created = p
-        room.subscribe(p, since, (info) => p.opening(id, info.status))
-        if (exp !== undefined && p.open) {
-          entry = { peer: p, executionId: id }
-          expiryKey = expiry.add(entry, exp)
-        }
-        return p
-      })
+      const entered = await rooms.enter(
+        id,
+        (room) => {
+          const p = new SsePeer(
+            limits.highWaterMark,
+            limits.heartbeatMs,
+            outgoing && (() => outgoing.destroy()),
+            (gone) => {
+              if (entry) expiry.delete(entry, expiryKey)
+              this.#open.delete(gone)
+              room.unsubscribe(gone)
+              addresses.release(address)
+            },
+          )
+          created = p
+          room.subscribe(p, since, (info) => p.opening(id, info.status))
+          if (exp !== undefined && p.open) {
+            entry = { peer: p, executionId: id }
+            expiryKey = expiry.add(entry, exp)
+          }
+          return p
+        },
+        since,
+      )
       if (!entered) throw new FlowcastError('not_found', `no execution "${id}"`)
       peer = entered
     } catch (err) {

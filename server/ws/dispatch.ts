@@ -88,15 +88,19 @@ export class Dispatch {
     let found: boolean | undefined
     let joined = false
     try {
-      found = await this.#deps.rooms.enter(executionId, (room) => {
-        if (!wanted()) return true
-        room.subscribe(conn, f.since ?? 0, (info) =>
-          conn.json({ type: 'subscribed', id: f.id, executionId, ...info }),
-        )
-        sub.room = room
-        joined = true
-        return true
-      })
+      found = await this.#deps.rooms.enter(
+        executionId,
+        (room) => {
+          if (!wanted()) return true
+          room.subscribe(conn, f.since ?? 0, (info) =>
+            conn.json({ type: 'subscribed', id: f.id, executionId, ...info }),
+          )
+          sub.room = room
+          joined = true
+          return true
+        },
+        f.since ?? 0,
+      )
     } catch (err) {
       // A broker may fail to open a room (its store is away), or `since` is out of range: this
       // subscription is told, and freed.

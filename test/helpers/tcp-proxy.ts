@@ -12,6 +12,10 @@ export interface TcpProxy {
   readonly connections: number
   /** Connections accepted so far. */
   readonly accepted: number
+  /** Bytes passed from the server to clients so far (what the clients pulled). */
+  readonly bytesToClients: number
+  /** Bytes passed from clients to the server so far. */
+  readonly bytesToServer: number
   /** When each connection was accepted (Date.now()), in order: the gaps between a client's attempts. */
   readonly acceptedAt: readonly number[]
   /** Destroys every open connection on both sides; `reset` sends RST instead of FIN. Returns how many. */
@@ -42,11 +46,13 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
   const pairs = new Set<Pair>()
   let paused = false
   let accepted = 0
+  const bytes = { toClients: 0, toServer: 0 }
   const acceptedAt: number[] = []
   let stallTimer: ReturnType<typeof setTimeout> | null = null
 
-  const forward = (from: net.Socket, to: net.Socket): void => {
-    from.on('data', (chunk) => {
+  const forward = (from: net.Socket, to: net.Socket, count: 'toClients' | 'toServer'): void => {
+    from.on('data', (chunk: Buffer) => {
+      bytes[count] += chunk.length
       if (!to.write(chunk)) from.pause()
     })
     to.on('drain', () => {
@@ -75,8 +81,8 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
     upstream.on('error', end)
     client.on('close', end)
     upstream.on('close', end)
-    forward(client, upstream)
-    forward(upstream, client)
+    forward(client, upstream, 'toServer')
+    forward(upstream, client, 'toClients')
     if (paused) {
       client.pause()
       upstream.pause()
@@ -96,6 +102,12 @@ export async function createProxy(targetPort: number, targetHost = '127.0.0.1'):
     },
     get accepted() {
       return accepted
+    },
+    get bytesToClients() {
+      return bytes.toClients
+    },
+    get bytesToServer() {
+      return bytes.toServer
     },
     acceptedAt,
     cutAll(options = {}) {

@@ -32,6 +32,16 @@ export class LogCache {
     return this.#window.size
   }
 
+  /** Encoded bytes held. */
+  get bytes(): number {
+    return this.#window.bytes
+  }
+
+  /** Makes an empty cache go on after `seq` (a copy loaded from a subscriber's `since`). */
+  startAfter(seq: number): void {
+    this.#window.startAfter(seq)
+  }
+
   /**
    * Adds the next entry. An entry beyond lastSeq + 1 means Redis lost events (an outage longer
    * than retention, a Redis restart without persistence): the older entries are dropped so that

@@ -20,6 +20,8 @@ export interface StreamRecord {
 /** A reader of one stream from `cursor` on; the reader advances the cursor as it delivers. */
 export interface ReaderWatch {
   readonly key: string
+  /** The stream's doorbell channel (rung by the writer after each append). */
+  readonly bell?: string
   cursor: EntryId
   onRecords(records: StreamRecord[]): void
 }
