@@ -56,18 +56,26 @@ async function twoNodes(
   return { a, b, proxy }
 }
 
-/** Starts a long-job of COUNT items on `a` and waits for it to finish. */
-async function finishedJob(a: FlowcastServer): Promise<string> {
+/** Starts a long-job of COUNT items on `a` and waits until Redis holds all of it (B's snapshot says so). */
+async function finishedJob(a: FlowcastServer, b: FlowcastServer): Promise<string> {
   const id = await startOn(a.url, 'long-job', { count: COUNT, size: SIZE, intervalMs: 0 })
   const res = await fetch(`${a.url}/api/executions/${id}/result?wait=30000`)
   expect(((await res.json()) as { status: string }).status).toBe('completed')
+  await eventually(
+    async () => {
+      const r = await fetch(`${b.url}/api/executions/${id}`)
+      return r.ok && ((await r.json()) as { lastSeq: number }).lastSeq === COUNT
+    },
+    10_000,
+    'the whole log in Redis',
+  )
   return id
 }
 
 describeRedis('redis: what a follower node reads', () => {
   it('50 subscribe/unsubscribe pairs of a 1 MiB retained log pull about one copy of it, not 50', async () => {
     const { a, b, proxy } = await twoNodes()
-    const id = await finishedJob(a)
+    const id = await finishedJob(a, b)
     const s = await TestSocket.open(b.url)
     sockets.push(s)
     const before = proxy.bytesToClients
@@ -87,7 +95,7 @@ describeRedis('redis: what a follower node reads', () => {
   it('with followerLingerMs 0 (or a log over followerLingerBytes) each opening reads the log again', async () => {
     for (const linger of [{ lingerMs: 0 }, { lingerBytes: RETAINED / 2 }]) {
       const { a, b, proxy } = await twoNodes(linger)
-      const id = await finishedJob(a)
+      const id = await finishedJob(a, b)
       const s = await TestSocket.open(b.url)
       sockets.push(s)
       const before = proxy.bytesToClients
@@ -103,7 +111,7 @@ describeRedis('redis: what a follower node reads', () => {
 
   it('a subscriber near the end pulls only the tail; a later one from 0 gets every event once', async () => {
     const { a, b, proxy } = await twoNodes()
-    const id = await finishedJob(a)
+    const id = await finishedJob(a, b)
     const tail = await TestSocket.open(b.url)
     sockets.push(tail)
     const before = proxy.bytesToClients
