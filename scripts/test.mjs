@@ -11,6 +11,8 @@ for (const [what, cmd] of [
   ['typecheck', ['tsc', '--noEmit', '-p', 'tsconfig.json']],
   // The watch page is browser code: checked on its own, with the DOM and without Node's types.
   ['typecheck (watch page)', ['tsc', '--noEmit', '-p', 'server/watch-page/tsconfig.json']],
+  // The React example app: JSX and bundler resolution, its own settings (Vite's React template's).
+  ['typecheck (react app)', ['tsc', '--noEmit', '-p', 'examples/react-app/tsconfig.json']],
   ['lint', ['biome', 'check', '.']],
 ]) {
   if (spawnSync('npx', cmd, { stdio: 'inherit' }).status !== 0) {

@@ -15,7 +15,7 @@ import { publint } from 'publint'
 import { formatMessage } from 'publint/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/wait.ts'
-import { buildAndPack, installApp, PACKAGES, type Pack, type PackageName, root, run } from './packs.ts'
+import { installApp, PACKAGES, type Pack, type PackageName, root, run, sharedPacks } from './packs.ts'
 
 const require = createRequire(import.meta.url)
 const tsc = require.resolve('typescript/bin/tsc')
@@ -68,7 +68,7 @@ const SERVER_ONLY = [
 ]
 
 beforeAll(async () => {
-  packs = await buildAndPack(dir)
+  packs = await sharedPacks()
 }, 600_000)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
