@@ -3,8 +3,8 @@
  * and everything other nodes need lives in Redis under one key prefix (see redis/keys.ts):
  * the runtime-stream log as a Stream with the seq as the entry id, status/result/metadata in a
  * hash, commands over pub/sub to the running node. Any node serves any subscriber: the running
- * node serves its own from memory, every other node follows the stream through its ONE blocking
- * reader (redis/reader.ts).
+ * node serves its own from memory, every other node follows the stream through its ONE reader,
+ * woken by the stream's doorbell (redis/reader.ts).
  */
 
 import type { RetentionBudget, TriggerFlow } from '@flowcast/flows'
@@ -61,6 +61,8 @@ export interface RedisBrokerOptions {
   lingerMs?: number
   /** The most bytes such lingering copies hold together; default the `followerLingerBytes` limit's. */
   lingerBytes?: number
+  /** How often the reader reads every followed stream, rung or not (0: never); default 5 s. */
+  sweepMs?: number
   onError?: (err: unknown, context: string) => void
   /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
   onLink?: (change: LinkChange) => void
@@ -90,7 +92,8 @@ export class RedisBroker implements Broker {
   readonly #local: MemoryBroker
   readonly #budget: RetentionBudget | undefined
   readonly #redis: Redis
-  readonly #blocking: Redis
+  /** The reader's connection: non-blocking XREADs of the streams whose doorbell rang. */
+  readonly #reads: Redis
   readonly #sub: Redis
   /** The writer's own connection: its WATCH is the write fence (redis/fence.ts). */
   readonly #writes: Redis
@@ -112,7 +115,7 @@ export class RedisBroker implements Broker {
     this.#onError = onError
     const conn = connectionOptions(options.connectTimeoutMs ?? 3000)
     this.#redis = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:cmd` })
-    this.#blocking = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
+    this.#reads = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:read` })
     this.#sub = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:sub` })
     this.#writes = new Redis(options.url, { ...conn, connectionName: `flowcast:${this.nodeId}:write` })
     // Before the reader, lease and writer subscribe to 'ready': the link joins first.
@@ -124,7 +127,12 @@ export class RedisBroker implements Broker {
       },
       ...(options.onLink ? { onChange: options.onLink } : {}),
     })
-    this.#reader = new StreamReader({ conn: this.#blocking, control: this.#redis, onError })
+    this.#reader = new StreamReader({
+      conn: this.#reads,
+      sub: this.#sub,
+      onError,
+      ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
+    })
     this.#remote = new RemoteLogs({
       redis: this.#redis,
       keys: this.keys,
@@ -222,6 +230,7 @@ export class RedisBroker implements Broker {
     await new Promise<void>((resolve) => {
       const watch = {
         key: this.keys.log(executionId),
+        bell: this.keys.tick(executionId),
         cursor,
         onRecords: (records: StreamRecord[]) => {
           if (records.some((r) => isTerminal(r.fields.s))) done()
@@ -366,7 +375,7 @@ export class RedisBroker implements Broker {
   }
 
   #connections(): Redis[] {
-    return [this.#redis, this.#blocking, this.#sub, this.#writes]
+    return [this.#redis, this.#reads, this.#sub, this.#writes]
   }
 
   /** Throws broker_unavailable unless the command connection is up. */

@@ -1,19 +1,24 @@
 /**
- * Issue 7's reader design on a real Redis: a node that follows several rooms holds exactly one
- * blocking XREAD connection (found in CLIENT LIST by the name the broker gives it), and that XREAD
- * names the log keys of the watched executions only, shrinking when a room is left.
+ * The reader design on a real Redis (issues 7 and 18): a node that follows several rooms reads
+ * them on exactly one connection (found in CLIENT LIST by the name the broker gives it), never
+ * with a blocking XREAD, and each XREAD names only streams whose doorbell rang: a watched
+ * execution that no longer moves is not read again, an unwatched one never. Leaving a room
+ * unsubscribes its doorbell. And a doorbell missed while the pub/sub connection was away loses
+ * nothing: the node reads every followed stream again when it is back.
  */
 import { Redis } from 'ioredis'
 import { afterEach, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type FlowcastServer, RedisBroker, startServer } from '../../server/index.ts'
 import { eventually } from '../helpers/poll.ts'
+import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 import { TestSocket } from '../helpers/ws-client.ts'
-import { describeRedis, dropPrefix, newPrefix, REDIS_URL, startOn } from './env.ts'
+import { describeRedis, dropPrefix, newPrefix, REDIS_URL, range, startOn } from './env.ts'
 
 const servers: FlowcastServer[] = []
 const brokers: RedisBroker[] = []
 const sockets: TestSocket[] = []
 const redises: Redis[] = []
+const proxies: TcpProxy[] = []
 const prefixes: string[] = []
 
 afterEach(async () => {
@@ -21,6 +26,7 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close()
   for (const b of brokers.splice(0)) await b.close()
   for (const r of redises.splice(0)) r.disconnect()
+  for (const p of proxies.splice(0)) await p.close()
   for (const p of prefixes.splice(0)) await dropPrefix(REDIS_URL, p)
 })
 
@@ -42,102 +48,154 @@ async function clientList(r: Redis): Promise<ClientInfo[]> {
     )
 }
 
-describeRedis('redis: one blocking reader per node', () => {
-  it('N rooms on a node share one blocking XREAD, which reads the watched executions only', async () => {
-    const prefix = newPrefix()
-    prefixes.push(prefix)
-    const a = await startServer({ port: 0, auth: 'off', redisUrl: REDIS_URL, keyPrefix: prefix })
-    servers.push(a)
-    // Node B's broker is ours, so the test knows its node id and thus its connections' names.
-    const broker = await RedisBroker.connect({
-      url: REDIS_URL,
-      keyPrefix: prefix,
-      finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
-    })
-    brokers.push(broker)
-    const b = await startServer({ port: 0, auth: 'off', broker })
-    servers.push(b)
+/** Node A on the shared Redis; node B's broker is the test's (its node id names its connections). */
+async function twoNodes(url = REDIS_URL) {
+  const prefix = newPrefix()
+  prefixes.push(prefix)
+  const a = await startServer({ port: 0, auth: 'off', redisUrl: REDIS_URL, keyPrefix: prefix })
+  servers.push(a)
+  // No periodic sweep: every read the test sees is one a doorbell (or a reconnect) asked for.
+  const broker = await RedisBroker.connect({
+    url,
+    keyPrefix: prefix,
+    finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
+    sweepMs: 0,
+  })
+  brokers.push(broker)
+  const b = await startServer({ port: 0, auth: 'off', broker })
+  servers.push(b)
+  const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  redises.push(admin)
+  return { a, b, broker, admin }
+}
 
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-    redises.push(admin)
+async function subscribers(b: FlowcastServer, ids: string[]): Promise<TestSocket[]> {
+  const out: TestSocket[] = []
+  for (const id of ids) {
+    const s = await TestSocket.open(b.url)
+    sockets.push(s)
+    await s.subscribe(id)
+    out.push(s)
+  }
+  return out
+}
+
+describeRedis('redis: one reader per node, woken by doorbells', () => {
+  it('reads on one connection, never blocking, and only streams whose doorbell rang', async () => {
+    const { a, b, broker, admin } = await twoNodes()
     const monitor = await new Redis(REDIS_URL, { maxRetriesPerRequest: 0 }).monitor()
     redises.push(monitor)
-    const xreads: { source: string; keys: string[] }[] = []
+    const xreads: { source: string; args: string[]; keys: string[] }[] = []
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (String(args[0]).toUpperCase() !== 'XREAD') return
-      const at = args.findIndex((x) => String(x).toUpperCase() === 'STREAMS')
-      const rest = args.slice(at + 1)
-      xreads.push({ source, keys: rest.slice(0, rest.length / 2).sort() })
+      const all = args.map(String)
+      const at = all.findIndex((x) => x.toUpperCase() === 'STREAMS')
+      const rest = all.slice(at + 1)
+      xreads.push({ source, args: all, keys: rest.slice(0, rest.length / 2).sort() })
     })
 
-    // Six executions run on A; B's sockets watch four of them.
-    const ids: string[] = []
-    for (let i = 0; i < 6; i++)
-      ids.push(await startOn(a.url, 'long-job', { count: 100_000, size: 32, intervalMs: 20 }))
-    const watched = ids.slice(0, 4)
-    const logKey = (id: string) => broker.keys.log(id)
-    for (const id of watched) {
-      const s = await TestSocket.open(b.url)
-      sockets.push(s)
-      await s.subscribe(id)
-      await s.until(() => s.seqs(id).length > 0, 5_000, `events of ${id} on B`)
+    // On A: four running executions and two finished ones. B watches two running and both finished.
+    const running: string[] = []
+    for (let i = 0; i < 4; i++)
+      running.push(await startOn(a.url, 'long-job', { count: 100_000, size: 32, intervalMs: 20 }))
+    const finished: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const id = await startOn(a.url, 'long-job', { count: 5, size: 32, intervalMs: 0 })
+      await fetch(`${a.url}/api/executions/${id}/result?wait=10000`)
+      finished.push(id)
     }
+    const watchedRunning = running.slice(0, 2)
+    const watched = [...watchedRunning, ...finished]
+    const socks = await subscribers(b, watched)
+    for (const [i, s] of socks.entries()) {
+      await s.until(() => s.seqs(watched[i]!).length > 0, 5_000, `events of ${watched[i]} on B`)
+    }
+    for (const s of socks.slice(2)) await s.streamEnd(s.frames.find((f) => f.executionId)!.executionId)
 
-    const named = `flowcast:${broker.nodeId}:read`
     const ofNode = (list: ClientInfo[]) =>
       list.filter((c) => c.name?.startsWith(`flowcast:${broker.nodeId}:`))
-    let blocked: ClientInfo[] = []
-    await eventually(
-      async () => {
-        blocked = ofNode(await clientList(admin)).filter((c) => c.cmd === 'xread' && c.flags?.includes('b'))
-        return blocked.length > 0
-      },
-      5_000,
-      "B's reader blocked in XREAD",
-    )
     const list = ofNode(await clientList(admin))
-    // The command, reader, pub/sub and writer connections: one of each, and XREAD only on the reader.
+    // The command, reader, pub/sub and writer connections: one of each.
     expect(list.map((c) => c.name).sort()).toEqual(
-      [
-        `flowcast:${broker.nodeId}:cmd`,
-        named,
-        `flowcast:${broker.nodeId}:sub`,
-        `flowcast:${broker.nodeId}:write`,
-      ].sort(),
+      ['cmd', 'read', 'sub', 'write'].map((n) => `flowcast:${broker.nodeId}:${n}`).sort(),
     )
-    expect(blocked.map((c) => c.name)).toEqual([named])
-    expect(list.filter((c) => c.cmd === 'xread').map((c) => c.name)).toEqual([named])
-    const readerAddr = blocked[0]!.addr!
+    const readerAddr = list.find((c) => c.name === `flowcast:${broker.nodeId}:read`)!.addr!
+    // The shared Redis serves other tests too: only B's connections count.
+    const ofB = new Set(list.map((c) => c.addr!))
+    const fromB = (from: number) => xreads.slice(from).filter((x) => ofB.has(x.source))
+    const logKey = (id: string) => broker.keys.log(id)
 
-    // Every XREAD from B's reader since the rooms settled names exactly the four watched logs.
-    const fromReader = () => xreads.filter((x) => x.source === readerAddr)
-    const mark = fromReader().length
-    await eventually(async () => fromReader().length >= mark + 3, 5_000, 'three more XREADs from B')
-    const want = watched.map(logKey).sort()
-    for (const x of fromReader().slice(mark)) expect(x.keys).toEqual(want)
-    // No connection of any node read the unwatched executions' logs by XREAD.
-    for (const id of ids.slice(4)) expect(xreads.some((x) => x.keys.includes(logKey(id)))).toBe(false)
+    // Once each doorbell is subscribed, its stream is read once (what came before the SUBSCRIBE).
+    await eventually(
+      async () => watched.every((id) => fromB(0).some((x) => x.keys.includes(logKey(id)))),
+      10_000,
+      'one read of each watched stream',
+    )
+    // From then on the running ones keep ringing: B reads them, and only them, each time.
+    const mark = xreads.length
+    await eventually(async () => fromB(mark).length >= 10, 10_000, 'ten more XREADs from B')
+    const later = fromB(mark)
+    expect(later.every((x) => x.source === readerAddr)).toBe(true)
+    for (const x of later) {
+      expect(x.args.map((t) => t.toUpperCase())).not.toContain('BLOCK')
+      for (const k of x.keys) expect(watchedRunning.map(logKey)).toContain(k)
+    }
+    // No XREAD ever named an unwatched log; none from B ever blocked.
+    for (const id of running.slice(2)) expect(xreads.some((x) => x.keys.includes(logKey(id)))).toBe(false)
+    expect(fromB(0).some((x) => x.args.some((t) => t.toUpperCase() === 'BLOCK'))).toBe(false)
+    expect(fromB(0).length).toBeGreaterThan(0)
+    // B holds one doorbell subscription per watched execution.
+    const numsub = (await admin.call('PUBSUB', 'NUMSUB', ...watched.map((id) => broker.keys.tick(id)))) as (
+      | string
+      | number
+    )[]
+    expect(numsub.filter((_, i) => i % 2 === 1).map(Number)).toEqual([1, 1, 1, 1])
 
-    // Leaving a room takes its log out of the next XREAD.
-    const left = sockets[0]!
-    expect(await left.request({ type: 'unsubscribe', executionId: watched[0]! })).toMatchObject({
-      type: 'ack',
-    })
-    const fewer = watched.slice(1).map(logKey).sort()
-    let since = fromReader().length
+    // Leaving a room unsubscribes its doorbell and takes its log out of the reads.
+    const left = watchedRunning[0]!
+    expect(await socks[0]!.request({ type: 'unsubscribe', executionId: left })).toMatchObject({ type: 'ack' })
     await eventually(
       async () =>
-        fromReader()
-          .slice(since)
-          .some((x) => x.keys.join() === fewer.join()),
+        Number(((await admin.call('PUBSUB', 'NUMSUB', broker.keys.tick(left))) as unknown[])[1]) === 0,
       5_000,
+      'the left room unsubscribed',
+    )
+    // A read already on its way may still name it; from the first one without it, none does.
+    const rest = [logKey(watchedRunning[1]!)]
+    const mark2 = xreads.length
+    await eventually(
+      async () => fromB(mark2).some((x) => x.keys.join() === rest.join()),
+      10_000,
       'an XREAD without the left room',
     )
-    since = fromReader().findIndex((x, i) => i >= since && x.keys.join() === fewer.join())
-    await eventually(async () => fromReader().length >= since + 3, 5_000, 'more XREADs from B')
-    for (const x of fromReader().slice(since)) expect(x.keys).toEqual(fewer)
-    // Still one reader after the change.
-    const after = ofNode(await clientList(admin)).filter((c) => c.cmd === 'xread')
-    expect(after.map((c) => c.name)).toEqual([named])
+    const since = xreads.findIndex((x, i) => i >= mark2 && ofB.has(x.source) && x.keys.join() === rest.join())
+    await eventually(async () => fromB(since).length >= 5, 10_000, 'five more XREADs from B')
+    for (const x of fromB(since)) expect(x.keys).toEqual(rest)
+  })
+
+  it('a doorbell missed while the pub/sub connection was away loses nothing', async () => {
+    const target = new URL(REDIS_URL)
+    const proxy = await createProxy(Number(target.port || 6379), target.hostname)
+    proxies.push(proxy)
+    const { a, b, broker, admin } = await twoNodes(`redis://127.0.0.1:${proxy.port}${target.pathname}`)
+    const count = 60
+    const id = await startOn(a.url, 'long-job', { count, size: 32, intervalMs: 40 })
+    const [s] = await subscribers(b, [id])
+    await s!.until(() => s!.seqs(id).length >= 5, 10_000, 'the first events on B')
+
+    // A dead link, then Redis drops B's pub/sub connection: whatever rings now never reaches B.
+    proxy.pause()
+    const sub = (await clientList(admin)).find((c) => c.name === `flowcast:${broker.nodeId}:sub`)!
+    await admin.call('CLIENT', 'KILL', 'ID', sub.id!)
+    const seen = s!.seqs(id).length
+    // The execution ends while B hears nothing: no ring will come after this.
+    const res = await fetch(`${a.url}/api/executions/${id}/result?wait=30000`)
+    expect(((await res.json()) as { status: string }).status).toBe('completed')
+    expect(seen).toBeLessThan(count)
+    proxy.resume()
+
+    // Back, B reads the stream from its cursor: every event once, in order, then the end.
+    await s!.streamEnd(id, 20_000)
+    expect(s!.seqs(id)).toEqual(range(1, count))
   })
 })

@@ -25,7 +25,7 @@ interface Pending {
 export interface CommandBusOptions {
   /** Publishes requests and replies. */
   pub: Redis
-  /** Subscribed to this node's channel; used for nothing else. */
+  /** The node's pub/sub connection: this node's channel, and the reader's doorbells (redis/reader.ts). */
   sub: Redis
   keys: RedisKeys
   nodeId: string

@@ -45,7 +45,7 @@ return dead
 `
 
 /**
- * KEYS: meta, log, nodes, the dead node's fence. ARGV: the dead node's id, finished TTL ms, the
+ * KEYS: meta, log, nodes, the dead node's fence, the log's doorbell. ARGV: the dead node's id, finished TTL ms, the
  * error JSON, the sweeper's id. Ends the execution once: only while it is not final, still owned
  * by that node, whose lease has passed. Markers go after the stream's top entry, as the running
  * node would have put them. Bumps the fence: a batch that node has in flight is dropped whole.
@@ -84,6 +84,8 @@ redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('INCR', KEYS[4])
+-- The doorbell, as every append rings it: followers read the markers now (redis/reader.ts).
+redis.call('PUBLISH', KEYS[5], last .. '-' .. sub)
 return 1
 `
 
@@ -218,11 +220,12 @@ export class NodeLease {
         const error = JSON.stringify({ code: 'node_lost', message: nodeLostMessage(id) })
         pipe.eval(
           MARK_LOST,
-          4,
+          5,
           keys.meta(id),
           keys.log(id),
           keys.nodes(),
           keys.fence(node),
+          keys.tick(id),
           node,
           finishedTtlMs,
           error,

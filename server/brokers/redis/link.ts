@@ -1,5 +1,5 @@
 /**
- * Whether this node reaches its Redis, told from its three connections (commands, blocking
+ * Whether this node reaches its Redis, told from its connections (commands,
  * reader, pub/sub). A node never waits for Redis to start or exits for want of it: the
  * connections are opened once and ioredis retries them for ever with a capped backoff
  * (`retryDelayMs`); the link is *up* once all three are ready and the node has joined (taken its

@@ -1,12 +1,18 @@
 /**
- * The one blocking reader of a node: a dedicated Redis connection running XREAD BLOCK over the
- * streams of every execution this node's rooms (and result waits) follow, never one per
- * subscriber and never a scan of every execution.
+ * The one reader of a node: it reads the streams of the executions this node's rooms (and result
+ * waits) follow, and only when they move. The running node's write MULTI PUBLISHes each log's
+ * doorbell (`<prefix>x:<id>:tick`, carrying the new top id) after it appended; this node
+ * SUBSCRIBEs the doorbells of the streams it follows, on its pub/sub connection, and answers the
+ * rings with non-blocking XREADs of the rung streams only, from each one's cursor, gathered per
+ * turn of the event loop. Nothing blocks in Redis and no command names a stream that did not move,
+ * so Redis's work follows the events, not the number of followed streams (issue 18: one blocking
+ * XREAD re-issued over 5,000 streams cost Redis half a core).
  *
- * When the set of streams changes, the pending XREAD is cut short with CLIENT UNBLOCK (sent on
- * the command connection) and re-issued with the new set at once: a new subscriber on this node
- * waits one round trip, not a block timeout. The block timeout only bounds the rare race in which
- * the unblock reaches Redis before the XREAD does (retried a few times, then the timeout wins).
+ * A ring is a hint; the cursor is the truth. A ring missed cannot lose events: a stream is read
+ * once its doorbell's SUBSCRIBE is confirmed (what came before it), every followed stream is
+ * read again whenever the pub/sub or the read connection comes back (rings sent while one was
+ * away are gone), and, as a last resort, every `sweepMs` (5 s): a write that rang no doorbell is
+ * seen that late, never lost.
  */
 import type { Redis } from 'ioredis'
 import { type EntryId, formatId, idAfter, parseId } from './keys.ts'
@@ -21,20 +27,30 @@ export interface StreamRecord {
 export interface ReaderWatch {
   readonly key: string
   /** The stream's doorbell channel (rung by the writer after each append). */
-  readonly bell?: string
+  readonly bell: string
   cursor: EntryId
   onRecords(records: StreamRecord[]): void
 }
 
 export interface StreamReaderOptions {
-  /** The connection that blocks; used for nothing else. */
+  /** The connection that reads (XREAD without BLOCK); used for nothing else. */
   conn: Redis
-  /** A non-blocking connection that sends CLIENT UNBLOCK. */
-  control: Redis
-  blockMs?: number
+  /** The pub/sub connection the doorbells are subscribed on (shared with the command bus). */
+  sub: Redis
+  /** Entries per stream per XREAD. */
   count?: number
+  /** Streams per XREAD. */
+  batch?: number
+  /**
+   * Every this often, every followed stream is read whether it rang or not (0: never): a bound on
+   * how late a write that rang no doorbell (or a ring lost without a reconnect) is seen.
+   */
+  sweepMs?: number
   onError?: (err: unknown, context: string) => void
 }
+
+/** How often every followed stream is read regardless of rings, by default. */
+export const DEFAULT_SWEEP_MS = 5_000
 
 /** Turns an XREAD/XRANGE entry into a record. */
 export function toRecord(entry: [string, string[]]): StreamRecord {
@@ -58,34 +74,45 @@ export function streamsOf(reply: unknown): [string, [string, string[]][]][] {
   return out
 }
 
-/** Multiplexes every followed stream of this node onto one blocking XREAD. */
+/** Followed streams of one node, read when their doorbell rings. */
 export class StreamReader {
   readonly #conn: Redis
-  readonly #control: Redis
-  readonly #blockMs: number
+  readonly #sub: Redis
   readonly #count: number
+  readonly #batch: number
   readonly #onError: (err: unknown, context: string) => void
   readonly #watches = new Map<string, Set<ReaderWatch>>()
-  #clientId: number | undefined
+  /** Doorbell channel -> stream key, for the streams followed. */
+  readonly #bells = new Map<string, string>()
+  /** Streams to read at the next XREAD. */
+  readonly #dirty = new Set<string>()
+  /** Doorbells to (un)subscribe at the next turn. */
+  readonly #toSubscribe = new Set<string>()
+  readonly #toUnsubscribe = new Set<string>()
+  #flushing = false
   #reading = false
-  #unblocking = false
-  #generation = 0
-  #wake: (() => void) | undefined
+  #retry: ReturnType<typeof setTimeout> | undefined
   #closed = false
-  readonly #done: Promise<void>
+  #reads = 0
+  readonly #sweep: ReturnType<typeof setInterval> | undefined
+  readonly #onMessage = (channel: string, message: string) => this.#ring(channel, message)
+  readonly #onSubReady = () => this.#resubscribe()
+  readonly #onConnReady = () => this.#readAll()
 
   constructor(options: StreamReaderOptions) {
     this.#conn = options.conn
-    this.#control = options.control
-    this.#blockMs = options.blockMs ?? 5_000
+    this.#sub = options.sub
     this.#count = options.count ?? 1_000
+    this.#batch = options.batch ?? 512
     this.#onError = options.onError ?? (() => undefined)
-    // A reconnected connection has a new client id; the old one must never be unblocked.
-    this.#conn.on('close', () => {
-      this.#clientId = undefined
-    })
-    this.#conn.on('ready', () => this.#wake?.())
-    this.#done = this.#run()
+    this.#sub.on('message', this.#onMessage)
+    this.#sub.on('ready', this.#onSubReady)
+    this.#conn.on('ready', this.#onConnReady)
+    const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS
+    if (sweepMs > 0) {
+      this.#sweep = setInterval(() => this.#readAll(), sweepMs)
+      this.#sweep.unref?.()
+    }
   }
 
   /** Streams followed right now. */
@@ -93,118 +120,164 @@ export class StreamReader {
     return this.#watches.size
   }
 
+  /** XREADs issued so far (for tests and benchmarks). */
+  get reads(): number {
+    return this.#reads
+  }
+
   /** Starts delivering records after `watch.cursor`. */
   add(watch: ReaderWatch): void {
+    if (this.#closed) return
     let set = this.#watches.get(watch.key)
     if (!set) {
       set = new Set()
       this.#watches.set(watch.key, set)
+      this.#bells.set(watch.bell, watch.key)
+      this.#toUnsubscribe.delete(watch.bell)
+      // Read once its SUBSCRIBE is confirmed: rings from then on, the read for what came before.
+      this.#toSubscribe.add(watch.bell)
+      this.#flushSubscriptions()
+    } else {
+      // Its doorbell is already subscribed; this watch may be behind the others.
+      this.#dirty.add(watch.key)
+      this.#read()
     }
     set.add(watch)
-    this.#changed()
   }
 
-  /** Stops delivering to `watch`. A removed stream may linger in the pending XREAD; its records are dropped. */
+  /** Stops delivering to `watch`; a removed stream's doorbell is unsubscribed. */
   remove(watch: ReaderWatch): void {
     const set = this.#watches.get(watch.key)
     if (!set?.delete(watch)) return
-    if (set.size === 0) this.#watches.delete(watch.key)
+    if (set.size > 0) return
+    this.#watches.delete(watch.key)
+    this.#bells.delete(watch.bell)
+    this.#dirty.delete(watch.key)
+    this.#toSubscribe.delete(watch.bell)
+    this.#toUnsubscribe.add(watch.bell)
+    this.#flushSubscriptions()
   }
 
-  /** Stops the loop (the caller closes the connections). */
+  /** Stops reading (the caller closes the connections). */
   async close(): Promise<void> {
     this.#closed = true
     this.#watches.clear()
-    this.#wake?.()
-    if (this.#reading) await this.#unblock()
-    await Promise.race([this.#done, new Promise((r) => setTimeout(r, 200).unref())])
+    this.#bells.clear()
+    this.#dirty.clear()
+    if (this.#retry) clearTimeout(this.#retry)
+    if (this.#sweep) clearInterval(this.#sweep)
+    this.#sub.off('message', this.#onMessage)
+    this.#sub.off('ready', this.#onSubReady)
+    this.#conn.off('ready', this.#onConnReady)
   }
 
-  #changed(): void {
-    if (this.#reading) void this.#unblock()
-    else this.#wake?.()
+  #ring(channel: string, message: string): void {
+    const key = this.#bells.get(channel)
+    if (key === undefined) return
+    const set = this.#watches.get(key)
+    if (!set) return
+    // A ring for entries every watch already has (its read overtook the ring) asks nothing.
+    const top = parseId(message)
+    let behind = !Number.isFinite(top.seq)
+    for (const w of set) if (behind || idAfter(top, w.cursor)) behind = true
+    if (!behind) return
+    this.#dirty.add(key)
+    this.#read()
   }
 
-  async #unblock(): Promise<void> {
-    if (this.#unblocking) return
-    this.#unblocking = true
-    const generation = this.#generation
-    try {
-      // The XREAD may still be on its way to Redis: retry briefly until it is there to unblock.
-      for (let i = 0; i < 25 && this.#reading && this.#generation === generation; i++) {
-        const id = this.#clientId
-        if (id === undefined || this.#control.status !== 'ready') return
-        const n = await this.#control.call('CLIENT', 'UNBLOCK', String(id)).catch(() => 0)
-        if (n === 1) return
-        await new Promise((r) => setTimeout(r, 2))
+  /** Subscribes and unsubscribes the doorbells changed in this turn, in one command each. */
+  #flushSubscriptions(): void {
+    if (this.#flushing) return
+    this.#flushing = true
+    setImmediate(() => {
+      this.#flushing = false
+      if (this.#closed) return
+      const gone = [...this.#toUnsubscribe]
+      this.#toUnsubscribe.clear()
+      if (gone.length > 0 && this.#sub.status === 'ready') {
+        this.#sub.unsubscribe(...gone).catch(() => undefined)
       }
-    } finally {
-      this.#unblocking = false
-    }
-  }
-
-  /** Resolves on add(), on the connection becoming ready, on close(), or after `ms`. */
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      this.#wake = done
-      function done(): void {
-        clearTimeout(timer)
-        resolve()
-      }
-    }).then(() => {
-      this.#wake = undefined
+      const bells = [...this.#toSubscribe]
+      this.#toSubscribe.clear()
+      if (bells.length > 0) this.#subscribe(bells)
     })
   }
 
-  async #run(): Promise<void> {
-    while (!this.#closed) {
-      if (this.#watches.size === 0) {
-        await this.#pause(60_000)
-        continue
+  /** SUBSCRIBEs `bells`, then reads their streams; when it fails, the connection's return does both. */
+  #subscribe(bells: string[]): void {
+    if (this.#sub.status !== 'ready') return
+    this.#sub.subscribe(...bells).then(
+      () => {
+        for (const bell of bells) {
+          const key = this.#bells.get(bell)
+          if (key !== undefined) this.#dirty.add(key)
+        }
+        this.#read()
+      },
+      (err) => {
+        if (this.#sub.status === 'ready' && !this.#closed) this.#onError(err, 'redis doorbell subscribe')
+      },
+    )
+  }
+
+  /** The pub/sub connection is back: rings were lost meanwhile, so subscribe again and read everything. */
+  #resubscribe(): void {
+    if (this.#closed || this.#bells.size === 0) return
+    const bells = [...this.#bells.keys()]
+    for (let i = 0; i < bells.length; i += this.#batch) this.#subscribe(bells.slice(i, i + this.#batch))
+  }
+
+  #readAll(): void {
+    if (this.#closed) return
+    for (const key of this.#watches.keys()) this.#dirty.add(key)
+    this.#read()
+  }
+
+  /** Reads the dirty streams, a batch per XREAD, until none is left. */
+  #read(): void {
+    if (this.#reading || this.#closed || this.#dirty.size === 0) return
+    this.#reading = true
+    // Rings of one turn (one write batch of the running node) are read together.
+    setImmediate(() => void this.#drain())
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (!this.#closed && this.#dirty.size > 0) {
+        if (this.#conn.status !== 'ready') return // its 'ready' reads everything again
+        const keys: string[] = []
+        const ids: string[] = []
+        for (const key of this.#dirty) {
+          if (keys.length >= this.#batch) break
+          this.#dirty.delete(key)
+          const set = this.#watches.get(key)
+          if (!set || set.size === 0) continue
+          let min: EntryId | undefined
+          for (const w of set) if (!min || idAfter(min, w.cursor)) min = w.cursor
+          keys.push(key)
+          ids.push(formatId(min!))
+        }
+        if (keys.length === 0) continue
+        let reply: unknown
+        try {
+          this.#reads++
+          reply = await this.#conn.call('XREAD', 'COUNT', String(this.#count), 'STREAMS', ...keys, ...ids)
+        } catch (err) {
+          for (const key of keys) if (this.#watches.has(key)) this.#dirty.add(key)
+          if (this.#closed || this.#conn.status !== 'ready') return
+          // A refusal on a live connection: worth a log, and a later retry.
+          this.#onError(err, 'redis stream reader')
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined
+            this.#read()
+          }, 200)
+          this.#retry.unref?.()
+          return
+        }
+        if (reply) this.#dispatch(streamsOf(reply))
       }
-      if (this.#conn.status !== 'ready') {
-        await this.#pause(500)
-        continue
-      }
-      try {
-        this.#clientId ??= Number(await this.#conn.call('CLIENT', 'ID'))
-      } catch {
-        await this.#pause(200)
-        continue
-      }
-      const keys: string[] = []
-      const ids: string[] = []
-      for (const [key, set] of this.#watches) {
-        let min: EntryId | undefined
-        for (const w of set) if (!min || idAfter(min, w.cursor)) min = w.cursor
-        keys.push(key)
-        ids.push(formatId(min!))
-      }
-      this.#reading = true
-      this.#generation++
-      let reply: unknown
-      try {
-        reply = await this.#conn.call(
-          'XREAD',
-          'COUNT',
-          String(this.#count),
-          'BLOCK',
-          String(this.#blockMs),
-          'STREAMS',
-          ...keys,
-          ...ids,
-        )
-      } catch (err) {
-        this.#reading = false
-        if (this.#closed) break
-        // A lost connection is reported by /healthz; only a refusal on a live one is worth a log.
-        if (this.#conn.status === 'ready') this.#onError(err, 'redis stream reader')
-        await this.#pause(200)
-        continue
-      }
+    } finally {
       this.#reading = false
-      if (reply) this.#dispatch(streamsOf(reply))
     }
   }
 
@@ -212,6 +285,8 @@ export class StreamReader {
     for (const [key, raw] of reply) {
       const set = this.#watches.get(key)
       if (!set || raw.length === 0) continue
+      // A full page: there is more to read than one XREAD gave.
+      if (raw.length >= this.#count) this.#dirty.add(key)
       const records = raw.map(toRecord)
       for (const w of [...set]) {
         const fresh = records.filter((r) => idAfter(r.id, w.cursor))
