@@ -1,7 +1,7 @@
 /**
  * examples/react-app (Vite + React 19, StrictMode, a development build) built from the packed
  * @flowcast/client and driven in Chromium against a real server on port 0 with auth on: several
- * panels on one client each show exactly 1..N, an admin stops the stream, 2 s tokens are refreshed
+ * panels on one client each show exactly 1..N, an admin stops the stream, 3 s tokens are refreshed
  * through getToken over the socket and over SSE, blocked WebSockets fall back to SSE, unmounting
  * releases the server's subscription, and the presence count is shown.
  */
@@ -141,7 +141,7 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
   async function openApp(
     executionId: string,
     options: { ttl?: number; admin?: boolean; blockWs?: boolean } = {},
-  ): Promise<{ page: Page; sockets: string[]; blocked: () => number }> {
+  ): Promise<{ page: Page; sockets: string[]; requests: string[]; blocked: () => number }> {
     const context = await browser.newContext({ viewport: { width: 1180, height: 860 } })
     contexts.push(context)
     let blocked = 0
@@ -153,6 +153,11 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     const page = await context.newPage()
     const sockets: string[] = []
     page.on('websocket', (ws) => sockets.push(ws.url()))
+    // Every URL the page asks of the flowcast server (HTTP and SSE), to check that no token is in one.
+    const requests: string[] = []
+    page.on('request', (req) => {
+      if (req.url().startsWith(server.url)) requests.push(req.url())
+    })
     page.on('pageerror', (err) => pageErrors.push(err.message))
     const q = new URLSearchParams({
       server: server.url,
@@ -162,7 +167,7 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     })
     if (options.admin) q.set('admin', '1')
     await page.goto(`${app.url}/?${q}`)
-    return { page, sockets, blocked: () => blocked }
+    return { page, sockets, requests, blocked: () => blocked }
   }
 
   it('three panels on one client each show exactly 1..N; StrictMode double-mounted them; one socket', async () => {
@@ -181,8 +186,9 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     expect(await page.evaluate(() => (window as { flowcastPanelMounts?: number }).flowcastPanelMounts)).toBe(
       2 * PANELS,
     )
-    // One client, one socket, despite the double mount.
+    // One client, one socket, despite the double mount; the token travels in a frame, not the URL.
     expect(sockets).toHaveLength(1)
+    expect(sockets[0]).not.toMatch(/[?&]token=/)
     const result = await page.waitForSelector('#result[data-status]', { timeout: 30_000 })
     expect(await result.getAttribute('data-status')).toBe('completed')
     expect(JSON.parse((await result.textContent()) ?? '{}').result).toEqual({ put: count, accepted: count })
@@ -245,11 +251,12 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
   })
 
   for (const transport of ['websocket', 'sse'] as const) {
-    it(`2 s tokens expire mid-stream over ${transport}: getToken refreshes them, every panel shows exactly 1..N`, async () => {
-      // About 6 s of stream: each token runs out at least twice on the way.
-      const count = 300
+    it(`3 s tokens expire mid-stream over ${transport}: getToken refreshes them, every panel shows exactly 1..N`, async () => {
+      // About 8 s of stream: each token runs out at least twice on the way; 3 s leave a loaded
+      // machine time to use a fresh token before it runs out too.
+      const count = 400
       const id = await start(count, 20)
-      const { page, blocked } = await openApp(id, { ttl: 2, blockWs: transport === 'sse' })
+      const { page, blocked } = await openApp(id, { ttl: 3, blockWs: transport === 'sse' })
       await untilEnded(page, 90_000)
       for (const v of await panels(page)) {
         expect(v.seqs).toEqual(range(1, count))
@@ -266,7 +273,7 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
   it('with WebSockets blocked, the same app completes over SSE with exactly 1..N', async () => {
     const count = 150
     const id = await start(count, 10)
-    const { page, blocked } = await openApp(id, { blockWs: true })
+    const { page, blocked, requests } = await openApp(id, { blockWs: true })
     await untilEnded(page)
     for (const v of await panels(page)) {
       expect(v.seqs).toEqual(range(1, count))
@@ -274,6 +281,11 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
       expect(v.transport).toBe('sse')
     }
     expect(blocked()).toBeGreaterThanOrEqual(2)
+    // The SSE stream is opened with a stream ticket (the token went in a header to get it), never a token.
+    const streams = requests.filter((u) => new URL(u).pathname === `/api/executions/${id}/stream`)
+    expect(streams.length).toBeGreaterThan(0)
+    for (const u of streams) expect(new URL(u).searchParams.has('ticket')).toBe(true)
+    for (const u of requests) expect(new URL(u).searchParams.has('token'), u).toBe(false)
     const result = await page.waitForSelector('#result[data-status]', { timeout: 30_000 })
     expect(await result.getAttribute('data-status')).toBe('completed')
   })
