@@ -141,7 +141,12 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     onError,
   })
 
-  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server
+  // The adapter's own Request/Response as globals make `c.json()` answer from its string instead of
+  // building a web-stream Response, but they replace globals of the whole process: opt-in only.
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    overrideGlobalObjects: options.lightweightWebGlobals === true,
+  }) as Server
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
   // Connections that never carried a request (clients pre-connect) are not "idle" to Node, so
   // closeIdleConnections leaves them; close() ends them itself.
@@ -174,6 +179,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
       ...(options.redisUrl && !options.broker ? { redisUrl: redactUrl(options.redisUrl) } : {}),
       auth: auth.off ? 'off' : 'tokens',
       allowedOrigins,
+      lightweightWebGlobals: options.lightweightWebGlobals === true,
     },
     'listening',
   )

@@ -45,6 +45,12 @@ export interface ServerOptions {
   logger?: Logger
   /** Called on server-side failures; default: `logger.error`. */
   onError?: (err: unknown, context: string) => void
+  /**
+   * Replace the process's `Request`/`Response` globals with the adapter's lightweight ones (JSON
+   * answers skip the web-stream Response); default false, since this changes globals of the
+   * embedding process (every module there then gets the stand-ins). `flowcast serve` turns it on.
+   */
+  lightweightWebGlobals?: boolean
 }
 
 /**

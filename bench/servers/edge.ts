@@ -138,7 +138,16 @@ async function flowcast(auth: boolean): Promise<Ready> {
     port: 0,
     auth: auth ? { apiKey: API_KEY, secret: SECRET } : 'off',
     flows: [quickFlow()],
-    limits: { maxConnectionsPerAddress: 1_000_000, maxLiveExecutions: 1_000_000, heartbeatMs },
+    limits: {
+      maxConnectionsPerAddress: 1_000_000,
+      maxLiveExecutions: 1_000_000,
+      // The control plane starts tens of thousands of executions: the one its reads ask for must
+      // not be evicted as the oldest finished (a 404 would end the run).
+      maxFinishedExecutions: 1_000_000,
+      heartbeatMs,
+    },
+    // As `flowcast serve` runs (and as bare Hono on @hono/node-server does by default).
+    lightweightWebGlobals: process.env.BENCH_NATIVE_GLOBALS !== '1',
   })
   const wsUrl = `${server.url.replace(/^http/, 'ws')}/ws`
   if (!auth) return { url: server.url, wsUrl }

@@ -56,6 +56,8 @@ const server = await startServer({
     maxConnectionsPerAddress: 1_000_000,
     maxLiveExecutions: 100_000,
   },
+  // As `flowcast serve` runs.
+  lightweightWebGlobals: true,
 })
 
 async function startOne(): Promise<string> {

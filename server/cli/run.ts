@@ -97,6 +97,8 @@ async function serve(module: string | undefined, config: NodeConfig, env: NodeJS
     keyPrefix: config.keyPrefix!,
     limits: limitsOf(config),
     logger,
+    // This process is the node's alone, so replacing its web globals is the node's choice to make.
+    lightweightWebGlobals: config.lightweightWebGlobals ?? true,
   })
   if (auth === 'off') logger.warn('auth is off: every client may do everything')
   else if (generatedKey)

@@ -198,6 +198,11 @@ export const NODE_SETTINGS = {
     'Serve the built-in catalog flows too (`--catalog` / `--no-catalog`). Default: on without a flows module, off with one ($FLOWCAST_EXTRA_FLOWS adds to the catalog).',
     'on without a module',
   ),
+  lightweightWebGlobals: flag(
+    undefined,
+    "Replace the process's `Request` and `Response` globals with @hono/node-server's lightweight ones, for the rest of the process, so that a JSON answer is written from its string without building a web-stream Response (see Performance: faster result reads and starts). Every other module of the process then gets those stand-ins (a class that extends `Response`, for one, extends the stand-in): turn it off if flows or an embedding app rely on the native classes (`--no-lightweight-web-globals`). Default: on in `flowcast serve`, off in `startServer` (which runs inside someone else's process).",
+    'on in flowcast serve',
+  ),
   modelBaseUrl: text(
     undefined,
     "The catalog's `model-outline` flow: base URL (with its `/v1`) of an OpenAI-compatible endpoint (vLLM, Ollama, OpenAI) to stream its answer from; set it with `model`. Unset: the simulated model.",

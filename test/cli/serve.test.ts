@@ -69,6 +69,24 @@ describe('flowcast serve', () => {
     expect(none.stderr()).toMatch(/no flows to serve/)
   })
 
+  it('replaces its web globals with the lightweight ones unless --no-lightweight-web-globals, and answers JSON either way', async () => {
+    for (const [args, on] of [
+      [[JS_FLOWS], true],
+      [[JS_FLOWS, '--no-lightweight-web-globals'], false],
+    ] as const) {
+      const cli = runCli(['serve', ...args], OPEN)
+      const listening = await cli.line((e) => e.msg === 'listening', 20_000, 'flowcast to listen')
+      expect(listening.lightweightWebGlobals, args.join(' ')).toBe(on)
+      const url = listening.url as string
+      const res = await start(url, 'gated')
+      expect(res.status).toBe(201)
+      const { executionId } = (await res.json()) as { executionId: string }
+      const read = await fetch(`${url}/api/executions/${executionId}`)
+      expect(read.headers.get('content-type')).toBe('application/json')
+      expect(await read.json()).toMatchObject({ executionId })
+    }
+  })
+
   it('flags and env reach the server: --max-live-executions, FLOWCAST_MAX_BODY_BYTES, --allowed-origins', async () => {
     const cli = await serveCli(
       [JS_FLOWS, '--max-live-executions', '1', '--allowed-origins', 'https://app.example'],
