@@ -1,17 +1,54 @@
 /**
- * examples/react-app as a user builds it: copied out of the repository, its @flowcast packages
- * installed from the packed tarballs (everything else from npm's cache, as `npm ci` left it), built
- * by Vite as a development build (so StrictMode double-mounts), then served by a static server
- * that is also the app's token backend.
+ * examples/react-app as a user builds it: copied out of the repository, with @flowcast/client and
+ * @flowcast/protocol unpacked from the packed tarballs into its node_modules (the files a user's
+ * install gets) and every other package linked from the repository's own node_modules (the same
+ * versions `npm ci` installed, so no registry is needed at test time), built by Vite as a
+ * development build (so StrictMode double-mounts), then served by a static server that is also the
+ * app's token backend.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { extname, join, normalize } from 'node:path'
-import { installApp, root, run, sharedPacks } from '../packages/packs.ts'
+import { type PackageName, root, run, sharedPacks } from '../packages/packs.ts'
 
 const APP = join(root, 'examples/react-app')
+/** The packages the app gets from tarballs: the client and its one dependency. */
+const FROM_TARBALLS: PackageName[] = ['@flowcast/client', '@flowcast/protocol']
+
+/**
+ * Fills `app/node_modules`: each of `tarballs` unpacked (npm's tarballs hold one `package/`
+ * folder), every other installed package of the repository as a symlink. The workspace links of
+ * the other @flowcast packages are left out, so nothing can reach the repository's sources.
+ */
+async function linkModules(app: string, tarballs: Map<PackageName, string>): Promise<void> {
+  const from = join(root, 'node_modules')
+  const to = join(app, 'node_modules')
+  mkdirSync(to, { recursive: true })
+  for (const name of readdirSync(from)) {
+    if (name.startsWith('.') || name === '@flowcast') continue
+    if (name.startsWith('@')) {
+      mkdirSync(join(to, name))
+      for (const inner of readdirSync(join(from, name)))
+        symlinkSync(join(from, name, inner), join(to, name, inner))
+    } else symlinkSync(join(from, name), join(to, name))
+  }
+  for (const [name, tarball] of tarballs) {
+    const dir = join(to, name)
+    mkdirSync(dir, { recursive: true })
+    await run('tar', ['-xzf', tarball, '-C', dir, '--strip-components=1'], app, 60_000)
+  }
+}
 
 /** Builds the example app against the packed client; returns the folder of its build (`dist/`). */
 export async function buildReactApp(): Promise<{ dist: string; remove(): void }> {
@@ -22,13 +59,8 @@ export async function buildReactApp(): Promise<{ dist: string; remove(): void }>
     recursive: true,
     filter: (src) => !/[\\/](node_modules|dist)$/.test(src),
   })
-  const manifest = JSON.parse(readFileSync(join(APP, 'package.json'), 'utf8')) as {
-    dependencies: Record<string, string>
-  }
   // The packages as published: the tarballs stand where the registry's versions would.
-  manifest.dependencies['@flowcast/client'] = `file:${packs.get('@flowcast/client')!.tarball}`
-  manifest.dependencies['@flowcast/protocol'] = `file:${packs.get('@flowcast/protocol')!.tarball}`
-  await installApp(app, manifest, {})
+  await linkModules(app, new Map(FROM_TARBALLS.map((name) => [name, packs.get(name)!.tarball])))
   await run(
     process.execPath,
     [join(app, 'node_modules/vite/bin/vite.js'), 'build', '--mode', 'development', '--logLevel', 'warn'],
