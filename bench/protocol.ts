@@ -52,6 +52,14 @@ export interface RunResult {
   /** Events emitted per room, in plan.rooms order. */
   sent: number[]
   ms: number
+  /**
+   * The longest wait of a timetabled phase (paced, burst, rooms) past its due time, wall ms, and
+   * the process CPU ms spent inside that wait: CPU near the wall time means the server's own work
+   * (or GC) held its loop; CPU near 0 means the machine did not run it. Absent for flood.
+   */
+  stall?: { wallMs: number; cpuMs: number }
+  /** The longest GC pause during the phase, ms. */
+  gcMaxMs?: number
 }
 
 export interface ServerStats {

@@ -59,6 +59,9 @@ interface Measurement {
   sys?: SystemCounters
   /** Share of the machine's CPU time used by processes other than this server and client. */
   otherLoad?: number
+  /** The server's longest pacer overrun (wall and CPU ms inside it) and longest GC pause. */
+  stall?: RunResult['stall']
+  gcMaxMs?: number
   error?: string
 }
 
@@ -131,6 +134,8 @@ async function measure(
       { op: 'run', plan: { ...sc.plan, rooms, phase } },
       sc.plan.durationMs + 30_000,
     )
+    m.stall = run.stall
+    m.gcMaxMs = run.gcMaxMs
     const tally = await client.request<Tally>(
       { op: 'collect', expected: run.sent, timeoutMs: sc.drainMs },
       sc.drainMs + 30_000,
@@ -203,6 +208,8 @@ function short(m: Measurement): string {
   if (m.sys?.backlogDrops || m.sys?.retransSegs)
     parts.push(`drops=${m.sys.backlogDrops} retrans=${m.sys.retransSegs}`)
   if (m.otherLoad !== undefined) parts.push(`other-load=${Math.round(100 * m.otherLoad)}%`)
+  if (m.stall) parts.push(`stall=${m.stall.wallMs.toFixed(1)}ms(cpu ${m.stall.cpuMs.toFixed(1)})`)
+  if (m.gcMaxMs !== undefined) parts.push(`gc-max=${m.gcMaxMs.toFixed(1)}ms`)
   if (t.lost || t.repeated || t.reordered || t.extra || t.dropped || !t.complete)
     parts.push(`lost=${t.lost} rep=${t.repeated} reord=${t.reordered} extra=${t.extra} dropped=${t.dropped}`)
   return parts.join(' ')
@@ -281,17 +288,30 @@ async function main(): Promise<void> {
   const perRound = rows
     .filter((row) => row.metric === 'p99' && row.goal)
     .flatMap((row) => {
+      // A tail on this shared machine is mostly the scheduler's or the kernel's (a pinned server
+      // descheduled, a loopback retransmission's 200 ms timeout): each round shows both beside it.
       const ratios = Array.from({ length: rounds }, (_, round) => {
         const at = (t: TargetName) =>
-          results.find((m) => m.target === t && m.scenario === row.scenario && m.round === round)?.metrics[
-            row.metric
-          ]
+          results.find((m) => m.target === t && m.scenario === row.scenario && m.round === round)
         const fc = at('flowcast')
         const ws = at('ws')
-        return fc !== undefined && ws !== undefined && ws > 0 ? `${(fc / ws).toFixed(2)}x` : 'n/a'
+        const v = (m: Measurement | undefined) => m?.metrics[row.metric]
+        const why = (m: Measurement) =>
+          [
+            `${Number(v(m)!.toPrecision(3))} ms`,
+            `other-load ${Math.round(100 * (m.otherLoad ?? 0))}%`,
+            `retrans ${m.sys?.retransSegs ?? 'n/a'}`,
+            ...(m.stall ? [`stall ${m.stall.wallMs.toFixed(0)} ms (cpu ${m.stall.cpuMs.toFixed(0)})`] : []),
+            ...(m.gcMaxMs !== undefined ? [`gc ${m.gcMaxMs.toFixed(0)} ms`] : []),
+          ].join(', ')
+        const f = v(fc)
+        const w = v(ws)
+        return f !== undefined && w !== undefined && w > 0
+          ? `${(f / w).toFixed(2)}x (flowcast ${why(fc!)}; ws ${why(ws!)})`
+          : 'n/a'
       })
       return present.has('flowcast') && present.has('ws')
-        ? [`${row.label}, flowcast/ws per round: ${ratios.join(', ')} (goal ${row.goal})`]
+        ? [`${row.label}, flowcast/ws per round (goal ${row.goal}): ${ratios.join(' · ')}`]
         : []
     })
   const notes = [

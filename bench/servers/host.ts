@@ -5,6 +5,7 @@
  * the process's CPU and memory, so every target is driven and measured the same way.
  */
 
+import { PerformanceObserver } from 'node:perf_hooks'
 import { serveParent } from '../ipc.ts'
 import type { EventData, HostRequest, ProgressMessage, ServerStats } from '../protocol.ts'
 import { runPlan } from './pacer.ts'
@@ -50,8 +51,19 @@ export function host(server: BenchServer): void {
     switch (req.op) {
       case 'rooms':
         return server.createRooms(req.count)
-      case 'run':
-        return runPlan(req.plan, (room, seq, data) => server.emit(room, seq, data), progress)
+      case 'run': {
+        let gcMaxMs = 0
+        const gcs = new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration)
+        })
+        gcs.observe({ entryTypes: ['gc'] })
+        try {
+          const run = await runPlan(req.plan, (room, seq, data) => server.emit(room, seq, data), progress)
+          return { ...run, gcMaxMs }
+        } finally {
+          gcs.disconnect()
+        }
+      }
       case 'stats':
         return stats(req.gc === true)
       case 'end':

@@ -20,9 +20,17 @@ export async function runPlan(plan: Plan, emit: Emit, progress: Progress): Promi
   const start = clock()
   const sent = plan.rooms.map(() => 0)
   if (plan.rooms.length === 0 || plan.maxEvents <= 0) return { sent, ms: 0 }
-  if (plan.mode === 'flood') await flood(plan, emit, progress, sent, start)
-  else await scheduled(plan, emit, sent, start)
-  return { sent, ms: clock() - start }
+  if (plan.mode === 'flood') {
+    await flood(plan, emit, progress, sent, start)
+    return { sent, ms: clock() - start }
+  }
+  const stall = await scheduled(plan, emit, sent, start)
+  return { sent, ms: clock() - start, stall }
+}
+
+const cpuMs = () => {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1000
 }
 
 /**
@@ -67,14 +75,27 @@ async function flood(
  * everything due; the event's timestamp is taken when it is emitted, so late timers never show up
  * as delivery latency.
  */
-async function scheduled(plan: Plan, emit: Emit, sent: number[], start: number): Promise<void> {
+async function scheduled(
+  plan: Plan,
+  emit: Emit,
+  sent: number[],
+  start: number,
+): Promise<{ wallMs: number; cpuMs: number }> {
   const R = plan.rooms.length
   const total = plan.maxEvents * R
   const deadline = start + plan.durationMs
   const due = dueTime(plan, R)
   let g = 0
+  // The wait that overran its due time the most: how long the loop could not run this pacer.
+  const worst = { wallMs: 0, cpuMs: 0 }
+  let dueAt = start
+  let cpuAtWait = cpuMs()
   while (g < total) {
     const now = clock()
+    if (now - dueAt > worst.wallMs) {
+      worst.wallMs = now - dueAt
+      worst.cpuMs = cpuMs() - cpuAtWait
+    }
     if (now >= deadline) break
     let emitted = 0
     // Bounded per wake so a schedule that fell behind still lets I/O run between batches.
@@ -88,9 +109,13 @@ async function scheduled(plan: Plan, emit: Emit, sent: number[], start: number):
     }
     if (g >= total) break
     const wait = start + due(g) - clock()
+    // Behind schedule, the wait is owed from now, not from the (past) due time.
+    dueAt = Math.max(start + due(g), clock())
+    cpuAtWait = cpuMs()
     if (wait > 0) await sleep(Math.min(wait, deadline - clock()))
     else await immediate()
   }
+  return worst
 }
 
 function dueTime(plan: Plan, R: number): (g: number) => number {
