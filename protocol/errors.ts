@@ -37,6 +37,7 @@ export type FlowcastErrorCode =
   | 'internal'
   | 'node_lost'
   | 'invalid_snapshot'
+  | 'checkpoint_too_large'
   | 'invalid_json'
   | 'model_error'
   | 'method_not_allowed'

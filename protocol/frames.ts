@@ -120,6 +120,11 @@ export interface ExecutionSnapshot {
   error?: { code: string; message: string }
   pendingInterrupts: { id: string; type: string; payload?: unknown }[]
   subscribers: number
+  /**
+   * Redis broker: true while no node holds the unfinished execution (it waits for an interrupt
+   * answer, which any node takes, or for a node that has its flow to claim it).
+   */
+  nodeless?: boolean
 }
 
 export type ResultResponse<R = unknown> =

@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import { AddressSlots } from './address-slots.ts'
 import { openAccess, tokenAccess } from './auth/access.ts'
 import { Auth } from './auth/tokens.ts'
+import type { Broker } from './brokers/broker.ts'
 import { MemoryBroker } from './brokers/memory.ts'
 import { type LinkChange, RETRY_MAX_MS } from './brokers/redis/link.ts'
 import { RedisBroker } from './brokers/redis.ts'
@@ -85,7 +86,8 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     maxBytes: limits.nodeRetainedBytes,
     maxClosedBytes: limits.finishedRetainedBytes,
   })
-  const broker =
+  const flows = options.flows ?? catalogFlows()
+  const broker: Broker =
     options.broker ??
     (options.redisUrl
       ? await RedisBroker.connect({
@@ -98,9 +100,13 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           budget,
           onError,
           onLink: (change) => logLink(logger, options.redisUrl!, change),
+          flows,
+          checkpointMaxBytes: limits.checkpointMaxBytes,
+          maxItemBytes: limits.maxItemBytes,
+          onClaimed: (executionId, flow) => logger.info({ executionId, flow }, 'execution claimed'),
         })
       : new MemoryBroker({ budget }))
-  const registry = new ExecutionRegistry(broker, options.flows ?? catalogFlows(), limits, logger)
+  const registry = new ExecutionRegistry(broker, flows, limits, logger)
   const access = auth.off ? openAccess() : tokenAccess(auth)
   let metrics: ServerMetrics | undefined
   const rooms = new Rooms(broker, limits, () => metrics, logger)
@@ -124,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     queuedBytes: () => hub.queuedBytes,
     queuedPeak: () => hub.stats.peak,
     retainedBytes: () => broker.retainedBytes(),
+    unclaimable: () => broker.unclaimable?.() ?? 0,
     budget: ownsBroker ? budget : undefined,
   })
   const m = metrics
@@ -185,9 +192,16 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
   )
 
   let draining: Promise<{ ended: number }> | undefined
+  const waitingIds = async (ids: string[]): Promise<string[]> => {
+    const infos = await Promise.all(ids.map((id) => broker.info(id).catch(() => undefined)))
+    return ids.filter((_, i) => infos[i]?.status === 'waiting')
+  }
   const drain = async (timeoutMs: number): Promise<{ ended: number }> => {
     registry.drain()
+    broker.drain?.()
     logger.info({ live: registry.live, timeoutMs }, 'draining')
+    // An execution waiting for an answer needs no node: with Redis it is given up at once.
+    if (broker.handOver) await handOver(await waitingIds(registry.liveIds()))
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = await Promise.race([
       registry.idle().then(() => false),
@@ -196,7 +210,10 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
       }),
     ])
     clearTimeout(timer)
-    const rest = timedOut ? registry.liveIds() : []
+    let rest = timedOut ? registry.liveIds() : []
+    // With Redis, what is left goes on on another node from its checkpoint.
+    const handedOver = await handOver(rest)
+    rest = rest.filter((id) => !handedOver.includes(id))
     const error = new FlowcastError(
       'shutdown',
       `the node shut down before the execution finished (drain timeout ${timeoutMs} ms)`,
@@ -204,8 +221,24 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     for (const id of rest) registry.terminate(id, error)
     // The rooms flush on the next check phase: let the final status and stream_end go out first.
     await new Promise<void>((resolve) => setImmediate(resolve))
-    logger[rest.length > 0 ? 'warn' : 'info']({ ended: rest.length }, 'drained')
+    logger[rest.length > 0 ? 'warn' : 'info'](
+      { ended: rest.length, handedOver: handedOver.length },
+      'drained',
+    )
     return { ended: rest.length }
+  }
+  /** The ids among `ids` the broker gave to another node (none with the memory broker). */
+  const handOver = async (ids: string[]): Promise<string[]> => {
+    if (!broker.handOver) return []
+    const done: string[] = []
+    for (const id of ids) {
+      if (await broker.handOver(id)) {
+        registry.release(id)
+        logger.info({ executionId: id }, 'execution handed over')
+        done.push(id)
+      }
+    }
+    return done
   }
 
   let closing: Promise<void> | undefined

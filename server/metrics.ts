@@ -19,6 +19,8 @@ export interface MetricsSources {
   queuedPeak(): number
   /** Runtime-stream bytes held in memory for executions' logs. */
   retainedBytes(): number
+  /** Unfinished executions no node holds whose flow this node lacks (Redis broker; else 0). */
+  unclaimable(): number
   /** The node's retention budget, when the server owns its broker. */
   budget?: RetentionBudget | undefined
 }
@@ -91,6 +93,11 @@ export class ServerMetrics {
         () => budget.entriesDropped,
       )
     }
+    gauge(
+      'flowcast_executions_unclaimable',
+      'Executions no node holds (their node died or drained) of a flow this node does not have: they wait, never dropped, for a node that has it',
+      sources.unclaimable,
+    )
     gauge('flowcast_rss_bytes', 'Resident set size of the process', () => process.memoryUsage.rss())
     new Gauge({
       name: 'flowcast_executions',

@@ -175,6 +175,18 @@ export class ExecutionRegistry {
     return this.#broker.terminate(executionId, error)
   }
 
+  /** Forgets a live execution given to another node (a drain's hand-over): it no longer counts here. */
+  release(executionId: string): void {
+    const held = this.#held.get(executionId)
+    if (!held) return
+    if (held.evictTimer) clearTimeout(held.evictTimer)
+    if (!isTerminal(held.status)) this.#live--
+    this.#held.delete(executionId)
+    this.#finished.delete(executionId)
+    this.#spans.end(executionId, held.status)
+    for (const check of [...this.#idleWaiters]) check()
+  }
+
   /** Stops every eviction timer (the broker is closed by its owner). */
   close(): void {
     this.#offStatus()

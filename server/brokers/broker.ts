@@ -117,6 +117,16 @@ export interface Broker {
    * false when it does not run here or has ended.
    */
   terminate(executionId: string, error: FlowcastError): boolean
+  /**
+   * Gives an execution running here to another node (a drain): its checkpoint stays, this node
+   * stops its copy without a word, and a node that has the flow resumes it. Absent on brokers
+   * that cannot (memory); false when it does not run here or could not be given up.
+   */
+  handOver?(executionId: string): Promise<boolean>
+  /** The node drains: it takes no more executions from other nodes (claims). Optional. */
+  drain?(): void
+  /** Unfinished executions no node holds whose flow this node does not have (last look). */
+  unclaimable?(): number
   /** Forgets a finished execution, its log and its result. */
   evict(executionId: string): Promise<void>
   /** Runtime-stream bytes (encoded JSON) this node holds in memory for executions' logs. */

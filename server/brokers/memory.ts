@@ -3,7 +3,7 @@
  * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
  */
 
-import type { Execution, LogEntry, RetentionBudget, TriggerFlow } from '@flowcast/flows'
+import type { Execution, ExecutionSnapshot, LogEntry, RetentionBudget, TriggerFlow } from '@flowcast/flows'
 import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
 import type {
   Broker,
@@ -31,10 +31,16 @@ class MemoryFollower implements Follower {
   readonly #removers = new Set<() => void>()
   readonly #goneListeners = new Set<() => void>()
   readonly #onRelease: ((f: MemoryFollower) => void) | undefined
+  readonly #muted: () => boolean
 
-  constructor(exec: Execution<any, any, any>, onRelease?: (f: MemoryFollower) => void) {
+  constructor(
+    exec: Execution<any, any, any>,
+    onRelease?: (f: MemoryFollower) => void,
+    muted: () => boolean = () => false,
+  ) {
     this.#exec = exec
     this.#onRelease = onRelease
+    this.#muted = muted
   }
 
   /** The broker evicted the execution: tells every listener, once. */
@@ -64,12 +70,14 @@ class MemoryFollower implements Follower {
   }
 
   listen(listener: FollowerListener): () => void {
+    // A muted execution (handed to another node) tells nobody here what its stopped copy does.
+    const muted = this.#muted
     const offLog = this.#exec.runtimeStream.listen({
-      onAppend: listener.onAppend ? (e) => listener.onAppend!(toEntry(e)) : undefined,
-      onClose: listener.onClose ? (info) => listener.onClose!(info) : undefined,
+      onAppend: listener.onAppend ? (e) => muted() || listener.onAppend!(toEntry(e)) : undefined,
+      onClose: listener.onClose ? (info) => muted() || listener.onClose!(info) : undefined,
     })
     const offStatus = listener.onStatus
-      ? this.#exec.onStatusChange((s) => listener.onStatus!(s))
+      ? this.#exec.onStatusChange((s) => muted() || listener.onStatus!(s))
       : () => undefined
     const onGone = listener.onGone?.bind(listener)
     if (onGone) this.#goneListeners.add(onGone)
@@ -103,6 +111,8 @@ export class MemoryBroker implements Broker {
   /** The followers of each execution, told when it is evicted. */
   readonly #followers = new Map<string, Set<MemoryFollower>>()
   readonly #statusListeners = new Set<StatusListener>()
+  /** Executions handed to another node: their local copy is stopped without a word. */
+  readonly #muted = new Set<string>()
   #closed = false
 
   constructor(options: MemoryBrokerOptions = {}) {
@@ -122,10 +132,7 @@ export class MemoryBroker implements Broker {
       ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
       ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
     })
-    this.#executions.set(exec.id, exec)
-    exec.onStatusChange((status) => {
-      for (const l of this.#statusListeners) l(exec.id, status)
-    })
+    this.#register(exec)
     try {
       await exec.start(input)
     } catch (err) {
@@ -134,6 +141,53 @@ export class MemoryBroker implements Broker {
       throw err
     }
     return this.#info(exec)
+  }
+
+  /**
+   * Runs `flow` here from a saved snapshot (an execution another node checkpointed): steps that
+   * were running run again, waiting interrupts wait here. Throws `invalid_snapshot` when the
+   * snapshot does not fit the flow; nothing is registered then.
+   */
+  resume(flow: TriggerFlow<any>, snapshot: ExecutionSnapshot, options: StartOptions): ExecutionInfo {
+    if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
+    const stayOpen =
+      flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
+    const exec = flow.createExecution({
+      id: snapshot.executionId,
+      retention: options.retention,
+      ...(this.#budget ? { retentionBudget: this.#budget } : {}),
+      ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
+      ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
+      ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
+    })
+    // Registered first: the status the load sets is told like any other (the registry holds it).
+    this.#register(exec)
+    try {
+      exec.load(snapshot)
+    } catch (err) {
+      this.#executions.delete(exec.id)
+      exec.runtimeStream.release()
+      throw err
+    }
+    return this.#info(exec)
+  }
+
+  /** The saved form of a local execution; undefined when it is unknown. Throws what `save` throws. */
+  save(executionId: string): ExecutionSnapshot | undefined {
+    return this.#executions.get(executionId)?.save()
+  }
+
+  /** Calls `listener` at each step boundary of a local execution (see Execution.onCheckpoint). */
+  onCheckpoint(executionId: string, listener: () => void): () => void {
+    return this.#executions.get(executionId)?.onCheckpoint(listener) ?? (() => undefined)
+  }
+
+  /**
+   * From now on nothing this execution's local copy does reaches a follower or a status
+   * listener: it was handed to another node, and is stopped with `abandon` once Redis says so.
+   */
+  mute(executionId: string): void {
+    if (this.#executions.has(executionId)) this.#muted.add(executionId)
   }
 
   async info(executionId: string): Promise<ExecutionInfo | undefined> {
@@ -172,11 +226,15 @@ export class MemoryBroker implements Broker {
     if (!exec) return undefined
     const followers = this.#followers.get(executionId) ?? new Set<MemoryFollower>()
     this.#followers.set(executionId, followers)
-    const follower = new MemoryFollower(exec, (f) => {
-      followers.delete(f)
-      if (followers.size === 0 && this.#followers.get(executionId) === followers)
-        this.#followers.delete(executionId)
-    })
+    const follower = new MemoryFollower(
+      exec,
+      (f) => {
+        followers.delete(f)
+        if (followers.size === 0 && this.#followers.get(executionId) === followers)
+          this.#followers.delete(executionId)
+      },
+      () => this.#muted.has(executionId),
+    )
     followers.add(follower)
     return follower
   }
@@ -240,6 +298,7 @@ export class MemoryBroker implements Broker {
     this.#executions.delete(executionId)
     exec.terminate(error)
     exec.runtimeStream.release()
+    this.#muted.delete(executionId)
   }
 
   retainedBytes(): number {
@@ -263,6 +322,14 @@ export class MemoryBroker implements Broker {
     }
     this.#executions.clear()
     this.#statusListeners.clear()
+  }
+
+  #register(exec: Execution<any, any, any>): void {
+    this.#executions.set(exec.id, exec)
+    exec.onStatusChange((status) => {
+      if (this.#muted.has(exec.id)) return
+      for (const l of this.#statusListeners) l(exec.id, status)
+    })
   }
 
   readonly #closeWaiters = new Set<() => void>()

@@ -7,7 +7,13 @@
  * woken by the stream's doorbell (redis/reader.ts).
  */
 
-import type { RetentionBudget, TriggerFlow } from '@flowcast/flows'
+import {
+  DEFAULT_RETENTION,
+  type ExecutionSnapshot,
+  type Retention,
+  type RetentionBudget,
+  type TriggerFlow,
+} from '@flowcast/flows'
 import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import { Redis, type RedisOptions } from 'ioredis'
 import { nanoid } from 'nanoid'
@@ -23,7 +29,9 @@ import type {
   StartOptions,
   StatusListener,
 } from './broker.ts'
+import { errorShape } from './error-shape.ts'
 import { MemoryBroker } from './memory.ts'
+import { Claims, type Taken } from './redis/claim.ts'
 import { CommandBus, unavailable } from './redis/commands.ts'
 import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
@@ -66,7 +74,18 @@ export interface RedisBrokerOptions {
   onError?: (err: unknown, context: string) => void
   /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
   onLink?: (change: LinkChange) => void
+  /** The flows this node can resume from a checkpoint (claims of other nodes' executions). */
+  flows?: TriggerFlow<any>[]
+  /** Largest checkpoint (JSON bytes); over it the execution fails with `checkpoint_too_large`. */
+  checkpointMaxBytes?: number
+  /** Largest stream item of an execution resumed here (as StartOptions.maxItemBytes). */
+  maxItemBytes?: number
+  /** Told each execution this node took over from a checkpoint (for the log). */
+  onClaimed?: (executionId: string, flow: string) => void
 }
+
+/** Most claimable executions one node looks at per lease period. */
+const CLAIMS_PER_PERIOD = 64
 
 /**
  * Commands fail fast while Redis is away (no offline queue, no silent retries) so that routes
@@ -103,12 +122,30 @@ export class RedisBroker implements Broker {
   readonly #lease: NodeLease
   readonly #bus: CommandBus
   readonly #link: RedisLink
+  readonly #claims: Claims
+  readonly #flows = new Map<string, TriggerFlow<any>>()
   readonly #waits = new Set<() => void>()
   readonly #onError: (err: unknown, context: string) => void
+  readonly #options: RedisBrokerOptions
+  /**
+   * Executions resumed here from another node's checkpoint: their log before the resume is in
+   * Redis only, so reads and follows go through Redis like any other node's.
+   */
+  readonly #resumed = new Set<string>()
+  /** Claimable executions of flows this node lacks, at the last look. */
+  #unclaimable = 0
+  #scanning = false
+  /** A take's reply may have been lost (a disconnect): look for executions Redis says are ours. */
+  #orphansUnchecked = true
+  /** A hand-over that Redis did not confirm: the lease must lapse (not be given back) so others sweep. */
+  #keepLease = false
+  #draining = false
   #closed = false
 
   private constructor(options: RedisBrokerOptions) {
     this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX)
+    this.#options = options
+    for (const f of options.flows ?? []) this.#flows.set(f.name, f)
     this.#budget = options.budget
     this.#local = new MemoryBroker(options.budget ? { budget: options.budget } : {})
     const onError = options.onError ?? ((err, ctx) => console.error(`[flowcast] ${ctx}:`, err))
@@ -142,6 +179,10 @@ export class RedisBroker implements Broker {
       ...(options.budget ? { budget: options.budget } : {}),
       call: (fn) => this.#call(fn),
     })
+    this.#claims = new Claims(this.#redis, this.keys, this.nodeId)
+    this.#redis.on('close', () => {
+      this.#orphansUnchecked = true
+    })
     // The lease renews as soon as the command connection is back; the writer rewrites on its own
     // connection, which may come back first: harmless, since other nodes sweep only after being
     // connected for a whole lease themselves.
@@ -152,7 +193,9 @@ export class RedisBroker implements Broker {
       leaseMs: options.leaseMs ?? DEFAULT_LIMITS.nodeLeaseMs,
       finishedTtlMs: options.finishedTtlMs,
       onError,
+      claims: this.#claims,
       onLapsed: () => this.#writer.suspect(),
+      onRenewed: () => void this.#claimScan(),
     })
     this.#writer = new MirrorWriter({
       redis: this.#writes,
@@ -162,6 +205,13 @@ export class RedisBroker implements Broker {
       finishedTtlMs: options.finishedTtlMs,
       onError,
       onFenced: (ids) => this.#fence(ids),
+      checkpoints: {
+        save: (id) => this.#local.save(id),
+        listen: (id, listener) => this.#local.onCheckpoint(id, listener),
+        maxBytes: options.checkpointMaxBytes ?? DEFAULT_LIMITS.checkpointMaxBytes,
+        // Not from inside the batch being built: the failure is the next batch's news.
+        onTooLarge: (id, error) => queueMicrotask(() => this.#local.terminate(id, error)),
+      },
     })
     this.#bus = new CommandBus({
       pub: this.#redis,
@@ -172,7 +222,7 @@ export class RedisBroker implements Broker {
       onError,
       handle: (id, command) => {
         if (!this.#writer.has(id)) throw new FlowcastError('not_found', `no execution "${id}" on this node`)
-        return this.#local.command(id, command)
+        return this.#commandHere(id, command)
       },
     })
   }
@@ -212,13 +262,13 @@ export class RedisBroker implements Broker {
   }
 
   async info(executionId: string): Promise<ExecutionInfo | undefined> {
-    if (this.#writer.has(executionId)) return this.#local.info(executionId)
+    if (this.#servesLocally(executionId)) return this.#local.info(executionId)
     const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))
     return infoOf(executionId, h)
   }
 
   async result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined> {
-    if (this.#writer.has(executionId)) return this.#local.result(executionId, waitMs)
+    if (this.#servesLocally(executionId)) return this.#local.result(executionId, waitMs)
     const meta = this.keys.meta(executionId)
     const first = outcomeOf(await this.#call(() => this.#redis.hgetall(meta)))
     if (!first || isTerminal(first.status) || waitMs <= 0) return first
@@ -252,7 +302,7 @@ export class RedisBroker implements Broker {
   }
 
   async read(executionId: string, after: number, limit: number): Promise<BrokerRead | undefined> {
-    if (this.#writer.has(executionId)) return this.#local.read(executionId, after, limit)
+    if (this.#servesLocally(executionId)) return this.#local.read(executionId, after, limit)
     const status = await this.#call(() => this.#redis.hget(this.keys.meta(executionId), 'status'))
     if (!status) return undefined
     const log = this.keys.log(executionId)
@@ -281,15 +331,58 @@ export class RedisBroker implements Broker {
   }
 
   async follow(executionId: string, after = 0): Promise<Follower | undefined> {
-    if (this.#writer.has(executionId)) return this.#local.follow(executionId)
+    if (this.#servesLocally(executionId)) return this.#local.follow(executionId)
     return this.#remote.follow(executionId, after)
   }
 
   async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
-    if (this.#writer.has(executionId)) return this.#local.command(executionId, command)
-    const node = await this.#call(() => this.#redis.hget(this.keys.meta(executionId), 'node'))
-    if (!node) throw new FlowcastError('not_found', `no execution "${executionId}"`)
+    if (this.#writer.has(executionId)) return this.#commandHere(executionId, command)
+    const meta = this.keys.meta(executionId)
+    let node = await this.#call(() => this.#redis.hget(meta, 'node'))
+    if (node === null) throw new FlowcastError('not_found', `no execution "${executionId}"`)
+    if (node === '') {
+      if (this.#draining)
+        throw new FlowcastError('draining', 'this node is shutting down: send the command to another node')
+      // Nobody holds it (it waits for this very answer, or for a claim): this node takes it.
+      if (await this.#take(executionId, 'any')) return this.#commandHere(executionId, command)
+      node = await this.#call(() => this.#redis.hget(meta, 'node'))
+      if (!node) throw new FlowcastError('broker_unavailable', `no node can run execution ${executionId} now`)
+    }
     return this.#bus.send(node, executionId, command)
+  }
+
+  async handOver(executionId: string): Promise<boolean> {
+    if (this.#closed) return false
+    return this.#handOver(executionId)
+  }
+
+  async #handOver(executionId: string): Promise<boolean> {
+    if (!this.#writer.has(executionId)) return false
+    // Silence first: what the local copy does from now on reaches neither a subscriber here nor
+    // Redis, so every watcher's last seq is one Redis has and the next holder goes on after it.
+    this.#local.mute(executionId)
+    let released = false
+    try {
+      await this.#writer.flush()
+      this.#writer.detach(executionId)
+      released = await this.#claims.release(executionId)
+    } catch (err) {
+      this.#onError(err, 'redis hand-over')
+    }
+    this.#writer.detach(executionId)
+    this.#resumed.delete(executionId)
+    this.#local.abandon(executionId, new FlowcastError('shutdown', 'handed over to another node'))
+    // Not released: still ours in Redis; only a lapsed lease makes another node sweep it.
+    if (!released) this.#keepLease = true
+    return released
+  }
+
+  unclaimable(): number {
+    return this.#unclaimable
+  }
+
+  drain(): void {
+    this.#draining = true
   }
 
   onStatus(listener: StatusListener): () => void {
@@ -299,6 +392,7 @@ export class RedisBroker implements Broker {
   async evict(executionId: string): Promise<void> {
     if (!this.#writer.has(executionId)) return
     this.#writer.detach(executionId)
+    this.#resumed.delete(executionId)
     await this.#local.evict(executionId)
     await this.#redis
       .multi()
@@ -329,6 +423,9 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // A drained node hands over what is still here (one claimed while the drain began).
+    if (this.#draining && this.#redis.status === 'ready')
+      for (const id of this.#writer.ids()) if (!isTerminal(this.#writer.status(id))) await this.#handOver(id)
     this.#link.close()
     for (const done of [...this.#waits]) done()
     this.#bus.close()
@@ -346,7 +443,7 @@ export class RedisBroker implements Broker {
     }
     // Give the lease back only once Redis knows how each execution ended; else let it pass, so
     // that another node ends them as node_lost.
-    await this.#lease.close(told)
+    await this.#lease.close(told && !this.#keepLease)
     this.#writer.close()
     this.#remote.close()
     await this.#reader.close()
@@ -354,24 +451,146 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Another node ended these executions as node_lost while this node's lease had passed (it was
-   * blocked or cut off, not dead). Redis already refuses its writes; stop the local copy too, so
-   * that it stops working and this node answers for it from Redis like every other node.
+   * Another node took these executions away while this node's lease had passed (it was blocked
+   * or cut off, not dead). Redis already refuses its writes; stop the local copy too, so that it
+   * stops working and this node answers for it from Redis like every other node.
    */
   #fence(executionIds: string[]): void {
     for (const id of executionIds) {
       if (!this.#writer.has(id)) continue
       this.#writer.detach(id)
-      // The sweep's own words, so that this node's subscribers read the same error.
+      this.#resumed.delete(id)
       this.#local.abandon(id, new FlowcastError('node_lost', nodeLostMessage(id)))
       this.#onError(
         new FlowcastError(
           'node_lost',
-          `execution ${id} was ended as node_lost by another node while this node's lease had passed; stopped here, its writes are refused`,
+          `execution ${id} was taken from this node while its lease had passed; stopped here, its writes are refused, it goes on from its checkpoint elsewhere`,
         ),
         'redis fence',
       )
     }
+  }
+
+  /**
+   * Runs a command on an execution held here and answers once what it changed (the checkpoint of
+   * an answered interrupt above all) is in Redis: an answer acknowledged is never lost with the node.
+   */
+  async #commandHere(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
+    const outcome = await this.#local.command(executionId, command)
+    await this.#writer.flush().catch(() => undefined)
+    return outcome
+  }
+
+  /** True when this node runs the execution from its start: its whole log is in memory here. */
+  #servesLocally(executionId: string): boolean {
+    return this.#writer.has(executionId) && !this.#resumed.has(executionId)
+  }
+
+  /**
+   * Once per lease period: claim what no node holds and this node can run (their node died or
+   * drained), and what Redis says this node holds but it does not run (a take whose reply was lost).
+   */
+  async #claimScan(): Promise<void> {
+    if (this.#scanning || this.#closed || this.#draining || !this.#link.up) return
+    this.#scanning = true
+    try {
+      const ids = await this.#claims.claimable(CLAIMS_PER_PERIOD)
+      const flows = ids.length > 0 ? await this.#flowsOf(ids) : []
+      let unclaimable = 0
+      for (const [i, id] of ids.entries()) {
+        if (this.#closed || this.#draining) return
+        if (this.#writer.has(id)) continue
+        if (!this.#flows.has(flows[i] ?? '')) unclaimable++
+        else await this.#take(id, 'running')
+      }
+      this.#unclaimable = unclaimable
+      if (this.#orphansUnchecked) {
+        this.#orphansUnchecked = false
+        const mine = await this.#redis.smembers(this.keys.runs(this.nodeId))
+        for (const id of mine) if (!this.#writer.has(id) && !this.#closed) await this.#take(id, 'any')
+      }
+    } catch (err) {
+      this.#orphansUnchecked = true
+      if (this.#link.up) this.#onError(err, 'redis claim')
+    } finally {
+      this.#scanning = false
+    }
+  }
+
+  async #flowsOf(ids: string[]): Promise<(string | undefined)[]> {
+    const pipe = this.#redis.pipeline()
+    for (const id of ids) pipe.hget(this.keys.meta(id), 'flow')
+    const rows = (await pipe.exec()) ?? []
+    return rows.map(([err, v]) => (err ? undefined : ((v as string | null) ?? undefined)))
+  }
+
+  /**
+   * Makes this node the holder of a nodeless execution and resumes it from its checkpoint: the
+   * running steps run again (`data.attempt` + 1), its log goes on after Redis's top entry. One that
+   * cannot be restored is failed with `invalid_snapshot`, never left for another claim. False when
+   * another node holds it, it has ended, or this node lacks its flow (then it stays nodeless).
+   */
+  async #take(executionId: string, mode: 'running' | 'any'): Promise<boolean> {
+    if (this.#writer.has(executionId)) return true
+    const taken = await this.#call(() => this.#claims.take(executionId, mode))
+    if (!taken) return false
+    const flow = this.#flows.get(taken.flow)
+    if (!flow) {
+      await this.#call(() => this.#claims.release(executionId))
+      return false
+    }
+    const retention: Retention = taken.retention ?? { ...DEFAULT_RETENTION }
+    try {
+      const snapshot = this.#restorable(executionId, taken)
+      this.#local.resume(flow, snapshot, {
+        retention,
+        ...(this.#options.maxItemBytes === undefined ? {} : { maxItemBytes: this.#options.maxItemBytes }),
+      })
+    } catch (err) {
+      const error = errorShape(err)
+      const shaped =
+        error.code === 'invalid_snapshot' ? error : { code: 'invalid_snapshot', message: error.message }
+      await this.#call(() => this.#claims.fail(executionId, shaped, this.#options.finishedTtlMs))
+      this.#onError(
+        new FlowcastError(
+          'invalid_snapshot',
+          `execution ${executionId} cannot be resumed: ${shaped.message}`,
+        ),
+        'redis claim',
+      )
+      return false
+    }
+    this.#resumed.add(executionId)
+    const follower = await this.#local.follow(executionId)
+    if (!follower) return false
+    try {
+      await this.#writer.attach(follower, retention, { top: taken.top, firstSeq: taken.firstSeq })
+    } catch (err) {
+      // Still ours in Redis and listed in our runs: the writer writes it once Redis answers.
+      this.#onError(err, 'redis claim')
+    }
+    this.#options.onClaimed?.(executionId, taken.flow)
+    return true
+  }
+
+  /** The checkpoint a take returned, checked, its stream going on after what Redis holds. */
+  #restorable(executionId: string, taken: Taken): ExecutionSnapshot {
+    if (!taken.checkpoint)
+      throw new FlowcastError('invalid_snapshot', `execution ${executionId} has no checkpoint in redis`)
+    let snap: ExecutionSnapshot
+    try {
+      snap = JSON.parse(taken.checkpoint) as ExecutionSnapshot
+    } catch {
+      throw new FlowcastError('invalid_snapshot', `execution ${executionId}: its checkpoint is not JSON`)
+    }
+    if (typeof snap !== 'object' || snap === null || typeof snap.stream !== 'object')
+      throw new FlowcastError(
+        'invalid_snapshot',
+        `execution ${executionId}: its checkpoint is not a snapshot`,
+      )
+    // Items the steps put after the checkpoint are in Redis: the stream goes on after them.
+    snap.stream = { ...snap.stream, lastSeq: Math.max(snap.stream.lastSeq ?? 0, taken.top.seq) }
+    return snap
   }
 
   #connections(): Redis[] {

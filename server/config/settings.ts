@@ -125,7 +125,7 @@ export const LIMIT_SETTINGS = {
   ),
   nodeLeaseMs: integer(
     15_000,
-    "Redis broker: how long a node's lease lasts unrenewed (renewed every third of it); when a node dies without a word, the others end its running executions as failed `node_lost` about this long after. Use one value on every node.",
+    "Redis broker: how long a node's lease lasts unrenewed (renewed every third of it); when a node dies without a word, another node takes its unfinished executions over from their checkpoints about this long after. Use one value on every node.",
     { unit: 'ms', aliases: ['FLOWCAST_LEASE_MS'] },
   ),
   followerLingerMs: integer(
@@ -140,8 +140,13 @@ export const LIMIT_SETTINGS = {
   ),
   drainTimeoutMs: integer(
     30_000,
-    'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as failed with error code `shutdown`.',
+    'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as failed with error code `shutdown` (memory broker) or handed over to another node from their checkpoints (Redis).',
     { unit: 'ms', min: 0 },
+  ),
+  checkpointMaxBytes: integer(
+    1024 * 1024,
+    "Redis broker: largest checkpoint (an execution's saved state, written to Redis at each step boundary so another node can resume it); a bigger one fails the execution with error code `checkpoint_too_large`.",
+    { unit: 'bytes' },
   ),
 } satisfies Record<string, Setting<number>>
 

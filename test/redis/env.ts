@@ -119,6 +119,7 @@ export async function spawnNode(env: {
   FLOWCAST_API_KEY: string
   FLOWCAST_SECRET: string
   FLOWCAST_LEASE_MS?: string
+  [name: `FLOWCAST_${string}`]: string | undefined
 }): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info' },

@@ -15,6 +15,8 @@
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
  *   <prefix>node:<nodeId>:fence   Counter: bumped by whoever ends or takes over that node's executions
  *                                 (the lease sweep); the node's writes are WATCHed on it (see fence.ts).
+ *   <prefix>claimable             Set: running executions no node holds (their node died or drained);
+ *                                 any node that has the flow takes one from its checkpoint (claim.ts).
  */
 
 /** The key prefix when none is configured. */
@@ -56,6 +58,11 @@ export class RedisKeys {
   /** Set of the executions a node runs (unfinished), swept when its lease passes. */
   runs(nodeId: string): string {
     return `${this.prefix}node:${nodeId}:runs`
+  }
+
+  /** Set of running executions that no node holds, waiting for a node that has their flow to take them. */
+  claimable(): string {
+    return `${this.prefix}claimable`
   }
 
   /** Counter bumped by anyone ending or taking over a node's executions: that node's write fence. */

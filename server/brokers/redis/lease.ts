@@ -1,27 +1,29 @@
 /**
  * Node leases: how the nodes on one Redis learn that one of them died without a word (kill -9,
- * a lost machine) and end its running executions instead of leaving them `running` forever.
+ * a lost machine) and take its unfinished executions away from it instead of leaving them
+ * `running` forever.
  *
  * One key per deployment, `<prefix>nodes`, a sorted set of node id -> lease deadline (ms, on
  * Redis's clock, so the nodes' clocks never matter), and per node `<prefix>node:<id>:runs`, the
  * set of executions it runs (the writer keeps it). Every node renews its own lease with one
  * script call per period (a third of the lease), whatever the number of executions, and the same
- * call returns the nodes whose lease has passed. For each, the node marks that node's executions
- * failed with `node_lost`, each in one script that checks the lease again and the status, so an
- * execution is ended once however many nodes sweep at the same time: status and close markers
- * appended to its stream (every node's followers tell their subscribers), the hash updated, and
- * the finished TTL on both keys. Then the dead node's entry and set are dropped.
+ * call returns the nodes whose lease has passed. For each, the node parks that node's executions
+ * (claim.ts: `node` emptied, a running one listed as claimable), each in one script that checks
+ * the lease again and the status, so it happens once however many nodes sweep at the same time.
+ * Then the dead node's entry and set are dropped, and every node claims what is claimable and
+ * whose flow it has, from its checkpoint (see redis.ts).
  *
- * The hash also gets `lost` (the sweeper's id), and the node's fence counter is bumped in the same
- * script. A node that was only slow (a step that blocked it longer than its lease, a partition)
- * comes back still running the execution; its writer's next EXEC, WATCHed on that counter, is
- * dropped whole by Redis (see fence.ts), it reads `lost` of each of its executions and stops those
- * that were lost; its next renewal also reports the lapse.
+ * The dead node's fence counter is bumped in the same script. A node that was only slow (a step
+ * that blocked it longer than its lease, a partition) comes back still running the execution; its
+ * writer's next EXEC, WATCHed on that counter, is dropped whole by Redis (see fence.ts), it reads
+ * `node` of each of its executions and stops those it no longer holds; its next renewal also
+ * reports the lapse.
  *
  * No scan of every execution and no timer per execution: the work is O(1) per node per period,
  * plus O(executions of a dead node) once.
  */
 import type { Redis } from 'ioredis'
+import type { Claims } from './claim.ts'
 import type { RedisKeys } from './keys.ts'
 
 /** Redis's clock in ms, from inside a script. */
@@ -42,51 +44,6 @@ redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now), 'LIMIT', 0, tonumber(ARGV[3]))
 table.insert(dead, 1, lapsed)
 return dead
-`
-
-/**
- * KEYS: meta, log, nodes, the dead node's fence, the log's doorbell. ARGV: the dead node's id, finished TTL ms, the
- * error JSON, the sweeper's id. Ends the execution once: only while it is not final, still owned
- * by that node, whose lease has passed. Markers go after the stream's top entry, as the running
- * node would have put them. Bumps the fence: a batch that node has in flight is dropped whole.
- */
-const MARK_LOST = `${NOW}
-local h = redis.call('HMGET', KEYS[1], 'status', 'node', 'lastSeq', 'close')
-local status = h[1]
-if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
-if h[2] ~= ARGV[1] then return 0 end
-local lease = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if lease and tonumber(lease) >= now then return 0 end
-local seq = tonumber(h[3] or '0')
-local sub = 0
-local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if top[1] then
-  local id = top[1][1]
-  local dash = string.find(id, '-', 1, true)
-  local topSeq = tonumber(string.sub(id, 1, dash - 1))
-  if topSeq >= seq then
-    seq = topSeq
-    sub = tonumber(string.sub(id, dash + 1))
-  end
-end
-local last = string.format('%.0f', seq)
-sub = sub + 1
-redis.call('XADD', KEYS[2], last .. '-' .. sub, 's', 'failed')
-local fields = {'status', 'failed', 'error', ARGV[3], 'endedAt', string.format('%.0f', now), 'interrupts', '[]', 'lost', ARGV[4]}
-if not h[4] then
-  local close = '{"reason":"failed","lastSeq":' .. last .. '}'
-  sub = sub + 1
-  redis.call('XADD', KEYS[2], last .. '-' .. sub, 'c', close)
-  table.insert(fields, 'close')
-  table.insert(fields, close)
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('INCR', KEYS[4])
--- The doorbell, as every append rings it: followers read the markers now (redis/reader.ts).
-redis.call('PUBLISH', KEYS[5], last .. '-' .. sub)
-return 1
 `
 
 /**
@@ -122,8 +79,10 @@ export interface NodeLeaseOptions {
   leaseMs: number
   finishedTtlMs: number
   onError: (err: unknown, context: string) => void
-  /** Told the ids of executions this node ended because their node was lost. */
-  onLost?: (executionIds: string[]) => void
+  /** Moves a dead node's executions away from it (claim.ts). */
+  claims: Claims
+  /** Told after each renewal (and each sweep): the broker claims what waits for a node then. */
+  onRenewed?: () => void
   /** Called when this node's own lease had passed before a renewal: other nodes may have fenced it. */
   onLapsed?: () => void
 }
@@ -186,6 +145,7 @@ export class NodeLease {
       if (dead.length > 0 && this.#readySince > 0 && Date.now() - this.#readySince >= leaseMs) {
         for (const node of dead) if (node !== nodeId) await this.#sweep(node)
       }
+      this.#o.onRenewed?.()
     } catch (err) {
       if (redis.status === 'ready') this.#o.onError(err, 'redis lease')
     } finally {
@@ -208,37 +168,11 @@ export class NodeLease {
       .catch(() => undefined)
   }
 
-  /** Ends every execution of a dead node, then forgets the node. */
+  /** Takes every unfinished execution away from a dead node (parked for a claim), then forgets the node. */
   async #sweep(node: string): Promise<void> {
     const { redis, keys, finishedTtlMs } = this.#o
     const runs = keys.runs(node)
-    const ids = await redis.smembers(runs)
-    const lost: string[] = []
-    if (ids.length > 0) {
-      const pipe = redis.pipeline()
-      for (const id of ids) {
-        const error = JSON.stringify({ code: 'node_lost', message: nodeLostMessage(id) })
-        pipe.eval(
-          MARK_LOST,
-          5,
-          keys.meta(id),
-          keys.log(id),
-          keys.nodes(),
-          keys.fence(node),
-          keys.tick(id),
-          node,
-          finishedTtlMs,
-          error,
-          this.#o.nodeId,
-        )
-      }
-      const results = (await pipe.exec()) ?? []
-      results.forEach(([err, marked], i) => {
-        if (err) throw err
-        if (marked === 1) lost.push(ids[i]!)
-      })
-    }
+    await this.#o.claims.park(node, await redis.smembers(runs))
     await redis.eval(FORGET, 3, keys.nodes(), runs, keys.fence(node), node, finishedTtlMs)
-    if (lost.length > 0) this.#o.onLost?.(lost)
   }
 }

@@ -1,6 +1,6 @@
 /** An execution's metadata hash: what the running node writes and what every other node reads. */
 import type { Retention } from '@flowcast/flows'
-import type { ExecutionStatus } from '@flowcast/protocol'
+import { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
 import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
 
 /** The hash fields of a snapshot; `result` only once completed. */
@@ -45,6 +45,8 @@ export function infoOf(executionId: string, h: Record<string, string>): Executio
     pendingInterrupts: h.interrupts ? JSON.parse(h.interrupts) : [],
   }
   if (close) info.streamClose = close
+  // An empty `node`: nobody holds it (claim.ts).
+  if (h.node === '' && !isTerminal(info.status)) info.nodeless = true
   if (h.endedAt) info.endedAt = Number(h.endedAt)
   if (h.error) info.error = JSON.parse(h.error)
   return info

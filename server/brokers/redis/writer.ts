@@ -12,12 +12,15 @@
  * Fencing without a script: the batch is ONE MULTI/EXEC of plain commands (XADD with explicit
  * ids, XTRIM, HSET of the fields that changed, the `runs` set, PEXPIRE once final, and a PUBLISH
  * on the execution's doorbell channel when the log grew), sent under a WATCH of this node's fence
- * counter (fence.ts). The lease sweep bumps that counter whenever it ends one of this node's
- * executions, so a node that was only slow has its next EXEC dropped whole by Redis; it then reads
- * each execution's hash (`lost`, `node`) under a new WATCH, reports the ones another node ended
- * as fenced (the broker stops the local copy) and writes the others again. A node that was only
- * slow therefore never changes a status or result after the sweep, nor appends after its close
- * marker, and the keys keep the finished TTL the sweep gave them.
+ * counter (fence.ts). The lease sweep bumps that counter whenever it takes one of this node's
+ * executions away (claim.ts), so a node that was only slow has its next EXEC dropped whole by
+ * Redis; it then reads each execution's `node` under a new WATCH, reports the ones it no longer
+ * holds as fenced (the broker stops the local copy) and writes the others again. A node that was
+ * only slow therefore never writes to an execution after the sweep took it.
+ *
+ * Checkpoints: at each step boundary (Execution.onCheckpoint) the next batch carries the
+ * execution's snapshot in its hash (`checkpoint`), in the same MULTI as that tick's events, so a
+ * checkpoint never runs ahead of the log another node resumes after.
  *
  * Every write is idempotent (explicit entry ids, which Redis refuses at or below the stream's
  * top; hash fields), so a batch whose reply was lost is simply written again. After a reconnect
@@ -26,9 +29,9 @@
  * again.
  */
 
-import type { Retention } from '@flowcast/flows'
+import type { ExecutionSnapshot, Retention } from '@flowcast/flows'
 import type { ExecutionStatus } from '@flowcast/protocol'
-import { isTerminal } from '@flowcast/protocol'
+import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
 import { cancelledError } from '../error-shape.ts'
@@ -82,6 +85,29 @@ interface Mirror {
   hash: Map<string, string>
   /** True once Redis confirmed it in this node's `runs` set (again after a sweep or a data loss). */
   listed: boolean
+  /** A step boundary passed since the last checkpoint written: the next batch carries a new one. */
+  checkpointDue: boolean
+  offCheckpoint: () => void
+  /** The seq the local log went on after, when this node resumed it from a checkpoint (else 0). */
+  base: number
+}
+
+/** Where Redis stands for an execution this node takes over: the log's top entry and its first retained seq. */
+export interface TakeOver {
+  top: EntryId
+  firstSeq: number
+}
+
+/** How the writer checkpoints each execution (see MirrorWriterOptions.checkpoints). */
+export interface Checkpoints {
+  /** The execution's saved form now; throws what Execution.save throws. */
+  save(executionId: string): ExecutionSnapshot | undefined
+  /** Calls `listener` at each step boundary of the execution; returns the remover. */
+  listen(executionId: string, listener: () => void): () => void
+  /** Largest checkpoint (its JSON, bytes). */
+  maxBytes: number
+  /** A checkpoint over maxBytes: the broker fails the execution with this error. */
+  onTooLarge(executionId: string, error: FlowcastError): void
 }
 
 export interface MirrorWriterOptions {
@@ -93,8 +119,13 @@ export interface MirrorWriterOptions {
   local: Broker
   finishedTtlMs: number
   onError: (err: unknown, context: string) => void
-  /** Told the executions whose writes Redis refused because another node ended them (node_lost). */
+  /** Told the executions whose writes Redis refused because another node ended or took them. */
   onFenced: (executionIds: string[]) => void
+  /**
+   * The checkpoint of each execution, written in its hash (`checkpoint`) with the events of the
+   * tick that passed a step boundary, so another node can resume it from there.
+   */
+  checkpoints?: Checkpoints
 }
 
 /** Writes this node's executions to Redis, batched per tick. */
@@ -132,28 +163,50 @@ export class MirrorWriter {
     return this.#mirrors.has(executionId)
   }
 
-  /** Starts mirroring a local execution and resolves once its first snapshot is in Redis. */
-  async attach(follower: Follower, retention: Retention): Promise<void> {
+  /** The ids of the executions mirrored by this node. */
+  ids(): string[] {
+    return [...this.#mirrors.keys()]
+  }
+
+  /** A mirrored execution's status as this node runs it. */
+  status(executionId: string): ExecutionStatus | undefined {
+    return this.#mirrors.get(executionId)?.follower.status
+  }
+
+  /**
+   * Starts mirroring a local execution and resolves once its first snapshot is in Redis. With
+   * `from`, the execution was resumed here from a checkpoint: its log goes on after Redis's top.
+   */
+  async attach(follower: Follower, retention: Retention, from?: TakeOver): Promise<void> {
     const id = follower.executionId
+    const top = from?.top ?? { seq: 0, sub: 0 }
     const m: Mirror = {
       id,
       follower,
       off: () => undefined,
       retention,
       markers: [],
-      lastMarker: { seq: 0, sub: 0 },
-      writtenSeq: 0,
-      writtenId: { seq: 0, sub: 0 },
-      trimmedTo: 1,
+      lastMarker: top,
+      writtenSeq: top.seq,
+      writtenId: top,
+      trimmedTo: from?.firstSeq ?? 1,
       dirty: true,
       hash: new Map(),
-      listed: false,
+      listed: from !== undefined,
+      checkpointDue: true,
+      offCheckpoint: () => undefined,
+      base: from ? top.seq : 0,
     }
     ;(m as { off: () => void }).off = follower.listen({
       onAppend: () => this.#touch(m),
       onStatus: (status) => this.#mark(m, { status }),
       onClose: (close) => this.#mark(m, { close }),
     })
+    if (this.#o.checkpoints)
+      m.offCheckpoint = this.#o.checkpoints.listen(id, () => {
+        m.checkpointDue = true
+        this.#touch(m)
+      })
     this.#mirrors.set(id, m)
     // What happened before we listened is told by the snapshot: the current status, and the close.
     this.#mark(m, { status: follower.status })
@@ -176,6 +229,7 @@ export class MirrorWriter {
     const m = this.#mirrors.get(executionId)
     if (!m) return
     m.off()
+    m.offCheckpoint()
     m.follower.release()
     this.#mirrors.delete(executionId)
   }
@@ -197,6 +251,7 @@ export class MirrorWriter {
     if (this.#retry) clearTimeout(this.#retry)
     for (const m of this.#mirrors.values()) {
       m.off()
+      m.offCheckpoint()
       m.follower.release()
     }
     this.#mirrors.clear()
@@ -345,7 +400,9 @@ export class MirrorWriter {
     eventsUpTo(head)
     const appended = commands.length > 0
     const probe = m.follower.read(0, 1)
-    const firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
+    let firstSeq = probe.gap ? probe.gap.to + 1 : (probe.entries[0]?.seq ?? head + 1)
+    // Resumed here: what came before the local log is in Redis only, kept until the log trims.
+    if (m.base > 0 && firstSeq <= m.base + 1) firstSeq = m.trimmedTo
     if (firstSeq > m.trimmedTo) commands.push(['xtrim', log, 'MINID', '=', `${firstSeq}-0`])
     const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
     if (snapshot.status === 'cancelled' && !snapshot.error) {
@@ -361,10 +418,14 @@ export class MirrorWriter {
     const fields = Object.entries(metaFields(snapshot, nodeId, m.retention, outcome)).filter(
       ([k, v]) => m.hash.get(k) !== v,
     )
+    const checkpoint = m.checkpointDue && !isTerminal(snapshot.status) ? this.#checkpoint(m) : undefined
+    m.checkpointDue = false
+    if (checkpoint !== undefined) fields.push(['checkpoint', checkpoint])
     if (fields.length > 0) commands.push(['hset', meta, ...fields.flat()])
     let listed = m.listed
     if (isTerminal(snapshot.status)) {
       commands.push(
+        ['hdel', meta, 'checkpoint'],
         ['pexpire', meta, finishedTtlMs],
         ['pexpire', log, finishedTtlMs],
         ['srem', keys.runs(nodeId), m.id],
@@ -390,20 +451,20 @@ export class MirrorWriter {
 
   /**
    * The fence moved (or the lease lapsed): under the WATCH now in force, read which executions
-   * another node ended. Those are reported fenced; every other one is written again in full
+   * this node no longer holds (`node` emptied by a sweep or a hand-over, or another node's). Those are reported fenced; every other one is written again in full
    * from the `runs` set on, since the sweep may have dropped that set.
    */
   async #check(): Promise<void> {
     const mirrors = [...this.#mirrors.values()]
     const pipe = this.#o.redis.pipeline()
-    for (const m of mirrors) pipe.hmget(this.#o.keys.meta(m.id), 'node', 'lost')
+    for (const m of mirrors) pipe.hget(this.#o.keys.meta(m.id), 'node')
     const rows = mirrors.length > 0 ? ((await pipe.exec()) ?? []) : []
     const fenced: string[] = []
     mirrors.forEach((m, i) => {
       const [err, value] = rows[i] ?? [new Error('no reply'), null]
       if (err) throw err
-      const [node, lost] = value as (string | null)[]
-      if (lost != null || (node != null && node !== this.#o.nodeId)) fenced.push(m.id)
+      const node = value as string | null
+      if (node != null && node !== this.#o.nodeId) fenced.push(m.id)
       else {
         m.listed = false
         this.#touch(m)
@@ -415,10 +476,38 @@ export class MirrorWriter {
     if (fenced.length > 0) this.#o.onFenced(fenced)
   }
 
+  /**
+   * The execution's checkpoint JSON, or undefined when there is none to write this tick: a child
+   * flow running (saved once it waits), or over the size limit (the execution is failed).
+   */
+  #checkpoint(m: Mirror): string | undefined {
+    const c = this.#o.checkpoints
+    if (!c) return undefined
+    let json: string
+    try {
+      const snap = c.save(m.id)
+      if (!snap) return undefined
+      json = JSON.stringify(snap)
+    } catch {
+      return undefined
+    }
+    const bytes = Buffer.byteLength(json)
+    if (bytes <= c.maxBytes) return json
+    c.onTooLarge(
+      m.id,
+      new FlowcastError(
+        'checkpoint_too_large',
+        `execution ${m.id}: its checkpoint is ${bytes} bytes, over the ${c.maxBytes} byte limit (checkpointMaxBytes)`,
+      ),
+    )
+    return undefined
+  }
+
   /** Puts a batch's markers back in front of newer ones and marks the mirror to be written again. */
   #unconfirmed(m: Mirror, markers: Marker[]): void {
     m.markers = [...markers, ...m.markers]
     m.dirty = true
+    m.checkpointDue = true
   }
 
   async #snapshot(

@@ -4,7 +4,7 @@
  * `stall`: puts `before` events, waits for a `go` interrupt (so the test attaches its
  * subscribers first, without a timer), then blocks the event loop for `stallMs` (a CPU-bound
  * step longer than the node's lease), puts `after` more events a few ms apart and completes
- * with 'done'.
+ * with 'done'. Run again on another node (attempt 2, after a claim) it does not block.
  */
 import { z } from 'zod'
 import { TriggerFlow } from '../../../flows/index.ts'
@@ -29,7 +29,9 @@ export function stallFlow() {
   const stall = flow.chunk('stall', async (data) => {
     // After the resume, data.input is the answer: the start input was kept in the state.
     const input = data.state.get<{ stallMs: number; after: number }>('input')!
-    const end = Date.now() + input.stallMs
+    // Some async work first, as a real step would do: the node checkpoints the running step.
+    await new Promise((r) => setTimeout(r, 50))
+    const end = data.attempt === 1 ? Date.now() + input.stallMs : 0
     while (Date.now() < end) {
       // Busy on purpose: no timer of this process (its lease renewal included) runs meanwhile.
     }
