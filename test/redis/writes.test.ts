@@ -119,24 +119,24 @@ describeRedis('redis: the writer', () => {
     const log = broker.keys.log(id)
     await eventually(async () => (await admin.xlen(log)) > 20, 10_000, 'the first events in Redis')
 
-    // As the sweep does: mark the execution lost and bump the node's fence, atomically, and
-    // read the stream's top in the same transaction.
+    // As the sweep does: take the execution from the node (claim.ts) and bump its fence,
+    // atomically, and read the stream's top in the same transaction.
     const replies = (await admin
       .multi()
-      .hset(broker.keys.meta(id), 'lost', 'test', 'status', 'failed')
+      .hset(broker.keys.meta(id), 'node', '')
       .incr(broker.keys.fence(broker.nodeId))
       .xrevrange(log, '+', '-', 'COUNT', 1)
       .exec())!
     const topAtBump = (replies[2]![1] as [string, string[]][])[0]![0]
 
-    // The node notices, stops its copy and answers from Redis from then on.
+    // The node notices, stops its copy and answers from Redis from then on (nobody holds it).
     await eventually(
       async () => {
         const res = await fetch(`${a.url}/api/executions/${id}`)
-        return ((await res.json()) as { status: string }).status === 'failed'
+        return ((await res.json()) as { nodeless?: boolean }).nodeless === true
       },
       10_000,
-      'the node to answer failed from Redis',
+      'the node to answer from Redis that no node holds it',
     )
     // A later execution is written through the re-armed fence: a barrier for the writer.
     const later = await startOn(a.url, 'long-job', { count: 3, size: 16, intervalMs: 0 })
@@ -147,6 +147,6 @@ describeRedis('redis: the writer', () => {
     )
     const top = (await admin.xrevrange(log, '+', '-', 'COUNT', 1))[0]![0]
     expect(top).toBe(topAtBump)
-    expect(await admin.hget(broker.keys.meta(id), 'status')).toBe('failed')
+    expect(await admin.hget(broker.keys.meta(id), 'node')).toBe('')
   })
 })
