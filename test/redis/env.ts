@@ -4,7 +4,10 @@
  * a private redis-server, and an SDK client over `ws`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { nanoid } from 'nanoid'
 import { afterEach, beforeEach, describe, it } from 'vitest'
@@ -188,8 +191,13 @@ export interface OwnRedis {
  * With `password` it requires one (the URL carries it); with `started: false` it is only given a
  * port, for a test that starts a node before its Redis.
  */
-export async function ownRedis(options: { password?: string; started?: boolean } = {}): Promise<OwnRedis> {
+export async function ownRedis(
+  options: { password?: string; started?: boolean; persist?: boolean } = {},
+): Promise<OwnRedis> {
   const port = await freePort()
+  // With `persist`, an append-only file fsynced on every write, in a directory of its own: a
+  // restart (even after SIGKILL) comes back with every write Redis acknowledged.
+  const dir = options.persist ? mkdtempSync(join(tmpdir(), 'fc-redis-')) : undefined
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : ''
   const url = `redis://${auth}127.0.0.1:${port}`
   let child: ChildProcess | undefined
@@ -204,8 +212,7 @@ export async function ownRedis(options: { password?: string; started?: boolean }
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...(dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no']),
         '--daemonize',
         'no',
         ...(options.password ? ['--requirepass', options.password] : []),
