@@ -132,6 +132,11 @@ export interface MirrorWriterOptions {
 export class MirrorWriter {
   readonly #o: MirrorWriterOptions
   readonly #mirrors = new Map<string, Mirror>()
+  /**
+   * The mirrors with something to write: a batch takes these, not a scan of every mirror (at
+   * 5,000 executions the scans were 16% of the node's busy time; issue 18).
+   */
+  readonly #dirty = new Set<Mirror>()
   readonly #fence: WriteFence
   #scheduled: ReturnType<typeof setImmediate> | undefined
   #flushing: Promise<void> | undefined
@@ -208,6 +213,7 @@ export class MirrorWriter {
         this.#touch(m)
       })
     this.#mirrors.set(id, m)
+    this.#dirty.add(m)
     // What happened before we listened is told by the snapshot: the current status, and the close.
     this.#mark(m, { status: follower.status })
     if (follower.streamClose) this.#mark(m, { close: follower.streamClose })
@@ -232,6 +238,7 @@ export class MirrorWriter {
     m.offCheckpoint()
     m.follower.release()
     this.#mirrors.delete(executionId)
+    this.#dirty.delete(m)
   }
 
   /** Writes everything pending now; resolves when this batch (and any it waited for) is done. */
@@ -255,10 +262,12 @@ export class MirrorWriter {
       m.follower.release()
     }
     this.#mirrors.clear()
+    this.#dirty.clear()
   }
 
   #touch(m: Mirror): void {
     m.dirty = true
+    this.#dirty.add(m)
     this.#schedule()
   }
 
@@ -288,7 +297,7 @@ export class MirrorWriter {
   async #flushOnce(): Promise<void> {
     if (!this.#fence.armed) await this.#fence.arm()
     if (this.#fence.moved) await this.#check()
-    const batch = [...this.#mirrors.values()].filter((m) => m.dirty)
+    const batch = [...this.#dirty]
     if (batch.length === 0) return
     // The snapshot parts only the local broker knows (interrupts, error, result) come async;
     // gather until they agree with the follower's status, then build the batch without awaiting.
@@ -302,6 +311,7 @@ export class MirrorWriter {
     const commands: Command[] = [['multi']]
     batch.forEach((m, i) => {
       m.dirty = false
+      this.#dirty.delete(m)
       const plan = this.#plan(m, snaps[i]!.info ?? m.lastInfo, snaps[i]!.outcome)
       if (!plan) return
       plan.from = commands.length
@@ -359,7 +369,7 @@ export class MirrorWriter {
       m.listed = p.listed
       m.confirmed = true
     }
-    if ([...this.#mirrors.values()].some((m) => m.dirty)) this.#schedule()
+    if (this.#dirty.size > 0) this.#schedule()
   }
 
   /**
@@ -507,6 +517,7 @@ export class MirrorWriter {
   #unconfirmed(m: Mirror, markers: Marker[]): void {
     m.markers = [...markers, ...m.markers]
     m.dirty = true
+    if (this.#mirrors.get(m.id) === m) this.#dirty.add(m)
     m.checkpointDue = true
   }
 
