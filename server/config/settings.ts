@@ -116,6 +116,10 @@ export const LIMIT_SETTINGS = {
     { unit: 'ms' },
   ),
   presenceIntervalMs: integer(500, 'Least time between two presence frames of one room.', { unit: 'ms' }),
+  presenceFramesPerTick: integer(
+    200,
+    "Most presence frames the server's one presence ticker sends in one event-loop callback; more due at once (a join storm across many rooms) go in the next turns, with I/O between. A change reaches every member about `presenceIntervalMs` + 10 ms after the room's previous presence, plus one turn per this many frames queued ahead of it.",
+  ),
   maxResultWaitMs: integer(60_000, 'Longest `wait` the result route honours (longer ones are clamped).', {
     unit: 'ms',
   }),

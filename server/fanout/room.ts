@@ -18,6 +18,7 @@ import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
 import { type OutFrame, RoomFrames } from './frame.ts'
 import type { Member, Peer, SubscribeInfo } from './member.ts'
+import { type PresenceSubject, PresenceTicker } from './presence.ts'
 
 /** Frames' worth of events (maxFrameBytes each) a room holds before it flushes within the tick. */
 const PENDING_FLUSH_FRAMES = 4
@@ -30,11 +31,12 @@ export type RoomLimits = Pick<
   | 'slowConsumerTimeoutMs'
   | 'drainCheckMs'
   | 'presenceIntervalMs'
+  | 'presenceFramesPerTick'
   | 'maxFrameBytes'
 >
 
 /** One execution's room on this node. */
-export class Room {
+export class Room implements PresenceSubject {
   readonly executionId: string
   readonly #follower: Follower
   readonly #limits: RoomLimits
@@ -54,9 +56,15 @@ export class Room {
   #pendingBytes = 0
   #flushTimer: ReturnType<typeof setImmediate> | undefined
   #drainTimer: ReturnType<typeof setInterval> | undefined
-  #presenceTimer: ReturnType<typeof setTimeout> | undefined
+  /** The server's presence queue (fanout/presence.ts), or this room's own when none was given. */
+  readonly #presence: PresenceTicker
+  readonly #ownsPresence: boolean
   #presenceSent = -1
   #lastPresenceAt = 0
+  /** The presence frame being sent, and the members it goes to (a snapshot, sent in slices). */
+  #presenceFrame: OutFrame | undefined
+  #presenceTo: Member[] = []
+  #presenceNext = 0
   #close: StreamClose | undefined
   #status: ExecutionStatus
   #disposed = false
@@ -67,8 +75,11 @@ export class Room {
     onEmpty: (room: Room) => void,
     metrics?: ServerMetrics,
     logger?: Logger,
+    presence?: PresenceTicker,
   ) {
     this.executionId = follower.executionId
+    this.#ownsPresence = presence === undefined
+    this.#presence = presence ?? new PresenceTicker(limits.presenceFramesPerTick)
     this.#follower = follower
     this.#limits = limits
     this.#metrics = metrics
@@ -159,7 +170,10 @@ export class Room {
     this.#follower.release()
     if (this.#flushTimer) clearImmediate(this.#flushTimer)
     if (this.#drainTimer) clearInterval(this.#drainTimer)
-    if (this.#presenceTimer) clearTimeout(this.#presenceTimer)
+    if (this.#ownsPresence) this.#presence.stop()
+    else this.#presence.cancel(this)
+    this.#presenceFrame = undefined
+    this.#presenceTo = []
     this.#members.clear()
     this.#live.clear()
     this.#catching.clear()
@@ -439,18 +453,47 @@ export class Room {
   }
 
   #schedulePresence(): void {
-    if (this.#presenceTimer || this.#disposed) return
-    const wait = Math.max(0, this.#lastPresenceAt + this.#limits.presenceIntervalMs - Date.now())
-    this.#presenceTimer = setTimeout(() => {
-      this.#presenceTimer = undefined
-      if (this.#disposed) return
-      const n = this.#members.size
-      if (n === this.#presenceSent) return
-      this.#presenceSent = n
-      this.#lastPresenceAt = Date.now()
-      const frame = this.#frames.presence(n)
-      for (const m of this.#members.values()) this.#send(m, frame)
-    }, wait)
+    if (this.#disposed) return
+    this.#presence.schedule(this, this.#lastPresenceAt + this.#limits.presenceIntervalMs)
+  }
+
+  /** The ticker's call: the count for everyone in the room now; false when it has not changed. */
+  beginPresence(now: number): boolean {
+    if (this.#disposed) return false
+    const n = this.#members.size
+    if (n === this.#presenceSent) return false
+    this.#presenceSent = n
+    this.#lastPresenceAt = now
+    this.#presenceFrame = this.#frames.presence(n)
+    this.#presenceTo = [...this.#members.values()]
+    this.#presenceNext = 0
+    return true
+  }
+
+  /** The ticker's call: the begun presence frame to up to `max` more of its members. */
+  sendPresence(max: number): number {
+    const frame = this.#presenceFrame
+    if (!frame) return 0
+    const to = this.#presenceTo
+    const end = Math.min(to.length, this.#presenceNext + max)
+    let sent = 0
+    while (this.#presenceNext < end) {
+      const m = to[this.#presenceNext++]!
+      // A member that left since the snapshot gets nothing more from this room.
+      if (this.#members.get(m.peer) !== m) continue
+      this.#send(m, frame)
+      sent++
+    }
+    if (this.#presenceNext >= to.length) {
+      this.#presenceFrame = undefined
+      this.#presenceTo = []
+    }
+    return sent
+  }
+
+  /** The ticker's call: true while the begun presence frame has members left to reach. */
+  presencePending(): boolean {
+    return this.#presenceFrame !== undefined
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { Broker, Follower } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
+import { PresenceTicker } from './presence.ts'
 import { Room, type RoomLimits } from './room.ts'
 
 /** Every room of one server. */
@@ -22,6 +23,8 @@ export class Rooms {
    * on one socket; two sockets on a slow follow()).
    */
   readonly #entering = new Map<string, number>()
+  /** One presence queue for every room, so that rooms due at once share a budget per callback. */
+  readonly #presence: PresenceTicker
   #closed = false
 
   constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined, logger?: Logger) {
@@ -29,6 +32,7 @@ export class Rooms {
     this.#limits = limits
     this.#metrics = metrics
     this.#logger = logger
+    this.#presence = new PresenceTicker(limits.presenceFramesPerTick)
   }
 
   /**
@@ -75,6 +79,7 @@ export class Rooms {
     this.#closed = true
     for (const r of [...this.#rooms.values()]) r.dispose()
     this.#rooms.clear()
+    this.#presence.stop()
   }
 
   async #find(executionId: string, since: number): Promise<Room | undefined> {
@@ -120,6 +125,7 @@ export class Rooms {
         (r) => this.#disposeIfIdle(r),
         this.#metrics(),
         this.#logger,
+        this.#presence,
       )
       this.#rooms.set(executionId, room)
       this.#followers.set(room, follower)
