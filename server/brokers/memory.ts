@@ -120,24 +120,11 @@ export class MemoryBroker implements Broker {
   }
 
   async start(flow: TriggerFlow<any>, input: unknown, options: StartOptions): Promise<ExecutionInfo> {
-    if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
-    // A server's execution closes as soon as nothing is pending (TriggerFlow's one-call start),
-    // so a finished chain reports completed at once, unless the flow asks to stay open.
-    const stayOpen =
-      flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
-    const exec = flow.createExecution({
-      retention: options.retention,
-      ...(this.#budget ? { retentionBudget: this.#budget } : {}),
-      ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
-      ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
-      ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
-    })
-    this.#register(exec)
+    const exec = this.#create(flow, options)
     try {
       await exec.start(input)
     } catch (err) {
-      this.#executions.delete(exec.id)
-      exec.runtimeStream.release()
+      this.#discard(exec)
       throw err
     }
     return this.#info(exec)
@@ -149,27 +136,40 @@ export class MemoryBroker implements Broker {
    * snapshot does not fit the flow; nothing is registered then.
    */
   resume(flow: TriggerFlow<any>, snapshot: ExecutionSnapshot, options: StartOptions): ExecutionInfo {
+    // Registered first: the status the load sets is told like any other (the registry holds it).
+    const exec = this.#create(flow, options, snapshot.executionId)
+    try {
+      exec.load(snapshot)
+    } catch (err) {
+      this.#discard(exec)
+      throw err
+    }
+    return this.#info(exec)
+  }
+
+  /** A new execution of `flow` (with the given id, for a resume), registered here before it runs. */
+  #create(flow: TriggerFlow<any>, options: StartOptions, id?: string): Execution<any, any, any> {
     if (this.#closed) throw new FlowcastError('broker_unavailable', 'the broker is closed')
+    // A server's execution closes as soon as nothing is pending (TriggerFlow's one-call start),
+    // so a finished chain reports completed at once, unless the flow asks to stay open.
     const stayOpen =
       flow.executionDefaults.autoCloseTimeout !== undefined || flow.executionDefaults.autoClose !== undefined
     const exec = flow.createExecution({
-      id: snapshot.executionId,
+      ...(id === undefined ? {} : { id }),
       retention: options.retention,
       ...(this.#budget ? { retentionBudget: this.#budget } : {}),
       ...(options.maxItemBytes === undefined ? {} : { maxItemBytes: options.maxItemBytes }),
       ...(stayOpen ? {} : { autoCloseTimeout: 0 }),
       ...(options.aroundChunk ? { aroundChunk: options.aroundChunk } : {}),
     })
-    // Registered first: the status the load sets is told like any other (the registry holds it).
     this.#register(exec)
-    try {
-      exec.load(snapshot)
-    } catch (err) {
-      this.#executions.delete(exec.id)
-      exec.runtimeStream.release()
-      throw err
-    }
-    return this.#info(exec)
+    return exec
+  }
+
+  /** Forgets an execution whose start or load threw: it never ran here. */
+  #discard(exec: Execution<any, any, any>): void {
+    this.#executions.delete(exec.id)
+    exec.runtimeStream.release()
   }
 
   /** The saved form of a local execution; undefined when it is unknown. Throws what `save` throws. */
