@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { io as ioClient, type Socket } from 'socket.io-client'
 import WebSocket from 'ws'
+import { freePort } from '../test/helpers/net.ts'
 
 const argv = process.argv.slice(2)
 const arg = (name: string, dflt: string) => {
@@ -42,17 +43,6 @@ const children = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL')
 })
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** CPU ms a process has used so far (user + system). */
 function cpuMs(pid: number): number {

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -13,6 +12,7 @@ import { nanoid } from 'nanoid'
 import { afterEach, beforeEach, describe, it } from 'vitest'
 import WebSocket from 'ws'
 import { type ClientOptions, createClient, type FlowcastClient } from '../../client-sdk/index.ts'
+import { freePort } from '../helpers/net.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
@@ -90,18 +90,6 @@ export async function keysUnder(url: string, prefix: string): Promise<string[]> 
   } finally {
     r.disconnect()
   }
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /** A server node in its own process. */

@@ -1,5 +1,4 @@
 /** The client SDK against a real server on port 0: fan-out, stop, results, stream endings, bad frames, failover. */
-import net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import {
   type EndInfo,
@@ -10,6 +9,7 @@ import {
   type StreamEvent,
 } from '../../client-sdk/index.ts'
 import { useCleanup } from '../helpers/cleanup.ts'
+import { freePort } from '../helpers/net.ts'
 import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 import { nodeClient, range, startTestServer, type testLongJob } from './fixtures.ts'
@@ -363,13 +363,4 @@ function wsText(text: string): Buffer {
   const payload = Buffer.from(text)
   if (payload.length >= 126) throw new Error('keep injected frames short')
   return Buffer.concat([Buffer.from([0x81, payload.length]), payload])
-}
-
-/** A port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
-  const { port } = srv.address() as net.AddressInfo
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
 }
