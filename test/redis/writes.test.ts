@@ -149,4 +149,37 @@ describeRedis('redis: the writer', () => {
     expect(top).toBe(topAtBump)
     expect(await admin.hget(broker.keys.meta(id), 'node')).toBe('')
   })
+  it('a command answered just after a fence bump (a sweep took another execution) is in Redis when answered', async () => {
+    const prefix = newPrefix()
+    prefixes.push(prefix)
+    const broker = await RedisBroker.connect({
+      url: REDIS_URL,
+      keyPrefix: prefix,
+      finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
+      onError: () => undefined,
+    })
+    brokers.push(broker)
+    const a = await startServer({ port: 0, auth: 'off', broker })
+    servers.push(a)
+    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+    redises.push(admin)
+    // Waiting for its approval: nothing of its own is written until the command.
+    const id = await startOn(a.url, 'approval', { request: 'fence' })
+    const meta = broker.keys.meta(id)
+    await eventually(async () => (await admin.hget(meta, 'status')) === 'waiting', 10_000, 'waiting in Redis')
+
+    // The bump a sweep makes when it takes some other execution of this node: the node's next
+    // EXEC is dropped whole, though this execution is still its own.
+    await admin.incr(broker.keys.fence(broker.nodeId))
+    // stop_stream flushes at once (no turn of the loop first): that very batch is the dropped one.
+    expect(await broker.command(id, { type: 'stop_stream', by: 'test' })).toEqual({ stopped: true })
+    // Read at once, before any later batch of the node could land.
+    const [close, log] = await Promise.all([
+      admin.hget(meta, 'close'),
+      admin.xrange(broker.keys.log(id), '-', '+'),
+    ])
+    expect(close).not.toBeNull()
+    expect(log.some(([, f]) => f[0] === 'c')).toBe(true)
+    expect(await admin.hget(meta, 'node')).toBe(broker.nodeId)
+  })
 })

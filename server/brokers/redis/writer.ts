@@ -15,8 +15,9 @@
  * counter (fence.ts). The lease sweep bumps that counter whenever it takes one of this node's
  * executions away (claim.ts), so a node that was only slow has its next EXEC dropped whole by
  * Redis; it then reads each execution's `node` under a new WATCH, reports the ones it no longer
- * holds as fenced (the broker stops the local copy) and writes the others again. A node that was
- * only slow therefore never writes to an execution after the sweep took it.
+ * holds as fenced (the broker stops the local copy) and writes the others again, within the same
+ * flush(), so whoever awaits a flush is answered once Redis holds its writes (or with an error). A
+ * node that was only slow therefore never writes to an execution after the sweep took it.
  *
  * Checkpoints: at each step boundary (Execution.onCheckpoint) the next batch carries the
  * execution's snapshot in its hash (`checkpoint`), in the same MULTI as that tick's events, so a
@@ -38,6 +39,13 @@ import { cancelledError } from '../error-shape.ts'
 import { WriteFence } from './fence.ts'
 import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
+
+/**
+ * Batches the fence may drop in a row within one flush() before it answers with an error. Each
+ * drop is a sweep that took some of this node's executions after the WATCH; the re-run first
+ * re-reads which ones are still held, so a second drop in a row is already rare.
+ */
+const FENCE_RETRIES = 3
 
 /** Redis's refusal of an explicit entry id at or below the stream's top: the entry is there already. */
 const ALREADY_WRITTEN = 'equal or smaller than the target stream top item'
@@ -143,6 +151,8 @@ export class MirrorWriter {
   #retry: ReturnType<typeof setTimeout> | undefined
   #needsResync = false
   #closed = false
+  /** Errors already told to onError, or not to be (a flush's caller may still get them). */
+  readonly #told = new WeakSet<Error>()
 
   constructor(options: MirrorWriterOptions) {
     this.#o = options
@@ -218,9 +228,7 @@ export class MirrorWriter {
     this.#mark(m, { status: follower.status })
     if (follower.streamClose) this.#mark(m, { close: follower.streamClose })
     await this.flush()
-    // A batch the fence dropped (it moved after the WATCH: a node back from a lapsed lease) is
-    // written again by the next one, after the check; give it a few.
-    for (let i = 0; i < 3 && !m.confirmed && this.#mirrors.get(id) === m; i++) await this.flush()
+    // Written, but not this one: the check before the write found it fenced, or it is gone here.
     if (!m.confirmed) throw new Error('the first snapshot did not reach redis')
   }
 
@@ -244,11 +252,14 @@ export class MirrorWriter {
     this.#dirty.delete(m)
   }
 
-  /** Writes everything pending now; resolves when this batch (and any it waited for) is done. */
+  /**
+   * Writes everything pending now; resolves once Redis holds it (and any batch it waited for),
+   * rejects when it could not be written (it stays pending and is written later).
+   */
   async flush(): Promise<void> {
     while (this.#flushing) await this.#flushing
     if (this.#closed) return
-    this.#flushing = this.#flushOnce().finally(() => {
+    this.#flushing = this.#flushFenced().finally(() => {
       this.#flushing = undefined
     })
     await this.#flushing
@@ -292,16 +303,30 @@ export class MirrorWriter {
         return
       }
       this.flush().catch((err) => {
-        if (this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
+        if (!this.#told.has(err) && this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
       })
     })
   }
 
-  async #flushOnce(): Promise<void> {
+  /**
+   * One batch, sent again when the fence dropped it (the next run re-reads which executions this
+   * node still holds first): a caller's flush() is never answered while its writes were dropped.
+   */
+  async #flushFenced(): Promise<void> {
+    for (let run = 0; run <= FENCE_RETRIES; run++) {
+      if (await this.#flushOnce()) return
+      if (this.#closed) return
+    }
+    this.#retryLater()
+    throw new Error(`redis write: the fence dropped ${FENCE_RETRIES + 1} batches in a row`)
+  }
+
+  /** Sends one batch; false when the fence dropped it (nothing written, all of it pending again). */
+  async #flushOnce(): Promise<boolean> {
     if (!this.#fence.armed) await this.#fence.arm()
     if (this.#fence.moved) await this.#check()
     const batch = [...this.#dirty]
-    if (batch.length === 0) return
+    if (batch.length === 0) return true
     // The snapshot parts only the local broker knows (interrupts, error, result) come async;
     // gather until they agree with the follower's status, then build the batch without awaiting.
     let snaps: { info: ExecutionInfo | undefined; outcome: ExecutionOutcome | undefined }[] = []
@@ -327,7 +352,10 @@ export class MirrorWriter {
       // Disarmed meanwhile (a reconnect): never send an EXEC that no WATCH guards.
       for (const p of plans) this.#unconfirmed(p.m, p.markers)
       this.#retryLater()
-      return
+      // Not told: the 'ready' handler writes it again, as after any disconnect.
+      const lost = new Error('redis write: the connection was lost before the batch was sent')
+      this.#told.add(lost)
+      throw lost
     }
     let replies: [Error | null, unknown][] | null
     try {
@@ -348,12 +376,11 @@ export class MirrorWriter {
       // null: the fence moved after the WATCH, Redis dropped the whole batch; the next one checks
       // the hashes first. An error: a command was refused as queued, nothing ran.
       for (const p of plans) this.#unconfirmed(p.m, p.markers)
-      if (execErr) {
-        this.#retryLater()
-        if (this.#o.redis.status === 'ready') this.#o.onError(execErr, 'redis write')
-      } else this.#schedule()
-      return
+      if (!execErr) return false
+      this.#retryLater()
+      throw this.#reported(execErr)
     }
+    let refused: Error | undefined
     for (const p of plans) {
       // EXEC's results are those of the queued commands, after the MULTI.
       const own = results.slice(p.from - 1, p.from - 1 + p.commands.length) as unknown[]
@@ -361,7 +388,8 @@ export class MirrorWriter {
       if (err) {
         this.#unconfirmed(p.m, p.markers)
         this.#retryLater()
-        if (this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
+        const told = this.#reported(err)
+        refused ??= told
         continue
       }
       const m = p.m
@@ -373,6 +401,8 @@ export class MirrorWriter {
       m.confirmed = true
     }
     if (this.#dirty.size > 0) this.#schedule()
+    if (refused) throw refused
+    return true
   }
 
   /**
@@ -530,6 +560,13 @@ export class MirrorWriter {
     const info = await this.#o.local.info(m.id)
     const outcome = info && isTerminal(info.status) ? await this.#o.local.result(m.id, 0) : undefined
     return { info, outcome }
+  }
+
+  /** Tells onError of a refusal now (once per refusal, whoever awaits the flush), and returns it. */
+  #reported(err: Error): Error {
+    if (this.#o.redis.status === 'ready') this.#o.onError(err, 'redis write')
+    this.#told.add(err)
+    return err
   }
 
   #retryLater(): void {
