@@ -116,8 +116,12 @@ export class Connection implements Peer {
    * `controlOverdraftBytes`; the reply that would exceed it closes the socket with 4008 instead.
    */
   json(value: unknown): void {
+    if (this.open) this.text(JSON.stringify(value))
+  }
+
+  /** Sends a control frame already encoded as JSON text, under the same overdraft rule as json(). */
+  text(text: string): void {
     if (!this.open) return
-    const text = JSON.stringify(value)
     const { highWaterMark, controlOverdraftBytes } = this.ctx.limits
     if (this.ws.bufferedAmount <= highWaterMark) this.overdraft = 0
     else {

@@ -54,6 +54,8 @@ export class WsHub {
   // it): per-socket closures would cost each idle subscriber a few hundred bytes.
   readonly #onWsMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void
   readonly #onWsClose: (this: WebSocket, code: number) => void
+  /** The hello frame's JSON around its connection id: only the id differs between sockets. */
+  readonly #hello: [head: string, tail: string]
 
   constructor(deps: HubDeps) {
     this.#deps = deps
@@ -96,6 +98,7 @@ export class WsHub {
       hub.#drop(conn)
     }
     this.#heartbeat = new Heartbeat<Connection>(deps.limits.heartbeatMs)
+    this.#hello = helloAround(deps.limits)
   }
 
   get connections(): number {
@@ -207,27 +210,20 @@ export class WsHub {
   }
 
   #welcome(conn: Connection): void {
-    const { limits, logger } = this.#deps
-    logger.debug(
-      {
-        connectionId: conn.id,
-        address: conn.address,
-        role: conn.principal?.role,
-        scope: conn.principal?.scope,
-      },
-      'ws open',
-    )
-    conn.json({
-      type: 'hello',
-      protocol: PROTOCOL_VERSION,
-      connectionId: conn.id,
-      heartbeatMs: limits.heartbeatMs,
-      limits: {
-        maxPayload: limits.maxPayload,
-        maxSubscriptions: limits.maxSubscriptions,
-        commandsPerSecond: limits.commandsPerSecond,
-      },
-    })
+    const { logger } = this.#deps
+    // Not even the fields object when debug is off: this runs once per accepted socket.
+    if (logger.isLevelEnabled('debug'))
+      logger.debug(
+        {
+          connectionId: conn.id,
+          address: conn.address,
+          role: conn.principal?.role,
+          scope: conn.principal?.scope,
+        },
+        'ws open',
+      )
+    // Per-socket JSON.stringify of the same object was 16 µs of a connect's profile (2%).
+    conn.text(this.#hello[0] + JSON.stringify(conn.id) + this.#hello[1])
   }
 
   #drop(conn: Connection): void {
@@ -293,6 +289,24 @@ export class WsHub {
     )
     conn.evict(CloseCode.tooSlow, 'too slow')
   }
+}
+
+/** The `hello` frame's JSON text before and after its connection id (the same for every socket). */
+function helloAround(limits: ServerLimits): [head: string, tail: string] {
+  const MARK = '\u0000id'
+  const text = JSON.stringify({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    connectionId: MARK,
+    heartbeatMs: limits.heartbeatMs,
+    limits: {
+      maxPayload: limits.maxPayload,
+      maxSubscriptions: limits.maxSubscriptions,
+      commandsPerSecond: limits.commandsPerSecond,
+    },
+  })
+  const [head, tail] = text.split(JSON.stringify(MARK))
+  return [head!, tail!]
 }
 
 function ignoreError(): void {

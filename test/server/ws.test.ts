@@ -16,12 +16,21 @@ async function open(url: string): Promise<TestSocket> {
 
 describe('websocket protocol', () => {
   it('greets with hello: protocol 1, a connection id, the heartbeat and the limits', async () => {
-    const server = await serve({ limits: { heartbeatMs: 12_345, maxPayload: 4096 } })
+    const server = await serve({
+      limits: { heartbeatMs: 12_345, maxPayload: 4096, maxSubscriptions: 7, commandsPerSecond: 33 },
+    })
     const s = await open(server.url)
+    const other = await open(server.url)
     const hello = s.frames[0]!
-    expect(hello).toMatchObject({ type: 'hello', protocol: 1, heartbeatMs: 12_345 })
-    expect(typeof hello.connectionId).toBe('string')
-    expect(hello.limits).toMatchObject({ maxPayload: 4096 })
+    // Exactly these fields: the hub builds the text once around the connection id.
+    expect(hello).toEqual({
+      type: 'hello',
+      protocol: 1,
+      connectionId: expect.any(String),
+      heartbeatMs: 12_345,
+      limits: { maxPayload: 4096, maxSubscriptions: 7, commandsPerSecond: 33 },
+    })
+    expect(other.frames[0]!.connectionId).not.toBe(hello.connectionId)
     const pong = await s.request({ type: 'ping' })
     expect(pong.type).toBe('pong')
   })
