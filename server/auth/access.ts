@@ -64,17 +64,57 @@ export interface AccessResolver {
   fromTicket(ticket: string | undefined): Principal
 }
 
-function principalOf(claims: Claims): Principal {
-  return {
-    kind: claims.kind,
-    role: claims.role,
-    scope: claims.scope,
-    exp: claims.exp,
-    isCurrent: (nowMs) => isCurrent(claims, nowMs),
-    canRead: (id) => canRead(claims, id),
-    canCommand: (id) => canCommand(claims, id),
-    canStart: () => canAdminister(claims),
+/**
+ * The Principal of one set of claims. A class rather than an object of four closures: made once
+ * per authenticated socket or request, where the closures (and tsx's names for them) were 29 µs of
+ * a `?token=` connect's profile.
+ */
+class ClaimsPrincipal implements Principal {
+  readonly kind: Claims['kind']
+  readonly role: Role
+  readonly scope: string
+  readonly exp: number | undefined
+  readonly #claims: Claims
+
+  constructor(claims: Claims) {
+    this.#claims = claims
+    this.kind = claims.kind
+    this.role = claims.role
+    this.scope = claims.scope
+    this.exp = claims.exp
   }
+
+  isCurrent(nowMs?: number): boolean {
+    return isCurrent(this.#claims, nowMs)
+  }
+
+  canRead(executionId: string): boolean {
+    return canRead(this.#claims, executionId)
+  }
+
+  canCommand(executionId: string): boolean {
+    return canCommand(this.#claims, executionId)
+  }
+
+  canStart(): boolean {
+    return canAdminister(this.#claims)
+  }
+}
+
+/**
+ * Principals by their claims object: Auth hands out one frozen object per verified token while
+ * that token is remembered, so the watchers of an execution, who present its one viewer token,
+ * share one Principal (it holds no state of its own; expiry is checked on every authenticate).
+ */
+const principals = new WeakMap<Claims, Principal>()
+
+function principalOf(claims: Claims): Principal {
+  let principal = principals.get(claims)
+  if (!principal) {
+    principal = new ClaimsPrincipal(claims)
+    principals.set(claims, principal)
+  }
+  return principal
 }
 
 const everyone = principalOf({ kind: 'open', role: 'admin', scope: '*' })
@@ -111,13 +151,13 @@ export function tokenAccess(auth: Auth): AccessResolver {
       const { executionId, until } = auth.checkTicket(ticket)
       const claims: Claims = { kind: 'ticket', role: 'viewer', scope: executionId }
       if (until !== undefined) claims.exp = until
-      return principalOf(claims)
+      return new ClaimsPrincipal(claims)
     },
   }
 }
 
 /** The `token` query parameter of a request URL; undefined when absent. */
-function tokenParam(url: string | undefined): string | undefined {
+export function tokenParam(url: string | undefined): string | undefined {
   const q = url?.indexOf('?') ?? -1
   if (q < 0) return undefined
   const value = new URLSearchParams(url!.slice(q + 1)).get('token')

@@ -55,6 +55,10 @@ export function randomKey(bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
 }
 
+// One object each (frozen): the access seam keeps one Principal per claims object.
+const OPEN: Principal = Object.freeze({ kind: 'open', role: 'admin', scope: '*' })
+const API_KEY_HOLDER: Principal = Object.freeze({ kind: 'apiKey', role: 'admin', scope: '*' })
+
 /** Signs and checks tokens and the API key; `off` makes everyone an admin of everything. */
 export class Auth {
   readonly off: boolean
@@ -63,6 +67,12 @@ export class Auth {
   readonly #tokens: Hs256 | undefined
   readonly #defaultTtl: number
   readonly #maxTtl: number
+  /**
+   * The Principal of each verified claims object: the token check hands out one frozen claims
+   * object per remembered token, so a repeat skips the role check and the allocation (times are
+   * checked by verify() on every call).
+   */
+  readonly #principals = new WeakMap<object, Principal>()
 
   constructor(config: AuthConfig | 'off') {
     this.off = config === 'off'
@@ -102,9 +112,9 @@ export class Auth {
    * or expired one; the message never contains the credential.
    */
   async authenticate(credential: string | undefined | null): Promise<Principal> {
-    if (this.off) return { kind: 'open', role: 'admin', scope: '*' }
+    if (this.off) return OPEN
     if (!credential) throw new FlowcastError('unauthorized', 'a token or API key is required')
-    if (this.isApiKey(credential)) return { kind: 'apiKey', role: 'admin', scope: '*' }
+    if (this.isApiKey(credential)) return API_KEY_HOLDER
     let claims: Readonly<Record<string, unknown>>
     try {
       claims = this.#tokens!.verify(credential, { issuer: ISSUER, audience: AUDIENCE })
@@ -115,12 +125,21 @@ export class Auth {
         throw new FlowcastError('unauthorized', 'token expired', { details: EXPIRED })
       throw new FlowcastError('unauthorized', 'token is invalid')
     }
+    const known = this.#principals.get(claims)
+    if (known) return known
     const role = Role.safeParse(claims.role)
     const scope = claims.scope
     if (!role.success || typeof scope !== 'string' || scope.length === 0) {
       throw new FlowcastError('unauthorized', 'token claims are malformed')
     }
-    return { kind: 'token', role: role.data, scope, exp: claims.exp as number }
+    const principal: Principal = Object.freeze({
+      kind: 'token',
+      role: role.data,
+      scope,
+      exp: claims.exp as number,
+    })
+    this.#principals.set(claims, principal)
+    return principal
   }
 
   /**
