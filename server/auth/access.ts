@@ -156,12 +156,29 @@ export function tokenAccess(auth: Auth): AccessResolver {
   }
 }
 
-/** The `token` query parameter of a request URL; undefined when absent. */
+/** The `token` query parameter of a request URL (the first, as URLSearchParams reads it); undefined when absent. */
 export function tokenParam(url: string | undefined): string | undefined {
   const q = url?.indexOf('?') ?? -1
   if (q < 0) return undefined
-  const value = new URLSearchParams(url!.slice(q + 1)).get('token')
+  const query = url!.slice(q + 1)
+  // A plain query (no escapes, '+', '#' or '?') is split by hand: URLSearchParams was half of the
+  // token check's JavaScript in a connect; anything else goes through it, to decode as it does.
+  const value = /[%+#?]/.test(query) ? new URLSearchParams(query).get('token') : plainParam(query, 'token')
   if (value === null) return undefined
   if (value === '') throw new FlowcastError('unauthorized', 'the token is empty')
   return value
+}
+
+/** The first value of `name` in a query without escapes; null when absent. */
+function plainParam(query: string, name: string): string | null {
+  for (let at = 0; at <= query.length; ) {
+    let end = query.indexOf('&', at)
+    if (end < 0) end = query.length
+    const eq = query.indexOf('=', at)
+    const keyEnd = eq >= 0 && eq < end ? eq : end
+    if (keyEnd - at === name.length && query.startsWith(name, at))
+      return keyEnd === end ? '' : query.slice(keyEnd + 1, end)
+    at = end + 1
+  }
+  return null
 }
