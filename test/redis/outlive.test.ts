@@ -5,8 +5,10 @@
  * a survivor, raw WebSocket, SSE) ends with exactly 1..k of the first attempt then the re-run's
  * items as k+1..k+N, marked `attempt: 2`, and the result is `completed`. kill -9 of the node
  * holding a waiting approval: `continue` on another node completes it. Each test prints the time
- * from the kill to the execution going on elsewhere.
+ * from the kill to the execution going on elsewhere. The long job is `held` (flows/held.ts): its
+ * first attempt puts a few items and then waits for its node to die, so the kill never races it.
  */
+import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
 import { eventually } from '../helpers/poll.ts'
 import { readSse, type SseRead, sseSeqs } from '../helpers/sse-client.ts'
@@ -16,7 +18,10 @@ import { describeRedis, type NodeProcess, range, startExecution, useCluster } fr
 import { watch } from './watch.ts'
 
 const LEASE_MS = 1000
-const cluster = useCluster(3, { FLOWCAST_LEASE_MS: String(LEASE_MS) })
+const cluster = useCluster(3, {
+  FLOWCAST_LEASE_MS: String(LEASE_MS),
+  FLOWCAST_EXTRA_FLOWS: fileURLToPath(new URL('./flows/held.ts', import.meta.url)),
+})
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
@@ -29,10 +34,11 @@ describeRedis('redis: executions outlive their node', () => {
   it('kill -9 mid-stream: another node resumes it; every watcher gets 1..k then the re-run as k+1..k+N (attempt 2); completed', async () => {
     const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess]
     const N = 150
+    const HOLD = 20
     const { executionId: id, tokens } = await startExecution(
       a.url,
-      'long-job',
-      { count: N, size: 32, intervalMs: 8 },
+      'held',
+      { count: N, size: 32, intervalMs: 8, holdAfter: HOLD },
       cluster.apiKey,
     )
     const viewer = tokens!.viewer
@@ -44,7 +50,12 @@ describeRedis('redis: executions outlive their node', () => {
     await ws.subscribe(id)
     const sse: SseRead = await readSse(`${b.url}/api/executions/${id}/stream`, bearer(viewer))
     try {
-      await until(() => onB.events.length >= 20 && failing.events.length >= 20, 10_000, 'first events')
+      // The first attempt's HOLD items, all it puts: A runs it until killed.
+      await until(
+        () => onB.events.length >= HOLD && failing.events.length >= HOLD,
+        10_000,
+        "the first attempt's items",
+      )
       a.child.kill('SIGKILL')
       await a.exited
       const killedAt = Date.now()
@@ -70,7 +81,7 @@ describeRedis('redis: executions outlive their node', () => {
       const result = await json(`${c.url}/api/executions/${id}/result`, viewer)
       expect(result).toEqual({ status: 200, body: { status: 'completed', result: { put: N, accepted: N } } })
       console.log(
-        `[outlive] long-job ${id}: kill -> first re-run item on B's watcher ${resumedAfter} ms (lease ${LEASE_MS} ms)`,
+        `[outlive] held long job ${id}: kill -> first re-run item on B's watcher ${resumedAfter} ms (lease ${LEASE_MS} ms)`,
       )
     } finally {
       sse.abort()
@@ -142,17 +153,24 @@ describeRedis('redis: executions outlive their node', () => {
       })
     }
     const N = 60
+    const HOLD = 5
     const started = await Promise.all(
       Array.from({ length: 8 }, () =>
-        startExecution(a.url, 'long-job', { count: N, size: 16, intervalMs: 25 }, cluster.apiKey),
+        startExecution(
+          a.url,
+          'held',
+          { count: N, size: 16, intervalMs: 25, holdAfter: HOLD },
+          cluster.apiKey,
+        ),
       ),
     )
     const log = (id: string) => `${cluster.prefix}x:${id}:log`
+    const eventsIn = async (id: string) =>
+      (await cluster.redis.xrange(log(id), '-', '+')).filter(([, f]) => f[0] === 'e').length
     await eventually(
-      async () =>
-        (await Promise.all(started.map((s) => cluster.redis.xlen(log(s.executionId))))).every((n) => n >= 5),
+      async () => (await Promise.all(started.map((s) => eventsIn(s.executionId)))).every((n) => n >= HOLD),
       10_000,
-      'first events of each',
+      "the first attempt's items of each in Redis",
     )
     a.child.kill('SIGKILL')
     await a.exited

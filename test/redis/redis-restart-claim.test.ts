@@ -5,7 +5,9 @@
  * way) Redis is killed and started again from its file. Every execution completes, none is lost,
  * and none ran twice at once: in each log the seqs have no hole, attempts never go back, and
  * within one attempt the items count up once (two nodes running the same attempt would repeat them).
+ * The executions are `held` (flows/held.ts): their first attempt waits for A to die, never racing the kill.
  */
+import { fileURLToPath } from 'node:url'
 
 import { Redis } from 'ioredis'
 import { afterEach, expect, it } from 'vitest'
@@ -50,13 +52,20 @@ describeRedis('redis: restarted during a claim', () => {
         FLOWCAST_API_KEY: 'restart-claim-api-key-0123456789',
         FLOWCAST_SECRET: 'restart-claim-secret-0123456789abcdef0123456789',
         FLOWCAST_LEASE_MS: String(LEASE_MS),
+        FLOWCAST_EXTRA_FLOWS: fileURLToPath(new URL('./flows/held.ts', import.meta.url)),
       }
       nodes.push(...(await Promise.all([spawnNode(env), spawnNode(env), spawnNode(env)])))
       const [a, b] = nodes as [NodeProcess, NodeProcess, NodeProcess]
       const N = 60
+      const HOLD = 5
       const started = await Promise.all(
         Array.from({ length: 6 }, () =>
-          startExecution(a.url, 'long-job', { count: N, size: 16, intervalMs: 25 }, env.FLOWCAST_API_KEY),
+          startExecution(
+            a.url,
+            'held',
+            { count: N, size: 16, intervalMs: 25, holdAfter: HOLD },
+            env.FLOWCAST_API_KEY,
+          ),
         ),
       )
       const ids = started.map((s) => s.executionId)
@@ -64,10 +73,12 @@ describeRedis('redis: restarted during a claim', () => {
       probe = new Redis(redis.url, { maxRetriesPerRequest: 0, retryStrategy: () => 50 })
       probe.on('error', () => undefined)
       const r = probe
+      const eventsIn = async (id: string) =>
+        (await r.xrange(`${p}x:${id}:log`, '-', '+')).filter(([, f]) => f[0] === 'e').length
       await eventually(
-        async () => (await Promise.all(ids.map((id) => r.xlen(`${p}x:${id}:log`)))).every((n) => n >= 5),
+        async () => (await Promise.all(ids.map(eventsIn))).every((n) => n >= HOLD),
         10_000,
-        'first events of each',
+        "the first attempt's items of each in Redis",
       )
       const nodeA = (await r.hget(`${p}x:${ids[0]}:meta`, 'node'))!
       a.child.kill('SIGKILL')

@@ -3,7 +3,10 @@
  * each node in turn gets SIGTERM (drain: past the drain timeout it hands what still runs over
  * instead of ending it) and is replaced by a fresh one. Every execution completes, its log in
  * Redis is 1..lastSeq without a hole, and no node ended one. Prints hand-over -> claim per execution.
+ * The executions are `held` (flows/held.ts): each runs on the node it started on until that node's
+ * SIGTERM hands it over, so every SIGTERM meets running executions, however slow the machine.
  */
+import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
 import { eventually } from '../helpers/poll.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -18,7 +21,11 @@ import {
 } from './env.ts'
 
 const LEASE_MS = 1000
-const env = { FLOWCAST_LEASE_MS: String(LEASE_MS), FLOWCAST_DRAIN_TIMEOUT_MS: '200' }
+const env = {
+  FLOWCAST_LEASE_MS: String(LEASE_MS),
+  FLOWCAST_DRAIN_TIMEOUT_MS: '200',
+  FLOWCAST_EXTRA_FLOWS: fileURLToPath(new URL('./flows/held.ts', import.meta.url)),
+}
 const cluster = useCluster(3, env)
 
 /** Every JSON log line a node prints from now on. */
@@ -48,8 +55,8 @@ describeRedis('redis: a rolling restart', () => {
       const node = cluster.nodes[i % 3]!
       const { executionId, tokens } = await startExecution(
         node.url,
-        'long-job',
-        { count: N, size: 32, intervalMs: 30 },
+        'held',
+        { count: N, size: 32, intervalMs: 30, holdAfter: 5 },
         cluster.apiKey,
       )
       ids.push({ id: executionId, admin: tokens!.admin })
