@@ -53,15 +53,21 @@ describeRedis('redis: the running node is killed and no other node has its flow'
     const [b, c] = cluster.nodes as [NodeProcess, NodeProcess]
     const a = await rareNode()
     const N = 60
+    const HOLD = 10
+    // Held after HOLD items on A: the kill below never races the flow finishing there.
     const { executionId: id, tokens } = await startExecution(
       a.url,
       'rare',
-      { count: N, intervalMs: 20 },
+      { count: N, intervalMs: 20, holdAfter: HOLD },
       cluster.apiKey,
     )
     const viewer = tokens!.viewer
     const onB = [watch(cluster.client([b.url], viewer), id), watch(cluster.client([c.url], viewer), id)]
-    await until(() => onB.every((w) => w.events.length >= 10), 10_000, 'first events on B and C')
+    await until(
+      () => onB.every((w) => w.events.length >= HOLD),
+      10_000,
+      "the first attempt's items on B and C",
+    )
     const meta = `${cluster.prefix}x:${id}:meta`
 
     a.child.kill('SIGKILL')
