@@ -22,6 +22,24 @@ afterEach(async () => {
   for (const p of prefixes.splice(0)) await dropPrefix(REDIS_URL, p)
 })
 
+/** A node with the Redis broker under a fresh prefix, its server, and a Redis connection of the test's. */
+async function writerNode(options: { quiet?: boolean } = {}) {
+  const prefix = newPrefix()
+  prefixes.push(prefix)
+  const broker = await RedisBroker.connect({
+    url: REDIS_URL,
+    keyPrefix: prefix,
+    finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
+    ...(options.quiet ? { onError: () => undefined } : {}),
+  })
+  brokers.push(broker)
+  const a = await startServer({ port: 0, auth: 'off', broker })
+  servers.push(a)
+  const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  redises.push(admin)
+  return { broker, a, admin }
+}
+
 /** The addresses of a node's connections, by the names the broker gives them. */
 async function addressesOf(admin: Redis, nodeId: string): Promise<Map<string, string>> {
   const text = (await admin.call('CLIENT', 'LIST')) as string
@@ -36,18 +54,7 @@ async function addressesOf(admin: Redis, nodeId: string): Promise<Map<string, st
 
 describeRedis('redis: the writer', () => {
   it('writes each tick as one WATCHed MULTI/EXEC with no script per execution per tick', async () => {
-    const prefix = newPrefix()
-    prefixes.push(prefix)
-    const broker = await RedisBroker.connect({
-      url: REDIS_URL,
-      keyPrefix: prefix,
-      finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
-    })
-    brokers.push(broker)
-    const a = await startServer({ port: 0, auth: 'off', broker })
-    servers.push(a)
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-    redises.push(admin)
+    const { broker, a, admin } = await writerNode()
     const monitor = await new Redis(REDIS_URL, { maxRetriesPerRequest: 0 }).monitor()
     redises.push(monitor)
     const seen: { source: string; args: string[] }[] = []
@@ -102,19 +109,7 @@ describeRedis('redis: the writer', () => {
     expect(await admin.pttl(log)).toBeGreaterThan(0)
   })
   it('a bump of the fence (what a sweep does) drops the batch in flight: nothing is appended after it', async () => {
-    const prefix = newPrefix()
-    prefixes.push(prefix)
-    const broker = await RedisBroker.connect({
-      url: REDIS_URL,
-      keyPrefix: prefix,
-      finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
-      onError: () => undefined,
-    })
-    brokers.push(broker)
-    const a = await startServer({ port: 0, auth: 'off', broker })
-    servers.push(a)
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-    redises.push(admin)
+    const { broker, a, admin } = await writerNode({ quiet: true })
     const id = await startOn(a.url, 'long-job', { count: 100_000, size: 32, intervalMs: 1 })
     const log = broker.keys.log(id)
     await eventually(async () => (await admin.xlen(log)) > 20, 10_000, 'the first events in Redis')
@@ -150,19 +145,7 @@ describeRedis('redis: the writer', () => {
     expect(await admin.hget(broker.keys.meta(id), 'node')).toBe('')
   })
   it('a command answered just after a fence bump (a sweep took another execution) is in Redis when answered', async () => {
-    const prefix = newPrefix()
-    prefixes.push(prefix)
-    const broker = await RedisBroker.connect({
-      url: REDIS_URL,
-      keyPrefix: prefix,
-      finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
-      onError: () => undefined,
-    })
-    brokers.push(broker)
-    const a = await startServer({ port: 0, auth: 'off', broker })
-    servers.push(a)
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
-    redises.push(admin)
+    const { broker, a, admin } = await writerNode({ quiet: true })
     // Waiting for its approval: nothing of its own is written until the command.
     const id = await startOn(a.url, 'approval', { request: 'fence' })
     const meta = broker.keys.meta(id)
