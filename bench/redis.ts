@@ -2,7 +2,7 @@
  * Redis at many followed streams (issue 18): flowcast on two nodes vs socket.io with its Redis
  * adapter on two processes, the same shape for both.
  *
- *   npm run bench:redis [-- --quick] [--rate 2000] [--streams 100,5000] [--seconds 10]
+ *   npm run bench:redis [-- --quick] [--rate 2000] [--streams 100,5000] [--seconds 10] [--commandstats]
  *
  * A private redis-server (no persistence) on a free port, so that its CPU is this run's only.
  * Node A runs the streams (flowcast: `long-job` executions, one event per stream every
@@ -17,6 +17,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import { Redis } from 'ioredis'
 import { io as ioClient, type Socket } from 'socket.io-client'
 import WebSocket from 'ws'
 import { freePort } from '../test/helpers/net.ts'
@@ -37,6 +38,8 @@ const SYSTEMS = arg('systems', 'socketio,flowcast').split(',')
 /** A directory: flowcast's nodes run with --cpu-prof there (ended by SIGTERM, no drain). */
 const PROFILE = arg('profile', '')
 const PAD = 40
+/** Also print Redis's own count of each command per delivered event over the window (INFO commandstats). */
+const COMMANDSTATS = argv.includes('--commandstats')
 const TICK_MS = 1000 / 100 // USER_HZ on Linux
 
 const children = new Set<ChildProcess>()
@@ -137,6 +140,16 @@ interface Row {
   p50: number
   p99: number
   bad: number
+  /** Calls per delivered event of each command Redis ran in the window (with --commandstats). */
+  commands?: Record<string, number>
+}
+
+/** `cmdstat_<name>:calls=N,...` lines of INFO commandstats as name -> calls. */
+async function commandCalls(admin: Redis): Promise<Map<string, number>> {
+  const text = (await admin.info('commandstats')) as string
+  const calls = new Map<string, number>()
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]))
+  return calls
 }
 
 /** The window: CPU of every process and deliveries from `start` to its end. */
@@ -145,12 +158,15 @@ async function measure(
   streams: number,
   tally: Tally,
   pids: { a: number; b: number; redis: number },
+  admin: Redis,
 ): Promise<Row> {
   await new Promise((r) => setTimeout(r, WARMUP_MS))
+  const calls = COMMANDSTATS ? await commandCalls(admin) : undefined
   const before = { a: cpuMs(pids.a), b: cpuMs(pids.b), redis: cpuMs(pids.redis) }
   tally.measuring = true
   await new Promise((r) => setTimeout(r, SECONDS * 1000))
   tally.measuring = false
+  const callsAfter = calls ? await commandCalls(admin) : undefined
   const cpu = {
     a: cpuMs(pids.a) - before.a,
     b: cpuMs(pids.b) - before.b,
@@ -167,6 +183,13 @@ async function measure(
     p99: pct(tally.lat, 99),
     bad: tally.bad,
   }
+  if (calls && callsAfter && tally.delivered > 0) {
+    row.commands = {}
+    for (const [name, n] of callsAfter) {
+      const per = (n - (calls.get(name) ?? 0)) / tally.delivered
+      if (per >= 0.005) row.commands[name] = Number(per.toFixed(2))
+    }
+  }
   console.error(JSON.stringify(row))
   return row
 }
@@ -180,7 +203,7 @@ async function inBatches<T>(items: T[], n: number, fn: (item: T) => Promise<void
   )
 }
 
-async function flowcast(redis: { url: string; pid: number }, streams: number): Promise<Row> {
+async function flowcast(redis: { url: string; pid: number; admin: Redis }, streams: number): Promise<Row> {
   const env = {
     REDIS_URL: redis.url,
     FLOWCAST_KEY_PREFIX: `bench:${process.pid}:${streams}:`,
@@ -238,11 +261,17 @@ async function flowcast(redis: { url: string; pid: number }, streams: number): P
     })
   }
   console.error(`[flowcast ${streams}] ${streams} executions started and subscribed in ${Date.now() - t0} ms`)
-  const row = await measure('flowcast (2 nodes, Redis broker)', streams, tally, {
-    a: a.child.pid!,
-    b: b.child.pid!,
-    redis: redis.pid,
-  })
+  const row = await measure(
+    'flowcast (2 nodes, Redis broker)',
+    streams,
+    tally,
+    {
+      a: a.child.pid!,
+      b: b.child.pid!,
+      redis: redis.pid,
+    },
+    redis.admin,
+  )
   for (const ws of sockets) ws.terminate()
   await Promise.all([
     stop(a.child, PROFILE ? 'SIGTERM' : 'SIGKILL'),
@@ -251,7 +280,7 @@ async function flowcast(redis: { url: string; pid: number }, streams: number): P
   return row
 }
 
-async function socketio(redis: { url: string; pid: number }, streams: number): Promise<Row> {
+async function socketio(redis: { url: string; pid: number; admin: Redis }, streams: number): Promise<Row> {
   const args = ['--import', 'tsx', 'bench/servers/socketio-redis.ts']
   const b = await spawnWithUrl(args, { REDIS_URL: redis.url, ROLE: 'sub' })
   const a = await spawnWithUrl(args, {
@@ -278,23 +307,31 @@ async function socketio(redis: { url: string; pid: number }, streams: number): P
     })
   }
   a.child.stdin!.write('go\n')
-  const row = await measure('socket.io + @socket.io/redis-adapter (2 processes)', streams, tally, {
-    a: a.child.pid!,
-    b: b.child.pid!,
-    redis: redis.pid,
-  })
+  const row = await measure(
+    'socket.io + @socket.io/redis-adapter (2 processes)',
+    streams,
+    tally,
+    {
+      a: a.child.pid!,
+      b: b.child.pid!,
+      redis: redis.pid,
+    },
+    redis.admin,
+  )
   a.child.stdin!.write('stop\n')
   for (const s of sockets) s.disconnect()
   await Promise.all([stop(a.child), stop(b.child)])
   return row
 }
 
-const redis = await ownRedis()
+const own = await ownRedis()
+const redis = { ...own, admin: new Redis(own.url) }
 const rows: Row[] = []
 for (const streams of STREAMS) {
   if (SYSTEMS.includes('socketio')) rows.push(await socketio(redis, streams))
   if (SYSTEMS.includes('flowcast')) rows.push(await flowcast(redis, streams))
 }
+redis.admin.disconnect()
 await stop(redis.child)
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
@@ -309,6 +346,17 @@ for (const r of rows)
   console.log(
     `| ${r.system} | ${r.streams} | ${r.events} | ${fmt(r.cpuUsPerEvent)} | ${fmt(r.cpu.a)} / ${fmt(r.cpu.b)} / ${fmt(r.cpu.redis)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.bad} |`,
   )
+if (COMMANDSTATS) {
+  console.log('\nRedis commands per delivered event (INFO commandstats over the window)\n')
+  console.log('| system | streams | commands per event |')
+  console.log('| --- | ---: | --- |')
+  for (const r of rows) {
+    const list = Object.entries(r.commands ?? {})
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ${v}`)
+    console.log(`| ${r.system} | ${r.streams} | ${list.join(', ')} |`)
+  }
+}
 if (!SYSTEMS.includes('socketio') || !SYSTEMS.includes('flowcast')) process.exit()
 console.log('\n| target | figure | goal | met |')
 console.log('| --- | ---: | ---: | --- |')
