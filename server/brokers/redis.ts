@@ -4,7 +4,7 @@
  * the runtime-stream log as a Stream with the seq as the entry id, status/result/metadata in a
  * hash, commands over pub/sub to the running node. Any node serves any subscriber: the running
  * node serves its own from memory, every other node follows the stream through its ONE reader,
- * woken by the stream's doorbell (redis/reader.ts).
+ * woken by the deployment's doorbell (redis/reader.ts).
  */
 
 import {
@@ -167,6 +167,7 @@ export class RedisBroker implements Broker {
     this.#reader = new StreamReader({
       conn: this.#reads,
       sub: this.#sub,
+      bell: this.keys.ticks(),
       onError,
       ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
     })
@@ -280,7 +281,6 @@ export class RedisBroker implements Broker {
     await new Promise<void>((resolve) => {
       const watch = {
         key: this.keys.log(executionId),
-        bell: this.keys.tick(executionId),
         cursor,
         onRecords: (records: StreamRecord[]) => {
           if (records.some((r) => isTerminal(r.fields.s))) done()

@@ -2,8 +2,8 @@
  * The reader design on a real Redis (issues 7 and 18): a node that follows several rooms reads
  * them on exactly one connection (found in CLIENT LIST by the name the broker gives it), never
  * with a blocking XREAD, and each XREAD names only streams whose doorbell rang: a watched
- * execution that no longer moves is not read again, an unwatched one never. Leaving a room
- * unsubscribes its doorbell. And a doorbell missed while the pub/sub connection was away loses
+ * execution that no longer moves is not read again, an unwatched one never. The doorbell is one
+ * channel per deployment, subscribed while the node follows anything. And a doorbell missed while the pub/sub connection was away loses
  * nothing: the node reads every followed stream again when it is back.
  */
 import { Redis } from 'ioredis'
@@ -144,22 +144,16 @@ describeRedis('redis: one reader per node, woken by doorbells', () => {
     for (const id of running.slice(2)) expect(xreads.some((x) => x.keys.includes(logKey(id)))).toBe(false)
     expect(fromB(0).some((x) => x.args.some((t) => t.toUpperCase() === 'BLOCK'))).toBe(false)
     expect(fromB(0).length).toBeGreaterThan(0)
-    // B holds one doorbell subscription per watched execution.
-    const numsub = (await admin.call('PUBSUB', 'NUMSUB', ...watched.map((id) => broker.keys.tick(id)))) as (
-      | string
-      | number
-    )[]
-    expect(numsub.filter((_, i) => i % 2 === 1).map(Number)).toEqual([1, 1, 1, 1])
+    // B holds one doorbell subscription, the deployment's, and no channel per execution.
+    const bellSubscribers = async () =>
+      Number(((await admin.call('PUBSUB', 'NUMSUB', broker.keys.ticks())) as unknown[])[1])
+    expect(await bellSubscribers()).toBe(1)
+    const channels = (await admin.call('PUBSUB', 'CHANNELS', `${broker.keys.prefix}*`)) as string[]
+    expect(channels.filter((c) => c.startsWith(`${broker.keys.prefix}x:`))).toEqual([])
 
-    // Leaving a room unsubscribes its doorbell and takes its log out of the reads.
+    // Leaving a room takes its log out of the reads.
     const left = watchedRunning[0]!
     expect(await socks[0]!.request({ type: 'unsubscribe', executionId: left })).toMatchObject({ type: 'ack' })
-    await eventually(
-      async () =>
-        Number(((await admin.call('PUBSUB', 'NUMSUB', broker.keys.tick(left))) as unknown[])[1]) === 0,
-      5_000,
-      'the left room unsubscribed',
-    )
     // A read already on its way may still name it; from the first one without it, none does.
     const rest = [logKey(watchedRunning[1]!)]
     const mark2 = xreads.length
@@ -171,6 +165,10 @@ describeRedis('redis: one reader per node, woken by doorbells', () => {
     const since = xreads.findIndex((x, i) => i >= mark2 && ofB.has(x.source) && x.keys.join() === rest.join())
     await eventually(async () => fromB(since).length >= 5, 10_000, 'five more XREADs from B')
     for (const x of fromB(since)) expect(x.keys).toEqual(rest)
+
+    // Once B follows nothing, it no longer hears the doorbell.
+    await Promise.all(sockets.splice(0).map((s) => s.close()))
+    await eventually(async () => (await bellSubscribers()) === 0, 10_000, 'the doorbell unsubscribed')
   })
 
   it('a doorbell missed while the pub/sub connection was away loses nothing', async () => {

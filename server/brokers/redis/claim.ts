@@ -77,7 +77,7 @@ return {1, h[3] or '', id, h[4] or '1', h[5] or '', h[6] or '', h[7] or '', h[1]
 `
 
 /**
- * KEYS: meta, log, the log's doorbell. ARGV: own id, finished TTL ms, the error JSON. Ends an execution this
+ * KEYS: meta, log, the doorbell. ARGV: own id, finished TTL ms, the error JSON. Ends an execution this
  * node holds (but does not run) as failed: status and close markers after the log's top.
  */
 const FAIL = `${NOW}${FINAL}
@@ -111,7 +111,7 @@ redis.call('HDEL', KEYS[1], 'checkpoint')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 -- The doorbell, as every append rings it: followers read the markers now (reader.ts).
-redis.call('PUBLISH', KEYS[3], last .. '-' .. sub)
+redis.call('PUBLISH', KEYS[3], cjson.encode({KEYS[2], last .. '-' .. sub}))
 return 1
 `
 
@@ -213,7 +213,7 @@ export class Claims {
         3,
         k.meta(executionId),
         k.log(executionId),
-        k.tick(executionId),
+        k.ticks(),
         n,
         finishedTtlMs,
         JSON.stringify(error),

@@ -61,7 +61,7 @@ export class RemoteLog {
   #watching = false
   #released = false
 
-  constructor(executionId: string, key: string, bell: string, reader: StreamReader, init: RemoteLogInit) {
+  constructor(executionId: string, key: string, reader: StreamReader, init: RemoteLogInit) {
     this.executionId = executionId
     this.key = key
     this.#reader = reader
@@ -103,7 +103,6 @@ export class RemoteLog {
     }
     this.#watch = {
       key,
-      bell,
       cursor: init.cursor,
       // The reader delivers only records after the cursor, and advances it itself.
       onRecords: (records) => {

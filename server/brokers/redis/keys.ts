@@ -8,8 +8,9 @@
  *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
  *                                 interrupts, retention, createdAt, endedAt (TTL once finished);
  *                                 `lost` once another node ended it (the fence, see lease.ts).
- *   <prefix>x:<executionId>:tick  Pub/sub channel: a doorbell rung (with the new top id) by every write
- *                                 that appended to the log; the nodes following it read only then.
+ *   <prefix>ticks                 Pub/sub channel: the doorbell, rung once by every write batch that
+ *                                 appended to logs, naming each with its new top id (reader.ts); the
+ *                                 nodes following a log read it only then.
  *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
  *   <prefix>nodes                 Sorted set: node id -> lease deadline (ms, Redis clock); see lease.ts.
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.
@@ -40,9 +41,9 @@ export class RedisKeys {
     return `${this.prefix}x:${executionId}:meta`
   }
 
-  /** The pub/sub channel rung after each write that appended to the execution's log. */
-  tick(executionId: string): string {
-    return `${this.prefix}x:${executionId}:tick`
+  /** The doorbell: the pub/sub channel rung by each write batch that appended, naming the logs it grew. */
+  ticks(): string {
+    return `${this.prefix}ticks`
   }
 
   /** The pub/sub channel a node listens on for commands and replies. */

@@ -1,15 +1,19 @@
 /**
  * The one reader of a node: it reads the streams of the executions this node's rooms (and result
- * waits) follow, and only when they move. The running node's write MULTI PUBLISHes each log's
- * doorbell (`<prefix>x:<id>:tick`, carrying the new top id) after it appended; this node
- * SUBSCRIBEs the doorbells of the streams it follows, on its pub/sub connection, and answers the
- * rings with non-blocking XREADs of the rung streams only, from each one's cursor, gathered per
- * socket read. Nothing blocks in Redis and no command names a stream that did not move,
- * so Redis's work follows the events, not the number of followed streams (issue 18: one blocking
- * XREAD re-issued over 5,000 streams cost Redis half a core).
+ * waits) follow, and only when they move. The running node's write MULTI ends with one PUBLISH on
+ * the deployment's doorbell channel (`<prefix>ticks`) naming every log that batch appended to,
+ * each with its new top id; a node SUBSCRIBEs that one channel, on its pub/sub connection, while
+ * it follows any stream, and answers the rings of the streams it follows with non-blocking XREADs
+ * of those streams only, from each one's cursor, gathered per socket read. Nothing blocks in
+ * Redis and no command names a stream that did not move, so Redis's work follows the events, not
+ * the number of followed streams (issue 18: one blocking XREAD re-issued over 5,000 streams cost
+ * Redis half a core). One ring per write batch rather than one per stream: at 2,000 events/s the
+ * per-stream PUBLISHes were a command per event on the running node, in Redis and on every
+ * follower; the price is that a node following any stream hears the rings of all of them (as
+ * every node hears every emit with socket.io's Redis adapter), a JSON parse and a map lookup each.
  *
  * A ring is a hint; the cursor is the truth. A ring missed cannot lose events: a stream is read
- * once its doorbell's SUBSCRIBE is confirmed (what came before it), every followed stream is
+ * once the doorbell's SUBSCRIBE is confirmed (what came before it), every followed stream is
  * read again whenever the pub/sub or the read connection comes back (rings sent while one was
  * away are gone), and, as a last resort, every `sweepMs` (5 s): a write that rang no doorbell is
  * seen that late, never lost.
@@ -26,8 +30,6 @@ export interface StreamRecord {
 /** A reader of one stream from `cursor` on; the reader advances the cursor as it delivers. */
 export interface ReaderWatch {
   readonly key: string
-  /** The stream's doorbell channel (rung by the writer after each append). */
-  readonly bell: string
   cursor: EntryId
   onRecords(records: StreamRecord[]): void
 }
@@ -35,8 +37,10 @@ export interface ReaderWatch {
 export interface StreamReaderOptions {
   /** The connection that reads (XREAD without BLOCK); used for nothing else. */
   conn: Redis
-  /** The pub/sub connection the doorbells are subscribed on (shared with the command bus). */
+  /** The pub/sub connection the doorbell is subscribed on (shared with the command bus). */
   sub: Redis
+  /** The doorbell channel: every write batch that appended PUBLISHes ringMessage() there. */
+  bell: string
   /** Entries per stream per XREAD. */
   count?: number
   /** Streams per XREAD. */
@@ -51,6 +55,11 @@ export interface StreamReaderOptions {
 
 /** How often every followed stream is read regardless of rings, by default. */
 export const DEFAULT_SWEEP_MS = 5_000
+
+/** A doorbell's message: each appended log's key and its new top id, as a flat JSON array. */
+export function ringMessage(tops: string[]): string {
+  return JSON.stringify(tops)
+}
 
 /** Turns an XREAD/XRANGE entry into a record. */
 export function toRecord(entry: [string, string[]]): StreamRecord {
@@ -81,15 +90,19 @@ export class StreamReader {
   readonly #count: number
   readonly #batch: number
   readonly #onError: (err: unknown, context: string) => void
+  readonly #bell: string
   readonly #watches = new Map<string, Set<ReaderWatch>>()
-  /** Doorbell channel -> stream key, for the streams followed. */
-  readonly #bells = new Map<string, string>()
   /** Streams to read at the next XREAD. */
   readonly #dirty = new Set<string>()
-  /** Doorbells to (un)subscribe at the next turn. */
-  readonly #toSubscribe = new Set<string>()
-  readonly #toUnsubscribe = new Set<string>()
-  #flushing = false
+  /** Streams added while the doorbell's SUBSCRIBE is not confirmed: read once it is. */
+  readonly #awaiting = new Set<string>()
+  /** The doorbell is wanted: SUBSCRIBE sent (or due once the connection is ready), no UNSUBSCRIBE since. */
+  #bellOn = false
+  /** Its SUBSCRIBE is confirmed on the pub/sub connection's current session. */
+  #bellHeard = false
+  /** Bumped by every SUBSCRIBE and UNSUBSCRIBE: a late confirmation of an undone one is ignored. */
+  #bellGen = 0
+  #unsubscribing = false
   #reading = false
   #retry: ReturnType<typeof setTimeout> | undefined
   #closed = false
@@ -97,16 +110,21 @@ export class StreamReader {
   readonly #sweep: ReturnType<typeof setInterval> | undefined
   readonly #onMessage = (channel: string, message: string) => this.#ring(channel, message)
   readonly #onSubReady = () => this.#resubscribe()
+  readonly #onSubClose = () => {
+    this.#bellHeard = false
+  }
   readonly #onConnReady = () => this.#readAll()
 
   constructor(options: StreamReaderOptions) {
     this.#conn = options.conn
     this.#sub = options.sub
+    this.#bell = options.bell
     this.#count = options.count ?? 1_000
     this.#batch = options.batch ?? 512
     this.#onError = options.onError ?? (() => undefined)
     this.#sub.on('message', this.#onMessage)
     this.#sub.on('ready', this.#onSubReady)
+    this.#sub.on('close', this.#onSubClose)
     this.#conn.on('ready', this.#onConnReady)
     const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS
     if (sweepMs > 0) {
@@ -132,99 +150,114 @@ export class StreamReader {
     if (!set) {
       set = new Set()
       this.#watches.set(watch.key, set)
-      this.#bells.set(watch.bell, watch.key)
-      this.#toUnsubscribe.delete(watch.bell)
-      // Read once its SUBSCRIBE is confirmed: rings from then on, the read for what came before.
-      this.#toSubscribe.add(watch.bell)
-      this.#flushSubscriptions()
-    } else {
-      // Its doorbell is already subscribed; this watch may be behind the others.
-      this.#dirty.add(watch.key)
-      this.#read()
     }
     set.add(watch)
+    if (this.#bellHeard) {
+      // Rings reach this node already: a read now covers what came before this watch.
+      this.#dirty.add(watch.key)
+      this.#read()
+      return
+    }
+    // Read once the SUBSCRIBE is confirmed: rings from then on, the read for what came before.
+    this.#awaiting.add(watch.key)
+    if (!this.#bellOn) {
+      this.#bellOn = true
+      this.#subscribe()
+    }
   }
 
-  /** Stops delivering to `watch`; a removed stream's doorbell is unsubscribed. */
+  /** Stops delivering to `watch`; once no stream is followed, the doorbell is unsubscribed. */
   remove(watch: ReaderWatch): void {
     const set = this.#watches.get(watch.key)
     if (!set?.delete(watch)) return
     if (set.size > 0) return
     this.#watches.delete(watch.key)
-    this.#bells.delete(watch.bell)
     this.#dirty.delete(watch.key)
-    this.#toSubscribe.delete(watch.bell)
-    this.#toUnsubscribe.add(watch.bell)
-    this.#flushSubscriptions()
+    this.#awaiting.delete(watch.key)
+    if (this.#watches.size === 0) this.#unsubscribeSoon()
   }
 
   /** Stops reading (the caller closes the connections). */
   async close(): Promise<void> {
     this.#closed = true
     this.#watches.clear()
-    this.#bells.clear()
     this.#dirty.clear()
+    this.#awaiting.clear()
     if (this.#retry) clearTimeout(this.#retry)
     if (this.#sweep) clearInterval(this.#sweep)
     this.#sub.off('message', this.#onMessage)
     this.#sub.off('ready', this.#onSubReady)
+    this.#sub.off('close', this.#onSubClose)
     this.#conn.off('ready', this.#onConnReady)
   }
 
   #ring(channel: string, message: string): void {
-    const key = this.#bells.get(channel)
-    if (key === undefined) return
-    const set = this.#watches.get(key)
-    if (!set) return
-    // A ring for entries every watch already has (its read overtook the ring) asks nothing.
-    const top = parseId(message)
-    let behind = !Number.isFinite(top.seq)
-    for (const w of set) if (behind || idAfter(top, w.cursor)) behind = true
-    if (!behind) return
-    this.#dirty.add(key)
-    this.#read()
+    if (channel !== this.#bell || this.#watches.size === 0) return
+    let tops: unknown
+    try {
+      tops = JSON.parse(message)
+    } catch {
+      return
+    }
+    if (!Array.isArray(tops)) return
+    let rung = false
+    for (let i = 0; i + 1 < tops.length; i += 2) {
+      const key = tops[i] as string
+      const set = this.#watches.get(key)
+      if (!set) continue
+      // A ring for entries every watch already has (its read overtook the ring) asks nothing.
+      const top = parseId(String(tops[i + 1]))
+      let behind = !Number.isFinite(top.seq)
+      for (const w of set) if (behind || idAfter(top, w.cursor)) behind = true
+      if (!behind) continue
+      this.#dirty.add(key)
+      rung = true
+    }
+    if (rung) this.#read()
   }
 
-  /** Subscribes and unsubscribes the doorbells changed in this turn, in one command each. */
-  #flushSubscriptions(): void {
-    if (this.#flushing) return
-    this.#flushing = true
-    setImmediate(() => {
-      this.#flushing = false
-      if (this.#closed) return
-      const gone = [...this.#toUnsubscribe]
-      this.#toUnsubscribe.clear()
-      if (gone.length > 0 && this.#sub.status === 'ready') {
-        this.#sub.unsubscribe(...gone).catch(() => undefined)
-      }
-      const bells = [...this.#toSubscribe]
-      this.#toSubscribe.clear()
-      if (bells.length > 0) this.#subscribe(bells)
-    })
-  }
-
-  /** SUBSCRIBEs `bells`, then reads their streams; when it fails, the connection's return does both. */
-  #subscribe(bells: string[]): void {
+  /** SUBSCRIBEs the doorbell, then reads the streams awaiting it; when it fails, the connection's return does both. */
+  #subscribe(): void {
     if (this.#sub.status !== 'ready') return
-    this.#sub.subscribe(...bells).then(
+    const gen = ++this.#bellGen
+    this.#sub.subscribe(this.#bell).then(
       () => {
-        for (const bell of bells) {
-          const key = this.#bells.get(bell)
-          if (key !== undefined) this.#dirty.add(key)
-        }
+        if (gen !== this.#bellGen || this.#closed) return
+        this.#bellHeard = true
+        for (const key of this.#awaiting) this.#dirty.add(key)
+        this.#awaiting.clear()
         this.#read()
       },
       (err) => {
+        if (gen !== this.#bellGen) return
+        // Retried by the next add, the connection's return, or the sweep's reads meanwhile.
+        this.#bellOn = false
         if (this.#sub.status === 'ready' && !this.#closed) this.#onError(err, 'redis doorbell subscribe')
       },
     )
   }
 
+  /** At the next turn, if still nothing is followed, UNSUBSCRIBEs the doorbell (a room left and joined again keeps it). */
+  #unsubscribeSoon(): void {
+    if (this.#unsubscribing) return
+    this.#unsubscribing = true
+    setImmediate(() => {
+      this.#unsubscribing = false
+      if (this.#closed || this.#watches.size > 0 || !this.#bellOn) return
+      this.#bellOn = false
+      this.#bellHeard = false
+      this.#bellGen++
+      if (this.#sub.status === 'ready') this.#sub.unsubscribe(this.#bell).catch(() => undefined)
+    })
+  }
+
   /** The pub/sub connection is back: rings were lost meanwhile, so subscribe again and read everything. */
   #resubscribe(): void {
-    if (this.#closed || this.#bells.size === 0) return
-    const bells = [...this.#bells.keys()]
-    for (let i = 0; i < bells.length; i += this.#batch) this.#subscribe(bells.slice(i, i + this.#batch))
+    if (this.#closed || this.#watches.size === 0) return
+    this.#bellOn = true
+    this.#bellHeard = false
+    for (const key of this.#watches.keys()) this.#awaiting.add(key)
+    this.#subscribe()
   }
 
   #readAll(): void {

@@ -133,7 +133,7 @@ export class RemoteLogs {
     const top: EntryId = topRows[0] ? toRecord(topRows[0]).id : { seq: 0, sub: 0 }
     const records = first.map(toRecord)
     if (first.length === PAGE) records.push(...(await this.#range(key, formatId(records.at(-1)!.id))))
-    const log = new RemoteLog(executionId, key, keys.tick(executionId), this.#o.reader, {
+    const log = new RemoteLog(executionId, key, this.#o.reader, {
       retention: {
         maxEvents: Number(h.maxEvents ?? DEFAULT_RETENTION.maxEvents),
         maxBytes: Number(h.maxBytes ?? DEFAULT_RETENTION.maxBytes),

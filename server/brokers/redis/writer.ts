@@ -10,8 +10,8 @@
  * (`~`), so every node holds the same first event and announces the same gap.
  *
  * Fencing without a script: the batch is ONE MULTI/EXEC of plain commands (XADD with explicit
- * ids, XTRIM, HSET of the fields that changed, the `runs` set, PEXPIRE once final, and a PUBLISH
- * on the execution's doorbell channel when the log grew), sent under a WATCH of this node's fence
+ * ids, XTRIM, HSET of the fields that changed, the `runs` set, PEXPIRE once final, and one PUBLISH
+ * on the doorbell naming every log the batch grew, reader.ts), sent under a WATCH of this node's fence
  * counter (fence.ts). The lease sweep bumps that counter whenever it takes one of this node's
  * executions away (claim.ts), so a node that was only slow has its next EXEC dropped whole by
  * Redis; it then reads each execution's `node` under a new WATCH, reports the ones it no longer
@@ -39,6 +39,7 @@ import { cancelledError } from '../error-shape.ts'
 import { WriteFence } from './fence.ts'
 import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
+import { ringMessage } from './reader.ts'
 
 /**
  * Batches the fence may drop in a row within one flush() before it answers with an error. Each
@@ -67,6 +68,8 @@ interface Plan {
   seq: number
   id: EntryId
   trimmedTo: number
+  /** The log grew: the batch's doorbell names it. */
+  appended: boolean
 }
 
 interface Mirror {
@@ -346,6 +349,10 @@ export class MirrorWriter {
       commands.push(...plan.commands)
       plans.push(plan)
     })
+    // One ring for the whole batch, inside its MULTI: a follower reads only what it committed.
+    const tops: string[] = []
+    for (const p of plans) if (p.appended) tops.push(this.#o.keys.log(p.m.id), formatId(p.id))
+    if (tops.length > 0) commands.push(['publish', this.#o.keys.ticks(), ringMessage(tops)])
     const fence = this.#fence.commands()
     commands.push(['exec'], ...fence)
     if (!this.#fence.armed) {
@@ -478,7 +485,6 @@ export class MirrorWriter {
       commands.push(['sadd', keys.runs(nodeId), m.id])
       listed = true
     }
-    if (appended) commands.push(['publish', keys.tick(m.id), formatId(top)])
     return {
       m,
       markers,
@@ -489,6 +495,7 @@ export class MirrorWriter {
       seq,
       id: top,
       trimmedTo: Math.max(m.trimmedTo, firstSeq),
+      appended,
     }
   }
 
