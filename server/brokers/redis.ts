@@ -36,7 +36,7 @@ import { CommandBus, unavailable } from './redis/commands.ts'
 import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
 import { type LinkChange, RedisLink, retryDelayMs } from './redis/link.ts'
-import { infoOf, outcomeOf } from './redis/meta.ts'
+import { outcomeOf, readInfo } from './redis/meta.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { RemoteLogs } from './redis/remote-logs.ts'
 import { MirrorWriter } from './redis/writer.ts'
@@ -264,8 +264,7 @@ export class RedisBroker implements Broker {
 
   async info(executionId: string): Promise<ExecutionInfo | undefined> {
     if (this.#servesLocally(executionId)) return this.#local.info(executionId)
-    const h = await this.#call(() => this.#redis.hgetall(this.keys.meta(executionId)))
-    return infoOf(executionId, h)
+    return this.#call(() => readInfo(this.#redis, this.keys, executionId))
   }
 
   async result(executionId: string, waitMs: number): Promise<ExecutionOutcome | undefined> {

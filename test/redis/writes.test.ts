@@ -103,6 +103,10 @@ describeRedis('redis: the writer', () => {
     expect(entries.filter(([, f]) => f[0] === 'e').map(([entryId]) => entryId)).toEqual(
       range(1, N).map((s) => `${s}-0`),
     )
+    // lastSeq alone is no HSET: the hash is written when something else changes (start, end).
+    const hsets = named('hset', 'write').filter((c) => c.args[1] === broker.keys.meta(id))
+    expect(hsets.length).toBeGreaterThan(0)
+    expect(hsets.length).toBeLessThan(10)
     const meta = await admin.hgetall(broker.keys.meta(id))
     expect(meta).toMatchObject({ status: 'completed', lastSeq: String(N), node: broker.nodeId })
     expect(await admin.sismember(broker.keys.runs(broker.nodeId), id)).toBe(0)

@@ -8,6 +8,7 @@
  *   <prefix>x:<executionId>:meta  Hash: flow, node, status, result, error, lastSeq, firstSeq, close,
  *                                 interrupts, retention, createdAt, endedAt (TTL once finished);
  *                                 `lost` once another node ended it (the fence, see lease.ts).
+ *                                 `lastSeq` is as of the hash's last write; the log's top is newer.
  *   <prefix>ticks                 Pub/sub channel: the doorbell, rung once by every write batch that
  *                                 appended to logs, naming each with its new top id (reader.ts); the
  *                                 nodes following a log read it only then.

@@ -1,7 +1,14 @@
-/** An execution's metadata hash: what the running node writes and what every other node reads. */
+/**
+ * An execution's metadata hash: what the running node writes and what every other node reads.
+ * `lastSeq` in the hash is as of its last write, not every event's: the writer sends it along
+ * with other changes only (an HSET per execution per tick for it alone was a Redis command per
+ * event, issue 18); readers take the log's top in the same MULTI (readInfo).
+ */
 import type { Retention } from '@flowcast/flows'
 import { type ExecutionStatus, isTerminal } from '@flowcast/protocol'
+import type { Redis } from 'ioredis'
 import type { ExecutionInfo, ExecutionOutcome, StreamClose } from '../broker.ts'
+import { parseId, type RedisKeys } from './keys.ts'
 
 /** The hash fields of a snapshot; `result` only once completed. */
 export function metaFields(
@@ -49,6 +56,30 @@ export function infoOf(executionId: string, h: Record<string, string>): Executio
   if (h.node === '' && !isTerminal(info.status)) info.nodeless = true
   if (h.endedAt) info.endedAt = Number(h.endedAt)
   if (h.error) info.error = JSON.parse(h.error)
+  return info
+}
+
+/** An execution's snapshot from Redis: its hash, with `lastSeq` the log's top when that is newer. */
+export async function readInfo(
+  redis: Redis,
+  keys: RedisKeys,
+  executionId: string,
+): Promise<ExecutionInfo | undefined> {
+  const replies = await redis
+    .multi()
+    .hgetall(keys.meta(executionId))
+    .xrevrange(keys.log(executionId), '+', '-', 'COUNT', 1)
+    .exec()
+  if (!replies) throw new Error('the MULTI was aborted')
+  const [[hashErr, h], [topErr, rows]] = replies as [
+    [Error | null, Record<string, string>],
+    [Error | null, [string, string[]][]],
+  ]
+  if (hashErr) throw hashErr
+  if (topErr) throw topErr
+  const info = infoOf(executionId, h)
+  const top = rows[0] ? parseId(rows[0][0]).seq : 0
+  if (info && top > info.lastSeq) info.lastSeq = top
   return info
 }
 

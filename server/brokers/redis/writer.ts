@@ -471,6 +471,9 @@ export class MirrorWriter {
     const checkpoint = m.checkpointDue && !isTerminal(snapshot.status) ? this.#checkpoint(m) : undefined
     m.checkpointDue = false
     if (checkpoint !== undefined) fields.push(['checkpoint', checkpoint])
+    // `lastSeq` alone moves with every event: it rides along with other changes only, readers
+    // take the log's top for it (meta.ts readInfo); an HSET for it was a command per event.
+    if (fields.length === 1 && fields[0]![0] === 'lastSeq') fields.length = 0
     if (fields.length > 0) commands.push(['hset', meta, ...fields.flat()])
     let listed = m.listed
     if (isTerminal(snapshot.status)) {
