@@ -41,9 +41,11 @@ export interface AccessResolver {
   fromHttp(headers: Headers): Promise<Principal>
   /**
    * From the upgrade's `?token=`; undefined when auth is on and no token was given, so the
-   * socket has to send an `auth` frame first.
+   * socket has to send an `auth` frame first. Synchronous (the check is an in-process HMAC, and
+   * usually a cache hit): the upgrade is answered in the parser's callback, as bare `ws` does,
+   * without a promise and its closures per socket.
    */
-  fromUpgrade(req: IncomingMessage): Promise<Principal | undefined>
+  fromUpgrade(req: IncomingMessage): Principal | undefined
   /** From a token sent in an `auth` frame. */
   fromToken(token: string): Promise<Principal>
   /** Mints a token for one execution (or '*'); undefined when auth is off. */
@@ -124,7 +126,7 @@ export function openAccess(): AccessResolver {
   return {
     enabled: false,
     fromHttp: async () => everyone,
-    fromUpgrade: async () => everyone,
+    fromUpgrade: () => everyone,
     fromToken: async () => everyone,
     mint: async () => undefined,
     mintTicket: () => undefined,
@@ -134,17 +136,17 @@ export function openAccess(): AccessResolver {
 
 /** Token auth: the API key or a signed token, checked by `auth`. */
 export function tokenAccess(auth: Auth): AccessResolver {
-  const check = async (credential: string | undefined) => principalOf(await auth.authenticate(credential))
+  const check = (credential: string | undefined) => principalOf(auth.authenticate(credential))
   return {
     enabled: true,
-    fromHttp: (headers) => check(bearer(headers.get('authorization'))),
-    async fromUpgrade(req) {
+    fromHttp: async (headers) => check(bearer(headers.get('authorization'))),
+    fromUpgrade(req) {
       const token = tokenParam(req.url)
       // `?token=` present but empty is a missing token, not a request for the auth-frame path.
       if (token === undefined) return undefined
       return check(token)
     },
-    fromToken: (token) => check(token),
+    fromToken: async (token) => check(token),
     mint: (scope, role, ttlSeconds) => auth.mint(scope, role, ttlSeconds),
     mintTicket: (principal, executionId, ttlMs) => auth.mintTicket(executionId, ttlMs, principal.exp),
     fromTicket(ticket) {

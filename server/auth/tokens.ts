@@ -108,10 +108,10 @@ export class Auth {
   }
 
   /**
-   * Who holds `credential` (an API key or a token). Throws `unauthorized` for a missing, forged
-   * or expired one; the message never contains the credential.
+   * Who holds `credential` (an API key or a token), synchronously. Throws `unauthorized` for a
+   * missing, forged or expired one; the message never contains the credential.
    */
-  async authenticate(credential: string | undefined | null): Promise<Principal> {
+  authenticate(credential: string | undefined | null): Principal {
     if (this.off) return OPEN
     if (!credential) throw new FlowcastError('unauthorized', 'a token or API key is required')
     if (this.isApiKey(credential)) return API_KEY_HOLDER

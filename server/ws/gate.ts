@@ -59,8 +59,7 @@ export class UpgradeGate {
   /** The Node server's `upgrade` handler. */
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { logger } = this.#deps
-    const path = (req.url ?? '/').split('?')[0]
-    if (this.#closing || path !== '/ws') {
+    if (this.#closing || !isWsPath(req.url)) {
       abortHandshake(socket, this.#closing ? 503 : 404)
       return
     }
@@ -81,23 +80,18 @@ export class UpgradeGate {
       return
     }
     this.#hold(address, socket)
-    this.#deps.access.fromUpgrade(req).then(
-      (principal) => {
-        if (this.#closing || socket.destroyed) {
-          this.#release(socket)
-          socket.destroy()
-          return
-        }
-        this.#deps.wss.handleUpgrade(req, socket, head, (ws) => this.#deps.onAccept(ws, principal, address))
-      },
-      (err) => {
-        this.#release(socket)
-        const unauthorized = isFlowcastError(err, 'unauthorized')
-        if (unauthorized) this.#deps.onAuthFailed('upgrade', err.message, address)
-        else this.#deps.onError(err, 'ws upgrade')
-        abortHandshake(socket, unauthorized ? 401 : 500)
-      },
-    )
+    let principal: Principal | undefined
+    try {
+      principal = this.#deps.access.fromUpgrade(req)
+    } catch (err) {
+      this.#release(socket)
+      const unauthorized = isFlowcastError(err, 'unauthorized')
+      if (unauthorized) this.#deps.onAuthFailed('upgrade', err.message, address)
+      else this.#deps.onError(err, 'ws upgrade')
+      abortHandshake(socket, unauthorized ? 401 : 500)
+      return
+    }
+    this.#deps.wss.handleUpgrade(req, socket, head, (ws) => this.#deps.onAccept(ws, principal, address))
   }
 
   /**
@@ -121,6 +115,12 @@ export class UpgradeGate {
   #refused(reason: string): void {
     this.#deps.metrics()?.connectionsRefused.inc({ reason })
   }
+}
+
+/** True when `url` is `/ws`, with or without a query. */
+function isWsPath(url: string | undefined): boolean {
+  // 63 is '?'
+  return url?.startsWith('/ws') === true && (url.length === 3 || url.charCodeAt(3) === 63)
 }
 
 /** Refuses a handshake with `status` and its standard text, then closes the socket. */

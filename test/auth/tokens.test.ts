@@ -7,9 +7,9 @@ import { TokenBucket } from '../../server/ws/token-bucket.ts'
 const secret = 'test-secret-0123456789-abcdefghijklmnop'
 const auth = new Auth({ apiKey: 'key-123', secret })
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<string> {
+async function rejectsWith(run: () => unknown, code: string): Promise<string> {
   try {
-    await p
+    await run()
   } catch (err) {
     expect(isFlowcastError(err)).toBe(true)
     expect((err as { code: string }).code).toBe(code)
@@ -39,14 +39,14 @@ describe('tokens', () => {
 
   it('the API key administers; a wrong key is no key', async () => {
     expect(canAdminister(await auth.authenticate('key-123'))).toBe(true)
-    await rejectsWith(auth.authenticate('key-124'), 'unauthorized')
-    await rejectsWith(auth.authenticate(undefined), 'unauthorized')
+    await rejectsWith(() => auth.authenticate('key-124'), 'unauthorized')
+    await rejectsWith(() => auth.authenticate(undefined), 'unauthorized')
   })
 
   it('rejects forged, expired and foreign-secret tokens without echoing them', async () => {
     const good = await auth.mint('exec-1', 'admin')
     const forged = `${good.slice(0, -4)}AAAA`
-    const msg = await rejectsWith(auth.authenticate(forged), 'unauthorized')
+    const msg = await rejectsWith(() => auth.authenticate(forged), 'unauthorized')
     expect(msg).not.toContain(forged)
     const expired = await new SignJWT({ role: 'admin', scope: '*' })
       .setProtectedHeader({ alg: 'HS256' })
@@ -55,9 +55,9 @@ describe('tokens', () => {
       .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(new TextEncoder().encode(secret))
-    expect(await rejectsWith(auth.authenticate(expired), 'unauthorized')).toBe('token expired')
+    expect(await rejectsWith(() => auth.authenticate(expired), 'unauthorized')).toBe('token expired')
     const other = new Auth({ apiKey: 'k', secret: 'another-secret-0123456789-abcdefghij' })
-    await rejectsWith(auth.authenticate(await other.mint('*', 'admin')), 'unauthorized')
+    await rejectsWith(async () => auth.authenticate(await other.mint('*', 'admin')), 'unauthorized')
   })
 
   it('rejects a validly signed token whose role is not a known role', async () => {
@@ -67,7 +67,7 @@ describe('tokens', () => {
       .setAudience('flowcast-stream')
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret))
-    await rejectsWith(auth.authenticate(weird), 'unauthorized')
+    await rejectsWith(() => auth.authenticate(weird), 'unauthorized')
   })
 
   it('rejects a validly signed token without an expiry (it would never expire)', async () => {
@@ -76,7 +76,7 @@ describe('tokens', () => {
       .setIssuer('flowcast')
       .setAudience('flowcast-stream')
       .sign(new TextEncoder().encode(secret))
-    expect(await rejectsWith(auth.authenticate(forever), 'unauthorized')).toBe('token is invalid')
+    expect(await rejectsWith(() => auth.authenticate(forever), 'unauthorized')).toBe('token is invalid')
   })
 
   it('auth off makes everyone an admin of everything', async () => {

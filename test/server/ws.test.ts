@@ -35,6 +35,26 @@ describe('websocket protocol', () => {
     expect(pong.type).toBe('pong')
   })
 
+  it('upgrades are served at /ws (with or without a query) only; other paths answer 404', async () => {
+    const server = await serve()
+    const base = server.url.replace(/^http/, 'ws')
+    const outcome = (path: string) => {
+      const s = new TestSocket(`${base}${path}`)
+      sockets.push(s)
+      return waitFor(
+        new Promise<number>((resolve) => {
+          s.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!))
+          s.ws.once('open', () => resolve(101))
+        }),
+        5000,
+        `the upgrade outcome of ${path}`,
+      )
+    }
+    expect(await outcome('/ws')).toBe(101)
+    expect(await outcome('/ws?x=1')).toBe(101)
+    for (const path of ['/wsx', '/ws/', '/w', '/other?ws', '/api/ws']) expect(await outcome(path)).toBe(404)
+  })
+
   it('100 subscribers on one execution receive the identical complete sequence', async () => {
     const gate = new Gate()
     const server = await serve({ gate })
