@@ -6,16 +6,17 @@
  * (header and payload in one Buffer) is built once per flush and handed to each socket's Sender
  * as it is, which is what socket.io's broadcast and the raw-ws bench baseline do.
  *
- * That reaches past ws's public API (`Sender.frame`, `websocket._sender.sendFrame`),
- * so every step checks what it relies on and falls back to `ws.send` when anything is not as
- * expected. Writing around the Sender is only safe while the Sender holds nothing back: its
- * state must be idle (no permessage-deflate or Blob read in flight, whose frames would otherwise
- * come after ours) and its queue empty. The server turns permessage-deflate off, so in practice
- * the Sender is always idle and the fallback is only for what a future ws might change.
+ * The frame is a final, unmasked text frame (RFC 6455 section 5.2), what a server sends for
+ * `ws.send(string)`, written here with its payload encoded straight behind the header. Handing it
+ * over reaches past ws's public API (`websocket._sender.sendFrame`), so every send checks what it
+ * relies on and falls back to `ws.send` when anything is not as expected. Writing around the
+ * Sender is only safe while the Sender holds nothing back: its state must be idle (no
+ * permessage-deflate or Blob read in flight, whose frames would otherwise come after ours) and its
+ * queue empty. The server turns permessage-deflate off, so in practice the Sender is always idle
+ * and the fallback is only for what a future ws might change.
  */
 
 import type { WebSocket } from 'ws'
-import * as wsModule from 'ws'
 import type { FrameEncoding, OutFrame } from '../fanout/frame.ts'
 
 interface SenderInternals {
@@ -24,32 +25,39 @@ interface SenderInternals {
   sendFrame?(list: Buffer[], cb?: (err?: Error) => void): void
 }
 
-type FrameFn = (data: Buffer, options: Record<string, unknown>) => Buffer[]
-
-type SenderClass = { frame?: FrameFn }
-// ws's ESM entry exports `Sender` by name; its CommonJS entry hangs it on the WebSocket class.
-const ns = wsModule as unknown as {
-  Sender?: SenderClass
-  default?: { Sender?: SenderClass }
-  WebSocket?: { Sender?: SenderClass }
-}
-const SenderCtor = ns.Sender ?? ns.default?.Sender ?? ns.WebSocket?.Sender
-const frameFn = typeof SenderCtor?.frame === 'function' ? SenderCtor.frame.bind(SenderCtor) : undefined
 /** ws's Sender state when nothing is being compressed or read (`DEFAULT` in ws/lib/sender.js). */
 const SENDER_IDLE = 0
-/** A final, unmasked, uncompressed text frame: what a server sends for `ws.send(string)`. */
-const TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }
 const TEXT = { binary: false }
+
+/** Bytes of a server text frame's header for a payload of `bytes`. */
+function headerLength(bytes: number): number {
+  return bytes < 126 ? 2 : bytes < 65_536 ? 4 : 10
+}
+
+/** Writes the header of a final, unmasked text frame with a payload of `bytes` at the start of `buf`. */
+function writeHeader(buf: Buffer, bytes: number): void {
+  buf[0] = 0x81 // FIN + text opcode
+  if (bytes < 126) buf[1] = bytes
+  else if (bytes < 65_536) {
+    buf[1] = 126
+    buf.writeUInt16BE(bytes, 2)
+  } else {
+    buf[1] = 127
+    buf.writeUInt32BE(0, 2)
+    buf.writeUIntBE(bytes, 4, 6)
+  }
+}
 
 /**
  * The complete text frame (header + payload in one Buffer) for `payload`, as the one-element list
- * `sendFrame` takes (reused for every socket: ws only reads it), or undefined when ws cannot
- * frame it for us.
+ * `sendFrame` takes (reused for every socket: ws only reads it).
  */
-export function textFrame(payload: Buffer): Buffer[] | undefined {
-  if (!frameFn) return undefined
-  const parts = frameFn(payload, TEXT_FRAME)
-  return [parts.length === 1 ? parts[0]! : Buffer.concat(parts)]
+export function textFrame(payload: Buffer): Buffer[] {
+  const header = headerLength(payload.length)
+  const buf = Buffer.allocUnsafe(header + payload.length)
+  writeHeader(buf, payload.length)
+  payload.copy(buf, header)
+  return [buf]
 }
 
 /**
@@ -57,32 +65,51 @@ export function textFrame(payload: Buffer): Buffer[] | undefined {
  * take them directly, otherwise `ws.send(payload)`.
  */
 export function sendText(ws: WebSocket, payload: Buffer, framed: Buffer[] | undefined): void {
-  const sender = (ws as unknown as { _sender?: SenderInternals })._sender
-  if (
-    framed !== undefined &&
-    sender !== undefined &&
-    sender._state === SENDER_IDLE &&
-    sender._queue?.length === 0 &&
-    typeof sender.sendFrame === 'function'
-  ) {
-    sender.sendFrame(framed)
-    return
-  }
-  ws.send(payload, TEXT)
+  if (framed === undefined || !writeFramed(ws, framed)) ws.send(payload, TEXT)
 }
 
-/** A room frame's WebSocket bytes: the payload, and the whole pre-built frame where ws lets us. */
-export interface WsBytes {
-  readonly payload: Buffer
-  readonly framed: Buffer[] | undefined
+/** Hands `framed` to ws's Sender when it can take it now; false when ws.send must be used instead. */
+function writeFramed(ws: WebSocket, framed: Buffer[]): boolean {
+  const sender = (ws as unknown as { _sender?: SenderInternals })._sender
+  if (
+    sender === undefined ||
+    sender._state !== SENDER_IDLE ||
+    sender._queue?.length !== 0 ||
+    typeof sender.sendFrame !== 'function'
+  )
+    return false
+  sender.sendFrame(framed)
+  return true
+}
+
+/** A room frame's WebSocket bytes: the whole frame, and its payload for the `ws.send` fallback. */
+export class WsBytes {
+  /** The frame as the one-element list `sendFrame` takes. */
+  readonly framed: Buffer[]
+  readonly #header: number
+
+  /**
+   * The text frame of `json` (`bytes` UTF-8 bytes) in one allocation, the payload encoded straight
+   * behind the header: no separate payload Buffer, header Buffer and concatenation (one copy of
+   * the text instead of three); the byte count is the one the room's metrics read anyway.
+   */
+  constructor(json: string, bytes: number) {
+    this.#header = headerLength(bytes)
+    const buf = Buffer.allocUnsafe(this.#header + bytes)
+    writeHeader(buf, bytes)
+    buf.write(json, this.#header, bytes, 'utf8')
+    this.framed = [buf]
+  }
+
+  /** The payload alone (a view into the frame), for a socket whose Sender is busy. */
+  get payload(): Buffer {
+    return this.framed[0]!.subarray(this.#header)
+  }
 }
 
 /** The WebSocket encoding of room frames: built on the first socket's send, reused by the rest. */
 const wsEncoding: FrameEncoding<WsBytes> = {
-  encode(frame) {
-    const payload = Buffer.from(frame.json, 'utf8')
-    return { payload, framed: textFrame(payload) }
-  },
+  encode: (frame) => new WsBytes(frame.json, frame.byteLength),
 }
 
 /** The WebSocket bytes of `frame`, encoded once for every socket of the room. */
@@ -93,5 +120,5 @@ export function wsBytes(frame: OutFrame): WsBytes {
 /** Sends a room frame on an open socket, with the bytes every other socket of the room shares. */
 export function sendFrame(ws: WebSocket, frame: OutFrame): void {
   const bytes = frame.encoded(wsEncoding)
-  sendText(ws, bytes.payload, bytes.framed)
+  if (!writeFramed(ws, bytes.framed)) ws.send(bytes.payload, TEXT)
 }

@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { sendText, textFrame } from '../../server/ws/framing.ts'
+import { OutFrame } from '../../server/fanout/frame.ts'
+import { sendFrame, sendText, textFrame, wsBytes } from '../../server/ws/framing.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 
 const servers: WebSocketServer[] = []
@@ -37,10 +38,8 @@ describe('pre-framed WebSocket sends', () => {
     for (const size of [7, 200, 70_000]) {
       const payload = Buffer.from('x'.repeat(size))
       const list = textFrame(payload)
-      // ws must expose its framing here, or the hot path silently falls back to ws.send per socket.
-      expect(list).toBeDefined()
       expect(list).toHaveLength(1)
-      const frame = list![0]!
+      const frame = list[0]!
       expect(frame[0]).toBe(0x81) // FIN + text
       const header = size <= 125 ? 2 : size < 65_536 ? 4 : 10
       expect(frame[1]).toBe(size <= 125 ? size : size < 65_536 ? 126 : 127)
@@ -61,6 +60,25 @@ describe('pre-framed WebSocket sends', () => {
     server.send(msgs[5]!)
     await until(() => received.length === 6, 5000, 'six messages')
     expect(received).toEqual(msgs.map((text) => ({ text, binary: false })))
+  })
+
+  it('encodes a room frame straight behind its header, multi-byte text at every length encoding', async () => {
+    const { server, received } = await pair()
+    // 'é' is 2 UTF-8 bytes and '€' 3: the header must carry bytes, not UTF-16 units.
+    const texts = [3, 60, 30_000].map((n) => JSON.stringify({ type: 'event', p: 'é€x'.repeat(n) }))
+    for (const text of texts) {
+      const frame = new OutFrame(text, 'event')
+      const bytes = wsBytes(frame)
+      const payload = Buffer.from(text, 'utf8')
+      const header = payload.length < 126 ? 2 : payload.length < 65_536 ? 4 : 10
+      expect(bytes.framed).toHaveLength(1)
+      expect(bytes.framed[0]!.length).toBe(header + payload.length)
+      expect(bytes.framed[0]!.equals(textFrame(payload)[0]!)).toBe(true)
+      expect(bytes.payload.equals(payload)).toBe(true)
+      sendFrame(server, frame)
+    }
+    await until(() => received.length === texts.length, 5000, 'three messages')
+    expect(received).toEqual(texts.map((text) => ({ text, binary: false })))
   })
 
   it('writes one shared frame list to many sockets', async () => {
