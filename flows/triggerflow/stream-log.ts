@@ -36,6 +36,8 @@ export interface StreamClose {
 
 /** A retained entry: the envelope and its JSON, encoded once at append and reused by every reader. */
 export interface LogEntry<T = unknown> {
+  /** The envelope's seq, beside it so a server hands the entry on as it is (no copy per append). */
+  readonly seq: number
   readonly envelope: StreamEnvelope<T>
   readonly json: string
 }
@@ -59,7 +61,7 @@ export class RuntimeStreamLog<T = unknown> {
 
   /** `budget`: a bound shared with other logs (a server node's), which may take more than `retention`. */
   constructor(retention: Partial<Retention> = {}, budget?: RetentionBudget) {
-    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.envelope.seq, budget)
+    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.seq, budget)
   }
 
   /** Seq of the newest item ever appended (0 when none). */
@@ -125,7 +127,7 @@ export class RuntimeStreamLog<T = unknown> {
         )
       }
     }
-    const entry: LogEntry<T> = { envelope, json }
+    const entry: LogEntry<T> = { seq, envelope, json }
     this.window.push(entry)
     for (const l of this.listeners) l.onAppend?.(entry)
     this.wake()

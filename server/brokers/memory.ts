@@ -3,12 +3,11 @@
  * own RuntimeStreamLogs, so a follower is a thin synchronous view on the log itself.
  */
 
-import type { Execution, ExecutionSnapshot, LogEntry, RetentionBudget, TriggerFlow } from '@flowcast/flows'
+import type { Execution, ExecutionSnapshot, RetentionBudget, TriggerFlow } from '@flowcast/flows'
 import { type ExecutionStatus, FlowcastError, isTerminal } from '@flowcast/protocol'
 import type {
   Broker,
   BrokerCommand,
-  BrokerEntry,
   BrokerRead,
   CommandOutcome,
   ExecutionInfo,
@@ -20,10 +19,6 @@ import type {
   StreamClose,
 } from './broker.ts'
 import { cancelledError, errorShape } from './error-shape.ts'
-
-function toEntry(e: LogEntry): BrokerEntry {
-  return { seq: e.envelope.seq, json: e.json }
-}
 
 /** A synchronous view on an in-process execution's log and status. */
 class MemoryFollower implements Follower {
@@ -64,7 +59,8 @@ class MemoryFollower implements Follower {
 
   read(after: number, limit: number): BrokerRead {
     const r = this.#exec.runtimeStream.read(after, limit)
-    const out: BrokerRead = { entries: r.entries.map(toEntry) }
+    // A log entry is a broker entry (seq and JSON): handed on as it is, not copied.
+    const out: BrokerRead = { entries: r.entries }
     if (r.gap) out.gap = { from: r.gap.from, to: r.gap.to }
     return out
   }
@@ -73,7 +69,7 @@ class MemoryFollower implements Follower {
     // A muted execution (handed to another node) tells nobody here what its stopped copy does.
     const muted = this.#muted
     const offLog = this.#exec.runtimeStream.listen({
-      onAppend: listener.onAppend ? (e) => muted() || listener.onAppend!(toEntry(e)) : undefined,
+      onAppend: listener.onAppend ? (e) => muted() || listener.onAppend!(e) : undefined,
       onClose: listener.onClose ? (info) => muted() || listener.onClose!(info) : undefined,
     })
     const offStatus = listener.onStatus
