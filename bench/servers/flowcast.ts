@@ -7,6 +7,7 @@
  * this file, and emit() calls `putIntoStream(data)` on it with the pacer's object unchanged, so the
  * whole engine path (contract check, append, JSON once, listeners, room flush) is measured.
  */
+import http from 'node:http'
 import { z } from 'zod'
 import { type RuntimeData, TriggerFlow } from '../../flows/index.ts'
 import { startServer } from '../../server/index.ts'
@@ -60,14 +61,34 @@ const server = await startServer({
   lightweightWebGlobals: true,
 })
 
-async function startOne(): Promise<string> {
-  const res = await fetch(`${server.url}/api/flows/bench/executions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ input: {} }),
+/**
+ * POST without keep-alive (`agent: false`): fetch's pooled connections would time out and be torn
+ * down, client and server side, in this process seconds later, inside the measured phase.
+ */
+function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
   })
-  if (res.status !== 201) throw new Error(`start answered ${res.status}: ${await res.text()}`)
-  const { executionId } = (await res.json()) as { executionId: string }
+}
+
+async function startOne(): Promise<string> {
+  const res = await post(`${server.url}/api/flows/bench/executions`, JSON.stringify({ input: {} }))
+  if (res.status !== 201) throw new Error(`start answered ${res.status}: ${res.text}`)
+  const { executionId } = JSON.parse(res.text) as { executionId: string }
   if (!writers.has(executionId)) {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
