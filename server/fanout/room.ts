@@ -269,8 +269,10 @@ export class Room implements PresenceSubject {
     const frames = this.#frames.batches(entries, this.#limits.maxFrameBytes)
     const hwm = this.#limits.highWaterMark
     let sentFrames = 0
-    let sentBytes = 0
-    let sentEvents = 0
+    // Members that got every frame, counted once below; a member cut short adds its own part.
+    let whole = 0
+    let partBytes = 0
+    let partEvents = 0
     for (const m of this.#live) {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused: it has everything before this batch and will read the rest from the log.
@@ -289,24 +291,26 @@ export class Room implements PresenceSubject {
         if (i < frames.length && m.peer.bufferedAmount > hwm) break
       }
       sentFrames += i
-      if (i < frames.length) {
-        this.#live.delete(m)
-        m.cursor = frames[i - 1]!.lastSeq ?? first - 1
-        m.stuckSince = Date.now()
-        this.#catching.add(m)
-        this.#metrics?.slowPauses.inc()
+      if (i === frames.length) {
+        whole++
+        continue
       }
-      if (this.#metrics) {
-        for (let j = 0; j < i; j++) {
-          sentBytes += frames[j]!.byteLength
-          sentEvents += frames[j]!.count
-        }
+      this.#live.delete(m)
+      m.cursor = frames[i - 1]!.lastSeq ?? first - 1
+      m.stuckSince = Date.now()
+      this.#catching.add(m)
+      this.#metrics?.slowPauses.inc()
+      for (let j = 0; j < i; j++) {
+        partBytes += frames[j]!.byteLength
+        partEvents += frames[j]!.count
       }
     }
     if (this.#metrics && sentFrames > 0) {
+      let bytes = 0
+      for (const f of frames) bytes += f.byteLength
       this.#metrics.framesSent.inc(sentFrames)
-      this.#metrics.bytesSent.inc(sentBytes)
-      this.#metrics.eventsOut.inc(sentEvents)
+      this.#metrics.bytesSent.inc(whole * bytes + partBytes)
+      this.#metrics.eventsOut.inc(whole * entries.length + partEvents)
     }
     if (this.#catching.size > 0) this.#startDrainTimer()
   }
