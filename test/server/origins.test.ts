@@ -68,10 +68,17 @@ describe('allowed origins', () => {
     const list = await fetch(`${server.url}/api/flows`, { headers: { origin: GOOD } })
     await list.body?.cancel()
     expect(list.headers.get('access-control-allow-origin')).toBe(GOOD)
+    // The answer depends on Origin, so a shared cache must key on it.
+    expect(list.headers.get('vary')).toBe('Origin')
+    const other = await fetch(`${server.url}/api/flows`, { headers: { origin: EVIL } })
+    await other.body?.cancel()
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    expect(other.headers.get('vary')).toBe('Origin')
     // An error answer carries the CORS header too, so the page can read why it was refused.
     const refused = await fetch(`${server.url}/api/executions/x`, { headers: { origin: GOOD } })
     expect(refused.status).toBe(401)
     expect(refused.headers.get('access-control-allow-origin')).toBe(GOOD)
+    expect(refused.headers.get('vary')).toBe('Origin')
     await refused.body?.cancel()
   })
 
