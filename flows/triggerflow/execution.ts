@@ -22,6 +22,7 @@ import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from '.
 import { blockOutput, slotEntry } from './internal/blocks.ts'
 import { Group } from './internal/group.ts'
 import type { ChunkHost } from './internal/host.ts'
+import { LazyAbort } from './internal/lazy-abort.ts'
 import { deepEqual, holds } from './internal/match.ts'
 import { Permits } from './internal/permits.ts'
 import { resolveWriteBack } from './internal/write-back.ts'
@@ -157,7 +158,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly #graph: CompiledGraph
   readonly #log: RuntimeStreamLog<S>
   readonly #maxItemBytes: number | undefined
-  readonly #abort = new AbortController()
+  readonly #abort = new LazyAbort()
   readonly #parent: ParentLink | undefined
   readonly #aroundChunk: ChunkRunner | undefined
   /** The top-level execution's id (this one's, unless this is a child flow's). */
@@ -867,7 +868,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     resume?: ResumeInfo,
     attempt = 1,
   ): Promise<void> {
-    if (this.#abort.signal.aborted) return
+    if (this.#abort.aborted) return
     const runId = ++this.#runIds
     this.#boundary()
     this.#running.set(runId, {
@@ -953,9 +954,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   ): Promise<void> {
     await this.#permits.acquire()
     let held = true
+    const abort = this.#abort
     const host: ChunkHost = {
       executionId: this.id,
-      signal: this.#abort.signal,
+      get signal() {
+        return abort.signal
+      },
       state: this.#state,
       flowData: this.#flowData,
       put: (item) => this.#put(item, attempt),
@@ -981,7 +985,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     }
     let out: unknown
     try {
-      if (this.#abort.signal.aborted) return
+      if (this.#abort.aborted) return
       const run = () =>
         node.chunk.handler(new RuntimeData(host, value, node.chunk.name, trigger, resume, attempt))
       const wrap = this.#aroundChunk
@@ -990,7 +994,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
         ? wrap({ executionId: this.#rootId, flow: this.flow.name, chunk: node.chunk.name }, async () => run())
         : run())
     } catch (err) {
-      if (this.#abort.signal.aborted) return
+      if (this.#abort.aborted) return
       if (!this.flow.skipExceptions) throw err
       // As in TriggerFlow: the failing chunk emits nothing, so its downstream never runs.
       this.skippedErrors.push({ chunk: node.chunk.name, error: err })
@@ -998,7 +1002,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     } finally {
       if (held) this.#permits.release()
     }
-    if (isPauseSignal(out) || this.#abort.signal.aborted) return
+    if (isPauseSignal(out) || this.#abort.aborted) return
     this.#afterChunk(node, out, frame, group)
   }
 
@@ -1137,7 +1141,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     frame: Frame,
   ): Promise<void> {
     // An aborted signal never fires 'abort' again: a child started now would outlive its parent.
-    if (this.#abort.signal.aborted) throw this.#abort.signal.reason
+    if (this.#abort.aborted) throw this.#abort.reason
     const source = node.options.capture?.input ?? 'value'
     const captured = source === 'value' ? value : this.#readSource(source)
     const child = new Execution(
@@ -1372,8 +1376,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   /** Fails the execution with the flow's error; the first failure wins. */
   #fail(err: unknown): void {
     if (isTerminal(this.#status)) return
-    if (err instanceof FlowcastError && err.code === 'execution_cancelled' && this.#abort.signal.aborted)
-      return
+    if (err instanceof FlowcastError && err.code === 'execution_cancelled' && this.#abort.aborted) return
     this.#error = err
     const message = err instanceof Error ? err.message : String(err)
     this.#failure = new FlowcastError('execution_failed', `flow "${this.flow.name}" failed: ${message}`, {
@@ -1516,9 +1519,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     const refuse = (): never => {
       throw new FlowcastError('invalid_state', 'a match condition cannot put, emit, set a result or pause')
     }
+    const abort = this.#abort
     return {
       executionId: this.id,
-      signal: this.#abort.signal,
+      get signal() {
+        return abort.signal
+      },
       state: this.#state,
       flowData: this.#flowData,
       put: refuse,

@@ -600,6 +600,30 @@ describe('12. cancel', () => {
     expect(ex.getStatus()).toBe('cancelled')
   })
 
+  it('a signal first asked for after the cancel is already aborted, with the same reason', async () => {
+    // The engine makes the AbortSignal only when asked (internal/lazy-abort.ts).
+    const flow = new TriggerFlow({ name: 'cancel-then-ask' })
+    const proceed = gate()
+    let late: AbortSignal | undefined
+    let running = false
+    flow.to(async (data) => {
+      running = true
+      await proceed.promise
+      late = data.signal
+    })
+    const ex = flow.createExecution(closeWhenIdle)
+    await ex.start()
+    await until(() => running)
+    expect(ex.cancel('before anyone looked')).toBe(true)
+    const signal = ex.signal
+    expect(signal.aborted).toBe(true)
+    expect(codeOf(signal.reason)).toBe('execution_cancelled')
+    expect((signal.reason as Error).message).toContain('before anyone looked')
+    proceed.open()
+    await until(() => late !== undefined)
+    expect(late).toBe(signal)
+  })
+
   it('cancels a running child flow too', async () => {
     const child = new TriggerFlow({ name: 'child-c' })
     let childAborted = false
