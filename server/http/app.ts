@@ -32,6 +32,7 @@ const STREAM_PATH = /^\/api\/executions\/[^/]+\/stream$/
 /** One span per request (a no-op without an OpenTelemetry SDK), named after the route it matched. */
 const traceRequest: MiddlewareHandler<Env> = async (c, next) => {
   const span = startHttpSpan(c.req.method, c.req.path)
+  if (!span) return next()
   c.set('trace', span.context)
   let status = 500
   try {

@@ -122,4 +122,21 @@ describe('tracing', () => {
     await fetch(`${server.url}/no/such/route`)
     await until(() => named('HTTP GET').length === 1, 5000, 'the unrouted span')
   })
+
+  it('an SDK registered after the server started traces what begins after it, and nothing before', async () => {
+    trace.disable()
+    try {
+      server = await startServer({ auth: 'off', flows: flows() })
+      await run(server.url, 'two-steps')
+    } finally {
+      trace.setGlobalTracerProvider(provider)
+    }
+    // Untraced, the server makes no spans at all (not even no-op ones): nothing was exported.
+    expect(exporter.getFinishedSpans()).toEqual([])
+    const id = await run(server.url, 'two-steps')
+    await until(() => named('execution two-steps').length === 1, 5000, 'the execution span')
+    expect(named('execution two-steps')[0]!.attributes['flowcast.execution_id']).toBe(id)
+    expect(named('chunk a')).toHaveLength(1)
+    expect(named('HTTP POST /api/flows/:name/executions')).toHaveLength(1)
+  })
 })
