@@ -31,7 +31,7 @@ export function flowRoutes(deps: AppDeps): Hono<Env> {
     if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { input }')
     const info = await registry.start(c.req.param('name'), body.data.input, c.get('trace'))
     c.set('executionId', info.executionId)
-    const origin = new URL(c.req.url).origin
+    const origin = originOf(c.req.url)
     const id = encodeURIComponent(info.executionId)
     const self = `${origin}/api/executions/${id}`
     const [viewer, admin] = await Promise.all([
@@ -56,6 +56,21 @@ export function flowRoutes(deps: AppDeps): Hono<Env> {
   })
 
   return app
+}
+
+/**
+ * The origin of a request URL. The URL is already normalized (by the Request constructor, or by
+ * @hono/node-server, which parses any host it does not know to be plain): the origin is the text
+ * before the path, without a URL parse per start (1.5% of one, issue 18). A user-info part, which
+ * the origin leaves out, goes through the parser.
+ */
+function originOf(url: string): string {
+  const authority = url.indexOf('//') + 2
+  const path = url.indexOf('/', authority)
+  const origin = path < 0 ? url : url.slice(0, path)
+  return origin.includes('@', authority) || origin.includes('?', authority) || origin.includes('#', authority)
+    ? new URL(url).origin
+    : origin
 }
 
 function jsonSchemaOf(schema: z.ZodType | undefined): unknown {
