@@ -241,9 +241,15 @@ export class ExecutionRegistry {
   #ended(id: string, held: Held): void {
     const durationMs = held.startedAt === undefined ? undefined : Date.now() - held.startedAt
     const status = held.status
+    // Only a failure's or a cancel's line carries the error: a completed one needs no read.
+    if (status !== 'failed' && status !== 'cancelled') {
+      this.#spans.end(id, status)
+      this.#logger?.info({ executionId: id, flow: held.flow, status, durationMs }, 'execution finished')
+      return
+    }
     void this.#broker.info(id).then(
       (info) => {
-        const error = status === 'failed' || status === 'cancelled' ? info?.error : undefined
+        const error = info?.error
         this.#spans.end(id, status, error)
         const line = { executionId: id, flow: held.flow, status, durationMs, ...(error ? { error } : {}) }
         if (status === 'failed') this.#logger?.warn(line, 'execution finished')
