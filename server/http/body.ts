@@ -12,13 +12,11 @@ import type { Env } from './context.ts'
 export function readBody(maxBytes: number): MiddlewareHandler<Env> {
   return async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS') return next()
-    const tooLarge = () => new FlowcastError('payload_too_large', `the body is over ${maxBytes} bytes`)
     const announced = c.req.header('content-length')
-    if (announced !== undefined && Number(announced) > maxBytes) throw tooLarge()
+    if (announced !== undefined && Number(announced) > maxBytes) throw tooLarge(maxBytes)
     // An announced length within the bound is all the parser will give this request, so the
     // adapter's direct read is safe and skips the web stream (a full Request built per call).
-    const text =
-      announced !== undefined ? await c.req.raw.text() : await readCapped(c.req.raw.body, maxBytes, tooLarge)
+    const text = announced !== undefined ? await c.req.raw.text() : await readCapped(c.req.raw.body, maxBytes)
     if (text.trim() !== '' && !isJson(c.req.header('content-type'))) {
       throw new FlowcastError(
         'unsupported_media_type',
@@ -47,8 +45,14 @@ export function intParam(value: string | undefined): number | undefined {
   return /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN
 }
 
+/** The refusal of a body over `maxBytes`. */
+function tooLarge(maxBytes: number): FlowcastError {
+  return new FlowcastError('payload_too_large', `the body is over ${maxBytes} bytes`)
+}
+
 function isJson(contentType: string | undefined): boolean {
-  if (!contentType) return true
+  // What every client sends, before the general parse below.
+  if (!contentType || contentType === 'application/json') return true
   const type = contentType.split(';')[0]!.trim().toLowerCase()
   return (
     type === 'application/json' ||
@@ -57,12 +61,8 @@ function isJson(contentType: string | undefined): boolean {
   )
 }
 
-/** The stream's text, refusing with `tooLarge()` as soon as it passes `maxBytes`. */
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-  tooLarge: () => Error,
-): Promise<string> {
+/** The stream's text, refusing with `payload_too_large` as soon as it passes `maxBytes`. */
+async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string> {
   if (!body) return ''
   const reader = body.getReader()
   const chunks: Uint8Array[] = []
@@ -73,7 +73,7 @@ async function readCapped(
     size += value.byteLength
     if (size > maxBytes) {
       await reader.cancel().catch(() => undefined)
-      throw tooLarge()
+      throw tooLarge(maxBytes)
     }
     chunks.push(value)
   }
