@@ -53,6 +53,11 @@ export interface FollowerListener {
   onStatus?(status: ExecutionStatus): void
   /** The execution was evicted: its log is gone, and the follower serves nothing more. */
   onGone?(): void
+  /**
+   * Seqs `from..to` told before were items of a copy that lost the execution (its node was
+   * fenced); the execution's log holds other items there, or none. What follows is that log's.
+   */
+  onDiverged?(from: number, to: number): void
 }
 
 /**

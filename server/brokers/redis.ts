@@ -37,6 +37,7 @@ import { DEFAULT_KEY_PREFIX, type EntryId, RedisKeys } from './redis/keys.ts'
 import { NodeLease, nodeLostMessage } from './redis/lease.ts'
 import { type LinkChange, RedisLink, retryDelayMs } from './redis/link.ts'
 import { outcomeOf, readInfo } from './redis/meta.ts'
+import { OwnFollower } from './redis/own-follower.ts'
 import { StreamReader, type StreamRecord, toRecord } from './redis/reader.ts'
 import { RemoteLogs } from './redis/remote-logs.ts'
 import { MirrorWriter } from './redis/writer.ts'
@@ -83,6 +84,9 @@ export interface RedisBrokerOptions {
   /** Told each execution this node took over from a checkpoint (for the log). */
   onClaimed?: (executionId: string, flow: string) => void
 }
+
+/** How long a room's follower waits before trying Redis again after a failed rejoin. */
+const RETRY_MS = 500
 
 /** Most claimable executions one node looks at per lease period. */
 const CLAIMS_PER_PERIOD = 64
@@ -132,6 +136,8 @@ export class RedisBroker implements Broker {
    * Redis only, so reads and follows go through Redis like any other node's.
    */
   readonly #resumed = new Set<string>()
+  /** The rooms' followers of executions started here, by execution (redis/own-follower.ts). */
+  readonly #own = new Map<string, Set<OwnFollower>>()
   /** Claimable executions of flows this node lacks, at the last look. */
   #unclaimable = 0
   #scanning = false
@@ -162,7 +168,10 @@ export class RedisBroker implements Broker {
         await this.#lease.start()
         await this.#bus.start()
       },
-      ...(options.onLink ? { onChange: options.onLink } : {}),
+      onChange: (change) => {
+        this.#recheck()
+        options.onLink?.(change)
+      },
     })
     this.#reader = new StreamReader({
       conn: this.#reads,
@@ -196,7 +205,10 @@ export class RedisBroker implements Broker {
       onError,
       claims: this.#claims,
       onLapsed: () => this.#writer.suspect(),
-      onRenewed: () => void this.#claimScan(),
+      onRenewed: () => {
+        this.#recheck()
+        void this.#claimScan()
+      },
     })
     this.#writer = new MirrorWriter({
       redis: this.#writes,
@@ -206,6 +218,7 @@ export class RedisBroker implements Broker {
       finishedTtlMs: options.finishedTtlMs,
       onError,
       onFenced: (ids) => this.#fence(ids),
+      onWritten: () => this.#recheck(),
       checkpoints: {
         save: (id) => this.#local.save(id),
         listen: (id, listener) => this.#local.onCheckpoint(id, listener),
@@ -330,8 +343,20 @@ export class RedisBroker implements Broker {
   }
 
   async follow(executionId: string, after = 0): Promise<Follower | undefined> {
-    if (this.#servesLocally(executionId)) return this.#local.follow(executionId)
-    return this.#remote.follow(executionId, after)
+    if (!this.#servesLocally(executionId)) return this.#remote.follow(executionId, after)
+    const local = await this.#local.follow(executionId)
+    if (!local) return undefined
+    const own = this.#own.get(executionId) ?? new Set<OwnFollower>()
+    this.#own.set(executionId, own)
+    const follower = new OwnFollower(local, {
+      unsure: () => this.#unsure(),
+      onRelease: (f) => {
+        own.delete(f)
+        if (own.size === 0 && this.#own.get(executionId) === own) this.#own.delete(executionId)
+      },
+    })
+    own.add(follower)
+    return follower
   }
 
   async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
@@ -360,9 +385,12 @@ export class RedisBroker implements Broker {
     // Silence first: what the local copy does from now on reaches neither a subscriber here nor
     // Redis, so every watcher's last seq is one Redis has and the next holder goes on after it.
     this.#local.mute(executionId)
+    const own = this.#leave(executionId)
     let released = false
+    let confirmed = 0
     try {
       await this.#writer.flush()
+      confirmed = this.#writer.writtenSeq(executionId)
       this.#writer.detach(executionId)
       released = await this.#claims.release(executionId)
     } catch (err) {
@@ -370,7 +398,13 @@ export class RedisBroker implements Broker {
     }
     this.#writer.detach(executionId)
     this.#resumed.delete(executionId)
-    this.#local.abandon(executionId, new FlowcastError('shutdown', 'handed over to another node'))
+    // This node's rooms go on from Redis, as on any other node, until the node closes.
+    void this.#rejoin(
+      executionId,
+      own,
+      confirmed,
+      new FlowcastError('shutdown', 'handed over to another node'),
+    )
     // Not released: still ours in Redis; only a lapsed lease makes another node sweep it.
     if (!released) this.#keepLease = true
     return released
@@ -457,9 +491,14 @@ export class RedisBroker implements Broker {
   #fence(executionIds: string[]): void {
     for (const id of executionIds) {
       if (!this.#writer.has(id)) continue
+      const own = this.#leave(id)
+      const confirmed = this.#writer.writtenSeq(id)
       this.#writer.detach(id)
       this.#resumed.delete(id)
-      this.#local.abandon(id, new FlowcastError('node_lost', nodeLostMessage(id)))
+      const error = new FlowcastError('node_lost', nodeLostMessage(id))
+      // Stopped now (this node's status listeners hear it end); its rooms go on from Redis.
+      this.#local.terminate(id, error)
+      void this.#rejoin(id, own, confirmed, error)
       this.#onError(
         new FlowcastError(
           'node_lost',
@@ -468,6 +507,53 @@ export class RedisBroker implements Broker {
         'redis fence',
       )
     }
+  }
+
+  /** Tells this node's own followers of `executionId` that it is no longer this node's. */
+  #leave(executionId: string): OwnFollower[] {
+    const own = [...(this.#own.get(executionId) ?? [])]
+    for (const f of own) f.leave()
+    return own
+  }
+
+  /**
+   * Moves the rooms' followers of an execution that is no longer this node's onto the Redis log
+   * (from its start: a member catching up reads there too), then forgets the local copy. Redis
+   * unavailable: tried again every RETRY_MS while a room holds one of them.
+   */
+  async #rejoin(
+    executionId: string,
+    own: OwnFollower[],
+    confirmed: number,
+    error: FlowcastError,
+  ): Promise<void> {
+    try {
+      for (const f of own) {
+        while (!f.released && !this.#closed) {
+          try {
+            f.switchTo(await this.#remote.follow(executionId, 0), confirmed)
+            break
+          } catch (err) {
+            if (this.#link.up) this.#onError(err, 'redis rejoin')
+            await new Promise((r) => setTimeout(r, RETRY_MS).unref())
+          }
+        }
+      }
+    } finally {
+      // Taken back meanwhile (a claim after the next holder died): the local copy is a new one.
+      if (!this.#writer.has(executionId)) this.#local.abandon(executionId, error)
+    }
+  }
+
+  /** True while what the local copies do may not be what Redis keeps (lease in doubt, fence check due). */
+  #unsure(): boolean {
+    return this.#link.up && (!this.#lease.sure || this.#writer.unsure)
+  }
+
+  /** The node may be sure again: its own followers tell what they held. */
+  #recheck(): void {
+    if (this.#own.size === 0 || this.#unsure()) return
+    for (const own of this.#own.values()) for (const f of [...own]) f.recheck()
   }
 
   /**

@@ -126,6 +126,14 @@ export class RoomFrames {
     )
   }
 
+  /** An `error` frame about this execution that ends nothing (no request id). */
+  error(code: string, message: string): OutFrame {
+    return new OutFrame(
+      `{"type":"error",${this.#idField},"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}}`,
+      'error',
+    )
+  }
+
   presence(subscribers: number): OutFrame {
     return new OutFrame(`{"type":"presence",${this.#idField},"subscribers":${subscribers}}`, 'presence')
   }

@@ -95,6 +95,7 @@ export class Room implements PresenceSubject {
       onClose: (info) => this.#onClose(info),
       onStatus: (status) => this.#onStatus(status),
       onGone: () => this.#onGone(),
+      onDiverged: (from, to) => this.#onDiverged(from, to),
     })
   }
 
@@ -228,6 +229,27 @@ export class Room implements PresenceSubject {
         m.peer.onStreamEnd?.()
       }
       if (this.unsubscribe(m.peer)) m.peer.onReleased?.(this.executionId)
+    }
+  }
+
+  /**
+   * Members that got some of seqs `from..to` got items the execution's log does not hold (this
+   * node lost the execution and the next holder put others there): each is told which, in an
+   * `error` frame that ends nothing, before what follows. A member behind `from` reads the log's.
+   */
+  #onDiverged(from: number, to: number): void {
+    this.#flush()
+    for (const m of this.#members.values()) {
+      const got = Math.min(to, this.#live.has(m) ? this.#head : m.cursor)
+      if (m.ended || got < from) continue
+      const range = from === got ? `seq ${from}` : `seqs ${from}..${got}`
+      this.#send(
+        m,
+        this.#frames.error(
+          'node_lost',
+          `execution ${this.executionId}: the items of ${range} came from this node's copy after its lease had passed; the node that took the execution over put other items there (read them with since ${from - 1}); what follows is the execution's log`,
+        ),
+      )
     }
   }
 

@@ -3,11 +3,14 @@
  * node takes its execution over from the checkpoint and runs the step again (attempt 2), and from
  * then on nothing the slow node does may count. Its writes are fenced in Redis (none of its own
  * run's events get in), it notices, stops its own copy and answers from Redis like the others,
- * so A, B and C all report the same result.
+ * so A, B and C all report the same result. A's own watchers (WebSocket and SSE, served from its
+ * memory until then) go on from the Redis log after the last seq they got: they see what B's
+ * and C's watchers see, not one item of A's own run after the stall.
  */
 import { fileURLToPath } from 'node:url'
 import { beforeEach, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
+import { readSse, type SseRead, sseSeqs } from '../helpers/sse-client.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 import { describeRedis, type NodeProcess, range, startExecution, useCluster } from './env.ts'
 import { watch } from './watch.ts'
@@ -48,10 +51,15 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
     const viewer = (url: string) => cluster.client([url], tokens!.viewer)
     const remote = [watch(viewer(b.url), id), watch(viewer(c.url), id)]
     const local = watch(viewer(a.url), id)
+    const sse: SseRead = await readSse(`${a.url}/api/executions/${id}/stream`, {
+      authorization: `Bearer ${tokens!.viewer}`,
+    })
     await until(
-      () => [...remote, local].every((w) => w.events.length === K && w.statuses.at(-1) === 'waiting'),
+      () =>
+        [...remote, local].every((w) => w.events.length === K && w.statuses.at(-1) === 'waiting') &&
+        sseSeqs(sse.messages).length === K,
       10_000,
-      'events 1..K and status waiting on A, B and C',
+      'events 1..K and status waiting on A, B and C, and over SSE on A',
     )
 
     // Answer the interrupt: A resumes into a step that blocks it for three leases.
@@ -112,8 +120,33 @@ describeRedis('redis: a node that outlives its lease is fenced', () => {
       expect(w.statuses.at(-1)).toBe('completed')
       expect(w.gaps).toEqual([])
     }
-    // A's own subscriber is served from A's memory: its copy is stopped, so it ends (a known limit).
+    // A's own watchers were served from A's memory; after the fence they go on from Redis after
+    // the last seq they got: the same 1..lastSeq, attempt 2 after K + 1, and completed.
     await until(() => local.end !== null, 5000, 'stream_end on A')
+    expect(local.errors).toEqual([])
+    expect(local.gaps).toEqual([])
+    expect(local.seqs()).toEqual(range(1, lastSeq))
+    expect(local.events.slice(K + 1).every((e) => e.attempt === 2)).toBe(true)
+    expect(local.end).toEqual({ reason: 'completed', lastSeq })
+    expect(local.statuses.at(-1)).toBe('completed')
+    await waitFor(sse.done, 5000, 'the SSE response on A to end')
+    expect(sseSeqs(sse.messages)).toEqual(range(1, lastSeq))
+    const items = sse.messages
+      .filter((m) => m.event === 'event' || m.event === 'events')
+      .flatMap((m) => (m.event === 'event' ? [JSON.parse(m.data)] : JSON.parse(m.data).items))
+    expect(items.slice(K + 1).every((e: { attempt?: number }) => e.attempt === 2)).toBe(true)
+    expect(sse.messages.filter((m) => m.event === 'gap' || m.event === 'error')).toEqual([])
+    expect(
+      sse.messages
+        .filter((m) => m.event === 'status')
+        .map((m) => JSON.parse(m.data).status)
+        .at(-1),
+    ).toBe('completed')
+    expect(JSON.parse(sse.messages.at(-1)!.data)).toMatchObject({
+      type: 'stream_end',
+      reason: 'completed',
+      lastSeq,
+    })
 
     // In Redis: events 1..K + 1, then only the re-run's (attempt 2): nothing of A's own run got in.
     const log = await cluster.redis.xrange(`${cluster.prefix}x:${id}:log`, '-', '+')

@@ -51,6 +51,11 @@ export class WriteFence {
     return this.#armed !== undefined && (this.#suspect || this.#armed !== this.#checked)
   }
 
+  /** True while a check is due: the counter moved since the last one, or the lease lapsed. */
+  get unsure(): boolean {
+    return this.#suspect || (this.#armed !== undefined && this.#armed !== this.#checked)
+  }
+
   /** Arms the fence on its own (the first batch, and after a reconnect). */
   async arm(): Promise<void> {
     const replies = (await this.#conn.pipeline(this.commands()).exec()) ?? []

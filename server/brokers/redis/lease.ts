@@ -70,6 +70,13 @@ export function nodeLostMessage(executionId: string): string {
 /** Most dead nodes one renewal reports (the rest come with the next ones). */
 const DEAD_PER_RENEWAL = 16
 
+/**
+ * The share of the lease after the last confirmed renewal's sending during which this node is
+ * sure it still holds its executions. Renewals go out every third, so a node keeping up is
+ * always well inside it; past it the node may have been swept (see `sure`).
+ */
+const SURE_SHARE = 2 / 3
+
 export interface NodeLeaseOptions {
   /** The command connection. */
   redis: Redis
@@ -94,6 +101,8 @@ export class NodeLease {
   /** When the command connection last became ready (0 while it is not). */
   #readySince = 0
   #renewing = false
+  /** performance.now() when the last renewal Redis answered was sent (0: none yet). */
+  #renewedAt = 0
   /** False until the first renewal: a node's first lease is never a lapse. */
   #started = false
   #closed = false
@@ -120,11 +129,22 @@ export class NodeLease {
     this.#timer.unref()
   }
 
+  /**
+   * True while no other node can have taken this node's executions: less than SURE_SHARE of the
+   * lease has passed since the last answered renewal was sent (Redis set the deadline after
+   * that, on its own clock, so only this node's elapsed time matters). False after a stall or a
+   * partition longer than that, until the next renewal is answered.
+   */
+  get sure(): boolean {
+    return this.#renewedAt > 0 && performance.now() - this.#renewedAt < this.#o.leaseMs * SURE_SHARE
+  }
+
   /** Renews the lease and ends the executions of nodes whose lease passed. */
   async renew(): Promise<void> {
     const { redis, keys, nodeId, leaseMs } = this.#o
     if (this.#closed || this.#renewing || redis.status !== 'ready') return
     this.#renewing = true
+    const sentAt = performance.now()
     try {
       const reply = (await redis.eval(RENEW, 1, keys.nodes(), nodeId, leaseMs, DEAD_PER_RENEWAL)) as [
         number,
@@ -141,6 +161,7 @@ export class NodeLease {
         this.#o.onLapsed?.()
       }
       this.#started = true
+      this.#renewedAt = sentAt
       // Right after (re)connecting, live nodes may not have renewed yet: wait out one lease first.
       if (dead.length > 0 && this.#readySince > 0 && Date.now() - this.#readySince >= leaseMs) {
         for (const node of dead) if (node !== nodeId) await this.#sweep(node)

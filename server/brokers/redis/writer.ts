@@ -132,6 +132,8 @@ export interface MirrorWriterOptions {
   onError: (err: unknown, context: string) => void
   /** Told the executions whose writes Redis refused because another node ended or took them. */
   onFenced: (executionIds: string[]) => void
+  /** Told after each batch Redis confirmed (the broker's own followers may deliver what they held). */
+  onWritten?: () => void
   /**
    * The checkpoint of each execution, written in its hash (`checkpoint`) with the events of the
    * tick that passed a step boundary, so another node can resume it from there.
@@ -184,6 +186,16 @@ export class MirrorWriter {
   /** The ids of the executions mirrored by this node. */
   ids(): string[] {
     return [...this.#mirrors.keys()]
+  }
+
+  /** True while the executions' hashes must be checked before anything more is written (fence.ts). */
+  get unsure(): boolean {
+    return this.#fence.unsure
+  }
+
+  /** The last event seq of the execution Redis confirmed from this node (0 when not mirrored). */
+  writtenSeq(executionId: string): number {
+    return this.#mirrors.get(executionId)?.writtenSeq ?? 0
   }
 
   /** A mirrored execution's status as this node runs it. */
@@ -408,6 +420,7 @@ export class MirrorWriter {
       m.confirmed = true
     }
     if (this.#dirty.size > 0) this.#schedule()
+    this.#o.onWritten?.()
     if (refused) throw refused
     return true
   }
