@@ -346,6 +346,11 @@ export class RedisBroker implements Broker {
     if (!this.#servesLocally(executionId)) return this.#remote.follow(executionId, after)
     const local = await this.#local.follow(executionId)
     if (!local) return undefined
+    // Fenced or handed over meanwhile: its rooms follow Redis from the start.
+    if (!this.#servesLocally(executionId)) {
+      local.release()
+      return this.#remote.follow(executionId, after)
+    }
     const own = this.#own.get(executionId) ?? new Set<OwnFollower>()
     this.#own.set(executionId, own)
     const follower = new OwnFollower(local, {

@@ -4,66 +4,24 @@
  * WebSocket frames and the SSE bytes alike; catching-up members read the same gap from the log.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ExecutionStatus } from '../../protocol/index.ts'
-import type {
-  BrokerEntry,
-  BrokerRead,
-  Follower,
-  FollowerListener,
-  StreamClose,
-} from '../../server/brokers/broker.ts'
-import { LogCache } from '../../server/brokers/redis/log-cache.ts'
-import type { OutFrame } from '../../server/fanout/frame.ts'
-import type { Peer } from '../../server/fanout/member.ts'
 import { Room } from '../../server/fanout/room.ts'
 import { sseBytes } from '../../server/http/sse.ts'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
+import { FedFollower, RecordingPeer } from '../helpers/room-doubles.ts'
 import { until } from '../helpers/wait.ts'
 import { range } from '../helpers/ws-client.ts'
 
-/** A follower the test feeds seq by seq, holes included, over the same LogCache Redis followers use. */
-class SkippingFollower implements Follower {
-  readonly executionId = 'x-gap'
-  status: ExecutionStatus = 'running'
-  streamClose: StreamClose | undefined
-  readonly #cache = new LogCache({ maxEvents: 10_000, maxBytes: 1 << 24 })
-  readonly #listeners = new Set<FollowerListener>()
-
-  get lastSeq(): number {
-    return this.#cache.lastSeq
-  }
-  read(after: number, limit: number): BrokerRead {
-    return this.#cache.read(after, limit)
-  }
-  listen(listener: FollowerListener): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
-  }
-  release(): void {
-    this.#listeners.clear()
+/** A follower the test feeds seq by seq, holes included. */
+class SkippingFollower extends FedFollower {
+  constructor() {
+    super('x-gap')
   }
   append(...seqs: number[]): void {
-    for (const seq of seqs) {
-      const entry: BrokerEntry = { seq, json: `{"seq":${seq},"data":{"n":${seq}}}` }
-      if (this.#cache.append(entry)) for (const l of this.#listeners) l.onAppend?.(entry)
-    }
-  }
-  close(reason: StreamClose['reason'], lastSeq: number): void {
-    this.streamClose = { reason, lastSeq }
-    for (const l of this.#listeners) l.onClose?.(this.streamClose)
+    for (const seq of seqs) this.feed({ seq, json: `{"seq":${seq},"data":{"n":${seq}}}` })
   }
 }
 
-class FakePeer implements Peer {
-  bufferedAmount = 0
-  open = true
-  frames: OutFrame[] = []
-  send(frame: OutFrame): void {
-    if (frame.event !== 'presence') this.frames.push(frame)
-  }
-  close(): void {
-    this.open = false
-  }
+class FakePeer extends RecordingPeer {
   /** Events as seqs and gaps as `gap a..b`, in the order sent. */
   story(): (number | string)[] {
     const out: (number | string)[] = []
