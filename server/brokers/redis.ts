@@ -138,6 +138,8 @@ export class RedisBroker implements Broker {
   readonly #resumed = new Set<string>()
   /** The rooms' followers of executions started here, by execution (redis/own-follower.ts). */
   readonly #own = new Map<string, Set<OwnFollower>>()
+  /** Those of them holding news back while this node is unsure. */
+  readonly #holding = new Set<OwnFollower>()
   /** Claimable executions of flows this node lacks, at the last look. */
   #unclaimable = 0
   #scanning = false
@@ -355,7 +357,9 @@ export class RedisBroker implements Broker {
     this.#own.set(executionId, own)
     const follower = new OwnFollower(local, {
       unsure: () => this.#unsure(),
+      onHold: (f) => this.#holding.add(f),
       onRelease: (f) => {
+        this.#holding.delete(f)
         own.delete(f)
         if (own.size === 0 && this.#own.get(executionId) === own) this.#own.delete(executionId)
       },
@@ -557,8 +561,8 @@ export class RedisBroker implements Broker {
 
   /** The node may be sure again: its own followers tell what they held. */
   #recheck(): void {
-    if (this.#own.size === 0 || this.#unsure()) return
-    for (const own of this.#own.values()) for (const f of [...own]) f.recheck()
+    if (this.#holding.size === 0 || this.#unsure()) return
+    for (const f of [...this.#holding]) if (f.recheck()) this.#holding.delete(f)
   }
 
   /**

@@ -49,7 +49,11 @@ function setup(): { local: Log; redis: Log; own: OwnFollower; unsure: { now: boo
   const local = new Log()
   const redis = new Log()
   const unsure = { now: false }
-  const own = new OwnFollower(local, { unsure: () => unsure.now, onRelease: () => undefined })
+  const own = new OwnFollower(local, {
+    unsure: () => unsure.now,
+    onHold: () => undefined,
+    onRelease: () => undefined,
+  })
   const room = new Room(own, { ...DEFAULT_LIMITS, drainCheckMs: 5 }, () => undefined)
   rooms.push(room)
   const peer = new FakePeer()

@@ -25,6 +25,8 @@ const PAGE = 1024
 export interface OwnFollowerOptions {
   /** True while the node cannot be sure its writes still count: the local copy's news waits. */
   unsure(): boolean
+  /** Told when it starts holding news: the broker rechecks only those (not every room per batch). */
+  onHold(follower: OwnFollower): void
   /** Told once, when the room lets go of it. */
   onRelease(follower: OwnFollower): void
 }
@@ -107,12 +109,14 @@ export class OwnFollower implements Follower {
     this.#o.onRelease(this)
   }
 
-  /** The node may be sure again: tells what it held. */
-  recheck(): void {
-    if (this.#state !== 'local' || this.#held.length === 0 || this.#o.unsure()) return
+  /** The node may be sure again: tells what it held. False while it still holds some. */
+  recheck(): boolean {
+    if (this.#state !== 'local' || this.#held.length === 0) return true
+    if (this.#o.unsure()) return false
     const held = this.#held
     this.#held = []
     for (const news of held) this.#tell(news)
+    return true
   }
 
   /**
@@ -171,8 +175,11 @@ export class OwnFollower implements Follower {
 
   #fromLocal(news: News): void {
     if (this.#state !== 'local') return
-    if (this.#held.length > 0 || this.#o.unsure()) this.#held.push(news)
-    else this.#tell(news)
+    if (this.#held.length > 0) this.#held.push(news)
+    else if (this.#o.unsure()) {
+      this.#held.push(news)
+      this.#o.onHold(this)
+    } else this.#tell(news)
   }
 
   #tell(news: News): void {
