@@ -13,11 +13,13 @@ import { eventually } from '../helpers/poll.ts'
 import { createProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 import { TestSocket } from '../helpers/ws-client.ts'
 import { describeRedis, dropPrefix, newPrefix, REDIS_URL, range, startOn } from './env.ts'
+import { type MonitoredCommand, monitorRedis, type RedisMonitor } from './monitor.ts'
 
 const servers: FlowcastServer[] = []
 const brokers: RedisBroker[] = []
 const sockets: TestSocket[] = []
 const redises: Redis[] = []
+const monitors: RedisMonitor[] = []
 const proxies: TcpProxy[] = []
 const prefixes: string[] = []
 
@@ -26,6 +28,7 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close()
   for (const b of brokers.splice(0)) await b.close()
   for (const r of redises.splice(0)) r.disconnect()
+  for (const m of monitors.splice(0)) m.close()
   for (const p of proxies.splice(0)) await p.close()
   for (const p of prefixes.splice(0)) await dropPrefix(REDIS_URL, p)
 })
@@ -83,16 +86,14 @@ async function subscribers(b: FlowcastServer, ids: string[]): Promise<TestSocket
 describeRedis('redis: one reader per node, woken by doorbells', () => {
   it('reads on one connection, never blocking, and only streams whose doorbell rang', async () => {
     const { a, b, broker, admin } = await twoNodes()
-    const monitor = await new Redis(REDIS_URL, { maxRetriesPerRequest: 0 }).monitor()
-    redises.push(monitor)
     const xreads: { source: string; args: string[]; keys: string[] }[] = []
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (String(args[0]).toUpperCase() !== 'XREAD') return
-      const all = args.map(String)
+    const onCommand = ({ args: all, source }: MonitoredCommand) => {
+      if (all[0]!.toUpperCase() !== 'XREAD') return
       const at = all.findIndex((x) => x.toUpperCase() === 'STREAMS')
       const rest = all.slice(at + 1)
       xreads.push({ source, args: all, keys: rest.slice(0, rest.length / 2).sort() })
-    })
+    }
+    monitors.push(await monitorRedis(REDIS_URL, onCommand))
 
     // On A: four running executions and two finished ones. B watches two running and both finished.
     const running: string[] = []

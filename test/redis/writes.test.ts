@@ -9,16 +9,19 @@ import { DEFAULT_LIMITS, type FlowcastServer, RedisBroker, startServer } from '.
 import { eventually } from '../helpers/poll.ts'
 import { until } from '../helpers/wait.ts'
 import { describeRedis, dropPrefix, newPrefix, REDIS_URL, range, startOn } from './env.ts'
+import { type MonitoredCommand, monitorRedis, type RedisMonitor } from './monitor.ts'
 
 const servers: FlowcastServer[] = []
 const brokers: RedisBroker[] = []
 const redises: Redis[] = []
+const monitors: RedisMonitor[] = []
 const prefixes: string[] = []
 
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close()
   for (const b of brokers.splice(0)) await b.close()
   for (const r of redises.splice(0)) r.disconnect()
+  for (const m of monitors.splice(0)) m.close()
   for (const p of prefixes.splice(0)) await dropPrefix(REDIS_URL, p)
 })
 
@@ -55,12 +58,8 @@ async function addressesOf(admin: Redis, nodeId: string): Promise<Map<string, st
 describeRedis('redis: the writer', () => {
   it('writes each tick as one WATCHed MULTI/EXEC with no script per execution per tick', async () => {
     const { broker, a, admin } = await writerNode()
-    const monitor = await new Redis(REDIS_URL, { maxRetriesPerRequest: 0 }).monitor()
-    redises.push(monitor)
-    const seen: { source: string; args: string[] }[] = []
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      seen.push({ source, args: args.map(String) })
-    })
+    const seen: MonitoredCommand[] = []
+    monitors.push(await monitorRedis(REDIS_URL, (command) => seen.push(command)))
     const conns = await addressesOf(admin, broker.nodeId)
 
     // Nobody watches it on another node; each event lands in a tick of its own (2 ms apart).
