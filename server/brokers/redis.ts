@@ -368,8 +368,13 @@ export class RedisBroker implements Broker {
     return follower
   }
 
-  async command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
-    if (this.#writer.has(executionId)) return this.#commandHere(executionId, command)
+  command(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
+    return this.#route(executionId, command, 1)
+  }
+
+  /** Sends a command to where the execution is: here, taken here, or its holder over the bus. */
+  async #route(executionId: string, command: BrokerCommand, moves: number): Promise<CommandOutcome> {
+    if (this.#writer.has(executionId)) return this.#commandHere(executionId, command, moves)
     const meta = this.keys.meta(executionId)
     let node = await this.#call(() => this.#redis.hget(meta, 'node'))
     if (node === null) throw new FlowcastError('not_found', `no execution "${executionId}"`)
@@ -377,7 +382,7 @@ export class RedisBroker implements Broker {
       if (this.#draining)
         throw new FlowcastError('draining', 'this node is shutting down: send the command to another node')
       // Nobody holds it (it waits for this very answer, or for a claim): this node takes it.
-      if (await this.#take(executionId, 'any')) return this.#commandHere(executionId, command)
+      if (await this.#take(executionId, 'any')) return this.#commandHere(executionId, command, moves)
       node = await this.#call(() => this.#redis.hget(meta, 'node'))
       if (!node) throw new FlowcastError('broker_unavailable', `no node can run execution ${executionId} now`)
     }
@@ -569,10 +574,26 @@ export class RedisBroker implements Broker {
    * Runs a command on an execution held here and answers once what it changed (the checkpoint of
    * an answered interrupt above all) is in Redis: an answer acknowledged is never lost with the node.
    */
-  async #commandHere(executionId: string, command: BrokerCommand): Promise<CommandOutcome> {
+  async #commandHere(executionId: string, command: BrokerCommand, moves = 1): Promise<CommandOutcome> {
     const outcome = await this.#local.command(executionId, command)
-    await this.#writer.flush().catch(() => undefined)
-    return outcome
+    try {
+      await this.#writer.flush()
+    } catch (err) {
+      throw new FlowcastError(
+        'broker_unavailable',
+        `execution ${executionId}: the command could not be saved to redis (${err instanceof Error ? err.message : String(err)}); send it again`,
+      )
+    }
+    // The flush met a fence and found the execution taken away: the command went to a copy that
+    // no longer counts. Sent again, it goes where the execution is now (once: a second move in
+    // the same breath is a node that cannot hold anything, and is said so).
+    if (this.#writer.has(executionId)) return outcome
+    if (moves === 0)
+      throw new FlowcastError(
+        'broker_unavailable',
+        `execution ${executionId} moved while the command ran; send it again`,
+      )
+    return this.#route(executionId, command, moves - 1)
   }
 
   /** True when this node runs the execution from its start: its whole log is in memory here. */

@@ -5,6 +5,7 @@
  */
 import { Redis } from 'ioredis'
 import { afterEach, expect, it } from 'vitest'
+import { catalogFlows } from '../../flows/catalog/index.ts'
 import { DEFAULT_LIMITS, type FlowcastServer, RedisBroker, startServer } from '../../server/index.ts'
 import { eventually } from '../helpers/poll.ts'
 import { until } from '../helpers/wait.ts'
@@ -26,7 +27,7 @@ afterEach(async () => {
 })
 
 /** A node with the Redis broker under a fresh prefix, its server, and a Redis connection of the test's. */
-async function writerNode(options: { quiet?: boolean } = {}) {
+async function writerNode(options: { quiet?: boolean; resumes?: boolean } = {}) {
   const prefix = newPrefix()
   prefixes.push(prefix)
   const broker = await RedisBroker.connect({
@@ -34,6 +35,7 @@ async function writerNode(options: { quiet?: boolean } = {}) {
     keyPrefix: prefix,
     finishedTtlMs: DEFAULT_LIMITS.finishedTtlMs,
     ...(options.quiet ? { onError: () => undefined } : {}),
+    ...(options.resumes ? { flows: catalogFlows() } : {}),
   })
   brokers.push(broker)
   const a = await startServer({ port: 0, auth: 'off', broker })
@@ -167,5 +169,29 @@ describeRedis('redis: the writer', () => {
     expect(close).not.toBeNull()
     expect(log.some(([, f]) => f[0] === 'c')).toBe(true)
     expect(await admin.hget(meta, 'node')).toBe(broker.nodeId)
+  })
+
+  it('an answer that meets a fence (the sweep took the execution) goes to where it is now, not into the fenced copy', async () => {
+    const { broker, a, admin } = await writerNode({ quiet: true, resumes: true })
+    const id = await startOn(a.url, 'approval', { request: 'moved' })
+    const meta = broker.keys.meta(id)
+    await eventually(async () => (await admin.hget(meta, 'status')) === 'waiting', 10_000, 'waiting in Redis')
+    const info = (await (await fetch(`${a.url}/api/executions/${id}`)).json()) as {
+      pendingInterrupts: { id: string }[]
+    }
+    const interruptId = info.pendingInterrupts[0]!.id
+
+    // What the sweep does to a waiting execution of a node whose lease passed (claim.ts PARK): no
+    // holder, and the node's fence bumped. The node itself has written nothing since, so it still
+    // believes it holds the execution when the answer arrives.
+    await admin.hset(meta, 'node', '')
+    await admin.incr(broker.keys.fence(broker.nodeId))
+    expect(await broker.command(id, { type: 'continue', interruptId, value: { approved: true } })).toEqual({
+      continued: true,
+    })
+    // Answered: the answer is the execution's, wherever it lives now.
+    const result = await fetch(`${a.url}/api/executions/${id}/result?wait=10000`)
+    expect(await result.json()).toMatchObject({ status: 'completed', result: { approved: true } })
+    expect(await admin.hget(meta, 'status')).toBe('completed')
   })
 })
