@@ -16,6 +16,7 @@ import type { Logger } from 'pino'
 import type { BrokerEntry, Follower, StreamClose } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
+import { FlushQueue, type FlushSubject } from './flush-queue.ts'
 import { type OutFrame, RoomFrames } from './frame.ts'
 import type { Member, Peer, SubscribeInfo } from './member.ts'
 import { type PresenceSubject, PresenceTicker } from './presence.ts'
@@ -36,7 +37,7 @@ export type RoomLimits = Pick<
 >
 
 /** One execution's room on this node. */
-export class Room implements PresenceSubject {
+export class Room implements PresenceSubject, FlushSubject {
   readonly executionId: string
   readonly #follower: Follower
   readonly #limits: RoomLimits
@@ -54,7 +55,10 @@ export class Room implements PresenceSubject {
   #pending: BrokerEntry[] = []
   /** JSON length of #pending: a burst put in one tick is flushed in slices, not held whole. */
   #pendingBytes = 0
-  #flushTimer: ReturnType<typeof setImmediate> | undefined
+  /** The server's end-of-turn flush (fanout/flush-queue.ts), or this room's own. */
+  readonly #flushes: FlushQueue
+  /** In #flushes for this turn, with events in #pending. */
+  #queued = false
   #drainTimer: ReturnType<typeof setInterval> | undefined
   /** The server's presence queue (fanout/presence.ts), or this room's own when none was given. */
   readonly #presence: PresenceTicker
@@ -76,10 +80,12 @@ export class Room implements PresenceSubject {
     metrics?: ServerMetrics,
     logger?: Logger,
     presence?: PresenceTicker,
+    flushes?: FlushQueue,
   ) {
     this.executionId = follower.executionId
     this.#ownsPresence = presence === undefined
     this.#presence = presence ?? new PresenceTicker(limits.presenceFramesPerTick)
+    this.#flushes = flushes ?? new FlushQueue()
     this.#follower = follower
     this.#limits = limits
     this.#metrics = metrics
@@ -169,7 +175,7 @@ export class Room implements PresenceSubject {
     this.#disposed = true
     this.#unlisten()
     this.#follower.release()
-    if (this.#flushTimer) clearImmediate(this.#flushTimer)
+    this.#queued = false
     if (this.#drainTimer) clearInterval(this.#drainTimer)
     if (this.#ownsPresence) this.#presence.stop()
     else this.#presence.cancel(this)
@@ -192,10 +198,14 @@ export class Room implements PresenceSubject {
       this.#flush()
       return
     }
-    this.#flushTimer ??= setImmediate(() => {
-      this.#flushTimer = undefined
-      this.#flush()
-    })
+    if (this.#queued) return
+    this.#queued = true
+    this.#flushes.add(this)
+  }
+
+  /** The flush queue's call at the end of the turn the events were appended in. */
+  flushQueued(): void {
+    if (this.#queued && !this.#disposed) this.#flush()
   }
 
   #onClose(info: StreamClose): void {
@@ -269,10 +279,8 @@ export class Room implements PresenceSubject {
   // ---- delivery ---------------------------------------------------------------------------------
 
   #flush(): void {
-    if (this.#flushTimer) {
-      clearImmediate(this.#flushTimer)
-      this.#flushTimer = undefined
-    }
+    // Flushed early (a close, a status, a subscribe's since): the queue's later call finds nothing.
+    this.#queued = false
     const entries = this.#pending
     if (entries.length === 0) return
     this.#pending = []

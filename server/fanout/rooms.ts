@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { Broker, Follower } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
+import { FlushQueue } from './flush-queue.ts'
 import { PresenceTicker } from './presence.ts'
 import { Room, type RoomLimits } from './room.ts'
 
@@ -25,6 +26,8 @@ export class Rooms {
   readonly #entering = new Map<string, number>()
   /** One presence queue for every room, so that rooms due at once share a budget per callback. */
   readonly #presence: PresenceTicker
+  /** One end-of-turn flush for every room with new events. */
+  readonly #flushes = new FlushQueue()
   #closed = false
 
   constructor(broker: Broker, limits: RoomLimits, metrics: () => ServerMetrics | undefined, logger?: Logger) {
@@ -80,6 +83,7 @@ export class Rooms {
     for (const r of [...this.#rooms.values()]) r.dispose()
     this.#rooms.clear()
     this.#presence.stop()
+    this.#flushes.stop()
   }
 
   async #find(executionId: string, since: number): Promise<Room | undefined> {
@@ -126,6 +130,7 @@ export class Rooms {
         this.#metrics(),
         this.#logger,
         this.#presence,
+        this.#flushes,
       )
       this.#rooms.set(executionId, room)
       this.#followers.set(room, follower)
