@@ -7,9 +7,10 @@
  * The beat is spread over its interval: sockets are dealt round-robin into slices and one slice is
  * visited per tick (about every HEARTBEAT_TICK_MS), so no beat walks every socket in one
  * synchronous loop (that loop stalled the event loop for 130-320 ms at 10-19k sockets). Each socket
- * is still visited once per interval. A ping costs the server about 20 µs of CPU (a frame and a
- * write syscall), so the tick is short enough that 20,000 sockets at a 5 s interval make at most
- * 80 pings, about 2 ms, per tick (at 100 ms ticks it was 400 pings, a 10 ms stall).
+ * is still visited once per interval. A ping costs the server 20 µs of CPU on a quiet machine (a
+ * frame and a write syscall) and up to ~85 µs on a busy one, so the tick is short enough that
+ * 20,000 sockets at a 5 s interval make at most 40 pings per tick: at 20 ms ticks (80 pings) the
+ * longest tick measured 5.2-8.0 ms at 19,488 sockets, at 100 ms (400 pings) 10 ms.
  */
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
@@ -25,7 +26,7 @@ export interface Beating {
 }
 
 /** Longest gap between two ticks (ms); the interval is cut into slices of about this length. */
-export const HEARTBEAT_TICK_MS = 20
+export const HEARTBEAT_TICK_MS = 10
 
 const PAYLOAD_BYTES = 8
 
