@@ -41,14 +41,7 @@ describe('websocket protocol', () => {
     const outcome = (path: string) => {
       const s = new TestSocket(`${base}${path}`)
       sockets.push(s)
-      return waitFor(
-        new Promise<number>((resolve) => {
-          s.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!))
-          s.ws.once('open', () => resolve(101))
-        }),
-        5000,
-        `the upgrade outcome of ${path}`,
-      )
+      return s.upgradeStatus()
     }
     expect(await outcome('/ws')).toBe(101)
     expect(await outcome('/ws?x=1')).toBe(101)
