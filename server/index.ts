@@ -97,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
           leaseMs: limits.nodeLeaseMs,
           lingerMs: limits.followerLingerMs,
           lingerBytes: limits.followerLingerBytes,
+          doorbellBytes: limits.doorbellBytes,
           budget,
           onError,
           onLink: (change) => logLink(logger, options.redisUrl!, change),

@@ -72,6 +72,8 @@ export interface RedisBrokerOptions {
   lingerBytes?: number
   /** How often the reader reads every followed stream, rung or not (0: never); default 5 s. */
   sweepMs?: number
+  /** Most bytes of entries a write batch's doorbell carries (redis/ring.ts); default the `doorbellBytes` limit's. */
+  doorbellBytes?: number
   onError?: (err: unknown, context: string) => void
   /** Told once per change of the node's link to Redis (down, up), the first outcome included. */
   onLink?: (change: LinkChange) => void
@@ -221,6 +223,7 @@ export class RedisBroker implements Broker {
       onError,
       onFenced: (ids) => this.#fence(ids),
       onWritten: () => this.#recheck(),
+      ringBytes: options.doorbellBytes ?? DEFAULT_LIMITS.doorbellBytes,
       checkpoints: {
         save: (id) => this.#local.save(id),
         listen: (id, listener) => this.#local.onCheckpoint(id, listener),

@@ -142,6 +142,11 @@ export const LIMIT_SETTINGS = {
     'Redis broker: the most bytes such lingering copies hold together on a node (the oldest is dropped first); they count in `nodeRetainedBytes` too.',
     { unit: 'bytes', min: 0 },
   ),
+  doorbellBytes: integer(
+    64 * 1024,
+    "Redis broker: the most bytes of stream entries one write batch's doorbell carries to the nodes following those streams, which apply them without reading the stream (no XREAD round trip); the streams past it are only named, and read. 0: the doorbell only names them.",
+    { unit: 'bytes', min: 0 },
+  ),
   drainTimeoutMs: integer(
     30_000,
     'On SIGTERM/SIGINT: how long running executions may go on finishing (no new ones start) before the rest are ended as failed with error code `shutdown` (memory broker) or handed over to another node from their checkpoints (Redis).',

@@ -3,7 +3,8 @@
  * them on exactly one connection (found in CLIENT LIST by the name the broker gives it), never
  * with a blocking XREAD, and each XREAD names only streams whose doorbell rang: a watched
  * execution that no longer moves is not read again, an unwatched one never. The doorbell is one
- * channel per deployment, subscribed while the node follows anything. And a doorbell missed while the pub/sub connection was away loses
+ * channel per deployment, subscribed while the node follows anything, and it carries the batch's
+ * entries: a follower that is at the batch's start applies them with no XREAD. And a doorbell missed while the pub/sub connection was away loses
  * nothing: the node reads every followed stream again when it is back.
  */
 import { Redis } from 'ioredis'
@@ -51,11 +52,20 @@ async function clientList(r: Redis): Promise<ClientInfo[]> {
     )
 }
 
-/** Node A on the shared Redis; node B's broker is the test's (its node id names its connections). */
-async function twoNodes(url = REDIS_URL) {
+/**
+ * Node A on the shared Redis; node B's broker is the test's (its node id names its connections).
+ * `doorbellBytes` is A's: 0 makes its doorbell only name the logs, so that B reads each ring.
+ */
+async function twoNodes(url = REDIS_URL, doorbellBytes?: number) {
   const prefix = newPrefix()
   prefixes.push(prefix)
-  const a = await startServer({ port: 0, auth: 'off', redisUrl: REDIS_URL, keyPrefix: prefix })
+  const a = await startServer({
+    port: 0,
+    auth: 'off',
+    redisUrl: REDIS_URL,
+    keyPrefix: prefix,
+    ...(doorbellBytes === undefined ? {} : { limits: { doorbellBytes } }),
+  })
   servers.push(a)
   // No periodic sweep: every read the test sees is one a doorbell (or a reconnect) asked for.
   const broker = await RedisBroker.connect({
@@ -72,6 +82,23 @@ async function twoNodes(url = REDIS_URL) {
   return { a, b, broker, admin }
 }
 
+/** ECHO messages MONITOR has shown: what came before one has been seen. */
+const echoes = new Set<string>()
+
+/** Every XREAD Redis runs from now on (MONITOR), with its source address and the keys it names. */
+async function watchXreads(): Promise<{ source: string; args: string[]; keys: string[] }[]> {
+  const xreads: { source: string; args: string[]; keys: string[] }[] = []
+  const onCommand = ({ args: all, source }: MonitoredCommand) => {
+    if (all[0]!.toUpperCase() === 'ECHO') echoes.add(all[1]!)
+    if (all[0]!.toUpperCase() !== 'XREAD') return
+    const at = all.findIndex((x) => x.toUpperCase() === 'STREAMS')
+    const rest = all.slice(at + 1)
+    xreads.push({ source, args: all, keys: rest.slice(0, rest.length / 2).sort() })
+  }
+  monitors.push(await monitorRedis(REDIS_URL, onCommand))
+  return xreads
+}
+
 async function subscribers(b: FlowcastServer, ids: string[]): Promise<TestSocket[]> {
   const out: TestSocket[] = []
   for (const id of ids) {
@@ -85,15 +112,9 @@ async function subscribers(b: FlowcastServer, ids: string[]): Promise<TestSocket
 
 describeRedis('redis: one reader per node, woken by doorbells', () => {
   it('reads on one connection, never blocking, and only streams whose doorbell rang', async () => {
-    const { a, b, broker, admin } = await twoNodes()
-    const xreads: { source: string; args: string[]; keys: string[] }[] = []
-    const onCommand = ({ args: all, source }: MonitoredCommand) => {
-      if (all[0]!.toUpperCase() !== 'XREAD') return
-      const at = all.findIndex((x) => x.toUpperCase() === 'STREAMS')
-      const rest = all.slice(at + 1)
-      xreads.push({ source, args: all, keys: rest.slice(0, rest.length / 2).sort() })
-    }
-    monitors.push(await monitorRedis(REDIS_URL, onCommand))
+    // A's doorbell only names the logs: B reads every ring.
+    const { a, b, broker, admin } = await twoNodes(REDIS_URL, 0)
+    const xreads = await watchXreads()
 
     // On A: four running executions and two finished ones. B watches two running and both finished.
     const running: string[] = []
@@ -170,6 +191,31 @@ describeRedis('redis: one reader per node, woken by doorbells', () => {
     // Once B follows nothing, it no longer hears the doorbell.
     await Promise.all(sockets.splice(0).map((s) => s.close()))
     await eventually(async () => (await bellSubscribers()) === 0, 10_000, 'the doorbell unsubscribed')
+  })
+
+  it("a follower at the batch's start takes the entries the doorbell carries, with no XREAD", async () => {
+    const { a, b, broker, admin } = await twoNodes()
+    const xreads = await watchXreads()
+    const ids: string[] = []
+    for (let i = 0; i < 2; i++)
+      ids.push(await startOn(a.url, 'long-job', { count: 100_000, size: 32, intervalMs: 10 }))
+    const socks = await subscribers(b, ids)
+    for (const [i, s] of socks.entries())
+      await s.until(() => s.seqs(ids[i]!).length >= 5, 10_000, 'first events')
+    const ofB = new Set(
+      (await clientList(admin))
+        .filter((c) => c.name?.startsWith(`flowcast:${broker.nodeId}:`))
+        .map((c) => c.addr!),
+    )
+    // MONITOR lags behind: once it shows this ECHO, every XREAD before it is counted.
+    await admin.call('ECHO', 'mark')
+    await eventually(async () => echoes.has('mark'), 5_000, 'MONITOR to show the mark')
+    const before = xreads.filter((x) => ofB.has(x.source)).length
+    const from = socks.map((s, i) => s.seqs(ids[i]!).at(-1)!)
+    for (const [i, s] of socks.entries())
+      await s.until(() => s.seqs(ids[i]!).length >= from[i]! + 30, 10_000, '30 more events on B')
+    for (const [i, s] of socks.entries()) expect(s.seqs(ids[i]!)).toEqual(range(1, s.seqs(ids[i]!).at(-1)!))
+    expect(xreads.filter((x) => ofB.has(x.source)).length).toBe(before)
   })
 
   it('a doorbell missed while the pub/sub connection was away loses nothing', async () => {

@@ -10,8 +10,9 @@
  *                                 `lost` once another node ended it (the fence, see lease.ts).
  *                                 `lastSeq` is as of the hash's last write; the log's top is newer.
  *   <prefix>ticks                 Pub/sub channel: the doorbell, rung once by every write batch that
- *                                 appended to logs, naming each with its new top id (reader.ts); the
- *                                 nodes following a log read it only then.
+ *                                 appended to logs, naming each with its new top id and, when known
+ *                                 exactly, carrying its entries (ring.ts); the nodes following a log
+ *                                 apply those, or read it, only then.
  *   <prefix>node:<nodeId>         Pub/sub channel: commands to the node and replies from others.
  *   <prefix>nodes                 Sorted set: node id -> lease deadline (ms, Redis clock); see lease.ts.
  *   <prefix>node:<nodeId>:runs    Set: the unfinished executions that node runs.

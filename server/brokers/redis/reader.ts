@@ -2,15 +2,17 @@
  * The one reader of a node: it reads the streams of the executions this node's rooms (and result
  * waits) follow, and only when they move. The running node's write MULTI ends with one PUBLISH on
  * the deployment's doorbell channel (`<prefix>ticks`) naming every log that batch appended to,
- * each with its new top id; a node SUBSCRIBEs that one channel, on its pub/sub connection, while
- * it follows any stream, and answers the rings of the streams it follows with non-blocking XREADs
- * of those streams only, from each one's cursor, gathered per socket read. Nothing blocks in
- * Redis and no command names a stream that did not move, so Redis's work follows the events, not
- * the number of followed streams (issue 18: one blocking XREAD re-issued over 5,000 streams cost
- * Redis half a core). One ring per write batch rather than one per stream: at 2,000 events/s the
- * per-stream PUBLISHes were a command per event on the running node, in Redis and on every
- * follower; the price is that a node following any stream hears the rings of all of them (as
- * every node hears every emit with socket.io's Redis adapter), a JSON parse and a map lookup each.
+ * each with its new top id and, mostly, the batch's entries of it (ring.ts); a node SUBSCRIBEs
+ * that one channel, on its pub/sub connection, while it follows any stream. A watch whose cursor
+ * is where the carried entries start takes them as they are; any other ring of a followed stream
+ * is answered with a non-blocking XREAD of the rung streams only, from each one's cursor,
+ * gathered per socket read. Nothing blocks in Redis and no command names a stream that did not
+ * move, so Redis's work follows the events, not the number of followed streams (issue 18: one
+ * blocking XREAD re-issued over 5,000 streams cost Redis half a core). One ring per write batch
+ * rather than one per stream: at 2,000 events/s the per-stream PUBLISHes were a command per event
+ * on the running node, in Redis and on every follower; the price is that a node following any
+ * stream hears the rings of all of them (as every node hears every emit with socket.io's Redis
+ * adapter), a map lookup per log named and the skipped entries split off unparsed.
  *
  * A ring is a hint; the cursor is the truth. A ring missed cannot lose events: a stream is read
  * once the doorbell's SUBSCRIBE is confirmed (what came before it), every followed stream is
@@ -20,6 +22,7 @@
  */
 import type { Redis } from 'ioredis'
 import { type EntryId, formatId, idAfter, parseId } from './keys.ts'
+import { forEachRung, type Rung } from './ring.ts'
 
 /** One stream entry: its id and its fields. */
 export interface StreamRecord {
@@ -39,7 +42,7 @@ export interface StreamReaderOptions {
   conn: Redis
   /** The pub/sub connection the doorbell is subscribed on (shared with the command bus). */
   sub: Redis
-  /** The doorbell channel: every write batch that appended PUBLISHes ringMessage() there. */
+  /** The doorbell channel: every write batch that appended PUBLISHes a ring (ring.ts) there. */
   bell: string
   /** Entries per stream per XREAD. */
   count?: number
@@ -55,11 +58,6 @@ export interface StreamReaderOptions {
 
 /** How often every followed stream is read regardless of rings, by default. */
 export const DEFAULT_SWEEP_MS = 5_000
-
-/** A doorbell's message: each appended log's key and its new top id, as a flat JSON array. */
-export function ringMessage(tops: string[]): string {
-  return JSON.stringify(tops)
-}
 
 /** Turns an XREAD/XRANGE entry into a record. */
 export function toRecord(entry: [string, string[]]): StreamRecord {
@@ -193,27 +191,36 @@ export class StreamReader {
 
   #ring(channel: string, message: string): void {
     if (channel !== this.#bell || this.#watches.size === 0) return
-    let tops: unknown
-    try {
-      tops = JSON.parse(message)
-    } catch {
-      return
-    }
-    if (!Array.isArray(tops)) return
     let rung = false
-    for (let i = 0; i + 1 < tops.length; i += 2) {
-      const key = tops[i] as string
-      const set = this.#watches.get(key)
-      if (!set) continue
-      // A ring for entries every watch already has (its read overtook the ring) asks nothing.
-      const top = parseId(String(tops[i + 1]))
-      let behind = !Number.isFinite(top.seq)
-      for (const w of set) if (behind || idAfter(top, w.cursor)) behind = true
-      if (!behind) continue
-      this.#dirty.add(key)
-      rung = true
-    }
+    forEachRung(
+      message,
+      (key) => this.#watches.has(key),
+      (r) => {
+        if (this.#rung(r)) rung = true
+      },
+    )
     if (rung) this.#read()
+  }
+
+  /**
+   * One log of a ring: a watch at or after `from` takes the carried entries as they are; one
+   * behind it (or a log named without entries) is read. True when a read is due.
+   */
+  #rung(r: Rung): boolean {
+    const set = this.#watches.get(r.key)
+    if (!set) return false
+    let behind = false
+    for (const w of [...set]) {
+      // A ring for entries the watch already has (its read overtook the ring) asks nothing.
+      if (Number.isFinite(r.top.seq) && !idAfter(r.top, w.cursor)) continue
+      if (r.from === undefined || idAfter(r.from, w.cursor)) {
+        behind = true
+        continue
+      }
+      this.#deliver(w, r.records)
+    }
+    if (behind) this.#dirty.add(r.key)
+    return behind
   }
 
   /** SUBSCRIBEs the doorbell, then reads the streams awaiting it; when it fails, the connection's return does both. */
@@ -322,16 +329,19 @@ export class StreamReader {
       // A full page: there is more to read than one XREAD gave.
       if (raw.length >= this.#count) this.#dirty.add(key)
       const records = raw.map(toRecord)
-      for (const w of [...set]) {
-        const fresh = records.filter((r) => idAfter(r.id, w.cursor))
-        if (fresh.length === 0) continue
-        w.cursor = fresh[fresh.length - 1]!.id
-        try {
-          w.onRecords(fresh)
-        } catch (err) {
-          this.#onError(err, 'redis follower')
-        }
-      }
+      for (const w of [...set]) this.#deliver(w, records)
+    }
+  }
+
+  /** Gives `watch` the records after its cursor, and moves the cursor. */
+  #deliver(watch: ReaderWatch, records: StreamRecord[]): void {
+    const fresh = records.filter((r) => idAfter(r.id, watch.cursor))
+    if (fresh.length === 0) return
+    watch.cursor = fresh[fresh.length - 1]!.id
+    try {
+      watch.onRecords(fresh)
+    } catch (err) {
+      this.#onError(err, 'redis follower')
     }
   }
 }

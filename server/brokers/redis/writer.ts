@@ -39,7 +39,7 @@ import { cancelledError } from '../error-shape.ts'
 import { WriteFence } from './fence.ts'
 import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
-import { ringMessage } from './reader.ts'
+import { RingBuilder } from './ring.ts'
 
 /**
  * Batches the fence may drop in a row within one flush() before it answers with an error. Each
@@ -70,6 +70,8 @@ interface Plan {
   trimmedTo: number
   /** The log grew: the batch's doorbell names it. */
   appended: boolean
+  /** Redis's top of the log before this batch, when known for certain (the doorbell then carries the entries). */
+  before: EntryId | undefined
 }
 
 interface Mirror {
@@ -85,6 +87,11 @@ interface Mirror {
   writtenSeq: number
   /** Newest id (event or marker) Redis confirmed. */
   writtenId: EntryId
+  /**
+   * writtenId is Redis's top of the log for certain: the last batch was confirmed and none since
+   * went unanswered (whose writes may have landed). Until then the doorbell only names the log.
+   */
+  certain: boolean
   /** First retained seq Redis was trimmed to. */
   trimmedTo: number
   dirty: boolean
@@ -139,6 +146,8 @@ export interface MirrorWriterOptions {
    * tick that passed a step boundary, so another node can resume it from there.
    */
   checkpoints?: Checkpoints
+  /** Most bytes of entries one batch's doorbell carries to the followers (ring.ts); 0: it only names the logs. */
+  ringBytes?: number
 }
 
 /** Writes this node's executions to Redis, batched per tick. */
@@ -219,6 +228,7 @@ export class MirrorWriter {
       lastMarker: top,
       writtenSeq: top.seq,
       writtenId: top,
+      certain: false,
       trimmedTo: from?.firstSeq ?? 1,
       dirty: true,
       hash: new Map(),
@@ -361,10 +371,10 @@ export class MirrorWriter {
       commands.push(...plan.commands)
       plans.push(plan)
     })
-    // One ring for the whole batch, inside its MULTI: a follower reads only what it committed.
-    const tops: string[] = []
-    for (const p of plans) if (p.appended) tops.push(this.#o.keys.log(p.m.id), formatId(p.id))
-    if (tops.length > 0) commands.push(['publish', this.#o.keys.ticks(), ringMessage(tops)])
+    // One ring for the whole batch, inside its MULTI: a follower sees only what it committed.
+    const ring = new RingBuilder(this.#o.ringBytes ?? 0)
+    for (const p of plans) if (p.appended) this.#ringFor(ring, p)
+    if (!ring.empty) commands.push(['publish', this.#o.keys.ticks(), ring.message()])
     const fence = this.#fence.commands()
     commands.push(['exec'], ...fence)
     if (!this.#fence.armed) {
@@ -418,6 +428,7 @@ export class MirrorWriter {
       for (const [k, v] of p.fields) m.hash.set(k, v)
       m.listed = p.listed
       m.confirmed = true
+      m.certain = true
     }
     if (this.#dirty.size > 0) this.#schedule()
     this.#o.onWritten?.()
@@ -512,6 +523,7 @@ export class MirrorWriter {
       id: top,
       trimmedTo: Math.max(m.trimmedTo, firstSeq),
       appended,
+      before: m.certain ? m.writtenId : undefined,
     }
   }
 
@@ -569,8 +581,19 @@ export class MirrorWriter {
     return undefined
   }
 
+  /** Names a plan's log in the batch's ring, with its entries when Redis's top before them is known. */
+  #ringFor(ring: RingBuilder, p: Plan): void {
+    const entries: string[] = []
+    if (p.before)
+      for (const c of p.commands)
+        if (c[0] === 'xadd') entries.push(c[2] as string, c[3] as string, c[4] as string)
+    ring.add(this.#o.keys.log(p.m.id), formatId(p.id), p.before && formatId(p.before), entries)
+  }
+
   /** Puts a batch's markers back in front of newer ones and marks the mirror to be written again. */
   #unconfirmed(m: Mirror, markers: Marker[]): void {
+    // Its writes may have landed (a lost reply): Redis's top is no longer known for certain.
+    m.certain = false
     m.markers = [...markers, ...m.markers]
     m.dirty = true
     if (this.#mirrors.get(m.id) === m) this.#dirty.add(m)
@@ -617,6 +640,7 @@ export class MirrorWriter {
       // What Redis holds of the hash and the set is unknown now: the next batch writes them whole.
       m.hash.clear()
       m.listed = false
+      m.certain = false
       this.#touch(m)
       if (!idAfter(m.writtenId, top)) return
       // Lost: write again from what Redis still has (or from the engine's first retained seq).
