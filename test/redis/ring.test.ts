@@ -8,7 +8,7 @@ import { forEachRung, RingBuilder, type Rung } from '../../server/brokers/redis/
 
 function read(message: string, wanted: (key: string) => boolean = () => true): Rung[] {
   const out: Rung[] = []
-  forEachRung(message, wanted, (r) => out.push(r))
+  forEachRung(Buffer.from(message), wanted, (r) => out.push(r))
   return out
 }
 

@@ -44,8 +44,10 @@ export class CommandBus {
   constructor(options: CommandBusOptions) {
     this.#o = options
     this.#channel = options.keys.node(options.nodeId)
-    options.sub.on('message', (channel: string, text: string) => {
-      if (channel === this.#channel) this.#receive(text)
+    // As bytes: a 'message' listener would have ioredis decode every doorbell ring too (reader.ts).
+    const channel = Buffer.from(this.#channel)
+    options.sub.on('messageBuffer', (from: Buffer, text: Buffer) => {
+      if (from.equals(channel)) this.#receive(text.toString())
     })
   }
 

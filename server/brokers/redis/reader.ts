@@ -89,6 +89,7 @@ export class StreamReader {
   readonly #batch: number
   readonly #onError: (err: unknown, context: string) => void
   readonly #bell: string
+  readonly #bellBytes: Buffer
   readonly #watches = new Map<string, Set<ReaderWatch>>()
   /** Streams to read at the next XREAD. */
   readonly #dirty = new Set<string>()
@@ -106,7 +107,7 @@ export class StreamReader {
   #closed = false
   #reads = 0
   readonly #sweep: ReturnType<typeof setInterval> | undefined
-  readonly #onMessage = (channel: string, message: string) => this.#ring(channel, message)
+  readonly #onMessage = (channel: Buffer, message: Buffer) => this.#ring(channel, message)
   readonly #onSubReady = () => this.#resubscribe()
   readonly #onSubClose = () => {
     this.#bellHeard = false
@@ -117,10 +118,12 @@ export class StreamReader {
     this.#conn = options.conn
     this.#sub = options.sub
     this.#bell = options.bell
+    this.#bellBytes = Buffer.from(options.bell)
     this.#count = options.count ?? 1_000
     this.#batch = options.batch ?? 512
     this.#onError = options.onError ?? (() => undefined)
-    this.#sub.on('message', this.#onMessage)
+    // As bytes: the ring's entries become strings of their own (ring.ts), only those followed.
+    this.#sub.on('messageBuffer', this.#onMessage)
     this.#sub.on('ready', this.#onSubReady)
     this.#sub.on('close', this.#onSubClose)
     this.#conn.on('ready', this.#onConnReady)
@@ -183,14 +186,14 @@ export class StreamReader {
     this.#awaiting.clear()
     if (this.#retry) clearTimeout(this.#retry)
     if (this.#sweep) clearInterval(this.#sweep)
-    this.#sub.off('message', this.#onMessage)
+    this.#sub.off('messageBuffer', this.#onMessage)
     this.#sub.off('ready', this.#onSubReady)
     this.#sub.off('close', this.#onSubClose)
     this.#conn.off('ready', this.#onConnReady)
   }
 
-  #ring(channel: string, message: string): void {
-    if (channel !== this.#bell || this.#watches.size === 0) return
+  #ring(channel: Buffer, message: Buffer): void {
+    if (this.#watches.size === 0 || !channel.equals(this.#bellBytes)) return
     let rung = false
     forEachRung(
       message,

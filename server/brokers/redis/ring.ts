@@ -82,31 +82,53 @@ export class RingBuilder {
 
 /**
  * Calls `visit` for each log of a doorbell message that `wanted` keeps, with its entries parsed;
- * the entries of the others are skipped unparsed. A malformed message ends the walk.
+ * the entries of the others are skipped unparsed. A malformed message ends the walk. It reads the
+ * message's bytes: each value is a string of its own, not a slice of the message that a log
+ * cache holding one entry would keep whole (V8 slices keep their parent string alive).
  */
 export function forEachRung(
-  message: string,
+  message: Buffer,
   wanted: (key: string) => boolean,
   visit: (rung: Rung) => void,
 ): void {
-  const lines = message.split('\n')
-  let i = 0
-  while (i + 1 < lines.length) {
-    const key = lines[i]!
-    const head = lines[i + 1]!.split(' ')
+  const n = message.length
+  let at = 0
+  /** End of the line starting at `at` (n for the last one). */
+  const eol = () => {
+    const i = message.indexOf(NL, at)
+    return i < 0 ? n : i
+  }
+  while (at < n) {
+    let end = eol()
+    const key = message.toString('utf8', at, end)
+    at = end + 1
+    if (at >= n) return
+    end = eol()
+    const head = message.toString('latin1', at, end).split(' ')
+    at = end + 1
     const count = Number(head[2])
-    if (head.length !== 3 || !Number.isInteger(count) || count < 0 || i + 2 + count > lines.length) return
-    const start = i + 2
-    i = start + count
-    if (!wanted(key)) continue
+    if (head.length !== 3 || !Number.isInteger(count) || count < 0) return
+    const keep = wanted(key)
     const records: StreamRecord[] = []
-    for (let j = start; j < i; j++) {
-      const line = lines[j]!
-      const a = line.indexOf(' ')
-      const b = line.indexOf(' ', a + 1)
-      if (a < 0 || b < 0) return
-      records.push({ id: parseId(line.slice(0, a)), fields: { [line.slice(a + 1, b)]: line.slice(b + 1) } })
+    for (let j = 0; j < count; j++) {
+      if (at >= n) return
+      end = eol()
+      if (keep) {
+        const a = message.indexOf(SP, at)
+        const b = a < 0 ? -1 : message.indexOf(SP, a + 1)
+        if (a < 0 || b < 0 || b >= end) return
+        const field = message.toString('latin1', a + 1, b)
+        records.push({
+          id: parseId(message.toString('latin1', at, a)),
+          fields: { [field]: message.toString('utf8', b + 1, end) },
+        })
+      }
+      at = end + 1
     }
-    visit({ key, top: parseId(head[1]!), from: head[0] === '-' ? undefined : parseId(head[0]!), records })
+    if (keep)
+      visit({ key, top: parseId(head[1]!), from: head[0] === '-' ? undefined : parseId(head[0]!), records })
   }
 }
+
+const NL = 0x0a
+const SP = 0x20
