@@ -80,6 +80,12 @@ export interface EntryId {
   sub: number
 }
 
+/** One stream entry: its id and its fields. */
+export interface StreamRecord {
+  readonly id: EntryId
+  readonly fields: Record<string, string>
+}
+
 /** Parses `<seq>-<sub>`. */
 export function parseId(id: string): EntryId {
   const dash = id.indexOf('-')

@@ -21,14 +21,10 @@
  * seen that late, never lost.
  */
 import type { Redis } from 'ioredis'
-import { type EntryId, formatId, idAfter, parseId } from './keys.ts'
+import { type EntryId, formatId, idAfter, parseId, type StreamRecord } from './keys.ts'
 import { forEachRung, type Rung } from './ring.ts'
 
-/** One stream entry: its id and its fields. */
-export interface StreamRecord {
-  readonly id: EntryId
-  readonly fields: Record<string, string>
-}
+export type { StreamRecord } from './keys.ts'
 
 /** A reader of one stream from `cursor` on; the reader advances the cursor as it delivers. */
 export interface ReaderWatch {

@@ -16,8 +16,7 @@
  * never carried. A key with a line break (a key prefix with one) cannot be named at all: such a
  * log is left to the followers' sweep (reader.ts).
  */
-import { type EntryId, parseId } from './keys.ts'
-import type { StreamRecord } from './reader.ts'
+import { type EntryId, parseId, type StreamRecord } from './keys.ts'
 
 /** One log of a doorbell as a follower reads it. */
 export interface Rung {
