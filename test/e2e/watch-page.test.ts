@@ -101,12 +101,44 @@ function gatedJobFlow(): TriggerFlow<any> {
   return flow
 }
 
+/**
+ * `count` items `intervalMs` apart, holding after the first `holdAfter` until the test opens the
+ * gate, then the rest and `{ put, accepted }` as long-job answers: the stream is still running
+ * whenever the test looks, however slowly pages open.
+ */
+function heldJobFlow(): TriggerFlow<any> {
+  const flow = new TriggerFlow({ name: 'held-job' })
+  flow
+    .to(
+      flow.chunk('produce', async (data) => {
+        const { count, holdAfter, intervalMs } = data.input as {
+          count: number
+          holdAfter: number
+          intervalMs: number
+        }
+        const gate = new Promise<void>((resolve) => {
+          openGate = resolve
+          data.signal.addEventListener('abort', () => resolve(), { once: true })
+        })
+        let accepted = 0
+        for (let n = 1; n <= count && !data.signal.aborted; n++) {
+          if (n === holdAfter + 1) await gate
+          if (await data.putIntoStream({ n, of: count, pad: 'x'.repeat(48) })) accepted++
+          if (intervalMs > 0) await new Promise<void>((r) => setTimeout(r, intervalMs))
+        }
+        return { put: count, accepted }
+      }),
+    )
+    .end()
+  return flow
+}
+
 function serverOptions(auth: ServerOptions['auth']): ServerOptions {
   // Presence every 50 ms so that the subscriber count settles within the short streams here.
   return {
     port: 0,
     auth,
-    flows: [...catalogFlows(), failingFlow(), onlyHereFlow(), gatedJobFlow()],
+    flows: [...catalogFlows(), failingFlow(), onlyHereFlow(), gatedJobFlow(), heldJobFlow()],
     limits: { presenceIntervalMs: 50 },
   }
 }
@@ -153,12 +185,11 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
 
   it('five pages show the identical sequence 1..N, a late page the full history', async () => {
     const N = 80
-    const { executionId } = await startExecution(server.url, 'long-job', {
+    // Holds after 20 items until the fifth page has joined and presence reached every page.
+    const { executionId } = await startExecution(server.url, 'held-job', {
       count: N,
-      size: 48,
-      // Slow enough (12 s) that the stream is still running when the late fifth page has joined
-      // and presence has reached every page, even when pages open slowly on a loaded machine.
-      intervalMs: 150,
+      holdAfter: 20,
+      intervalMs: 10,
     })
     const watch = `${server.url}/?execution=${executionId}`
     const pages = await Promise.all(range(1, 4).map(() => open(watch)))
@@ -168,6 +199,7 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     // Presence: every page counts the five of them while the stream runs.
     for (const page of pages)
       await page.waitForFunction(() => document.querySelector('#subscribers')?.textContent === '5')
+    openGate()
     expect(await pages[0]!.locator('#connection').getAttribute('data-state')).toBe('open')
 
     for (const page of pages) expect(await untilStreamEnd(page)).toBe('completed')
