@@ -10,6 +10,10 @@ import type { DataStore, StateStore } from './state.ts'
 
 export type { PauseOptions } from './interrupt.ts'
 
+// A settled promise is immutable, so every put shares one per answer instead of making its own.
+const PUT = Promise.resolve(true)
+const DROPPED = Promise.resolve(false)
+
 /** What set a chunk running: the start, an event, a chunk's output, a collection, a state or flow-data change. */
 export type TriggerType = 'start' | 'event' | 'chunk' | 'collect' | 'state' | 'flowData' | 'resume'
 
@@ -76,7 +80,7 @@ export class RuntimeData<_I = unknown, S = unknown, R = unknown, V = unknown> {
   /** Puts an item into the runtime stream; resolves false when the stream is closed and the item was dropped. */
   putIntoStream(item: S): Promise<boolean> {
     try {
-      return Promise.resolve(this.#host.put(item))
+      return this.#host.put(item) ? PUT : DROPPED
     } catch (err) {
       return Promise.reject(err)
     }
