@@ -5,7 +5,9 @@
  *   npx tsx bench/servers/edge.ts <kind>     kind: ws | flowcast | flowcast-auth | hono
  *
  * Prints one JSON line `{ url, wsUrl, token?, apiKey? }` on stdout, then answers commands on
- * stdin, one per line, each with one JSON line: `cpu` (process CPU µs so far), `lag` (the longest
+ * stdin, one per line, each with one JSON line: `cpu` (process CPU µs so far; with BENCH_PROFILE_DIR set,
+ * the first `cpu` also starts a CPU profile of this thread and the next one writes it there, so that the
+ * profile holds the measured window only, e.g. a connect round's 2,000 sockets), `lag` (the longest
  * event-loop delay and the longest timer callback in CPU ms since the previous `lag`, and the RSS), `completed <n>` (starts n
  * executions that complete at once and returns their ids, for read benchmarks).
  *
@@ -17,6 +19,8 @@
  *   the floor of the control plane on this stack.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { serve } from '@hono/node-server'
@@ -226,11 +230,41 @@ async function completed(n: number): Promise<string[]> {
   return ids
 }
 
+/**
+ * BENCH_PROFILE_DIR: a CPU profile between two `cpu` commands (a 100 µs sampling interval, or
+ * BENCH_PROFILE_INTERVAL_US), written as `<kind>.<pid>.<n>.cpuprofile`. Unlike --cpu-prof it leaves
+ * out start-up, the warm-up batch and shutdown.
+ */
+const profileDir = process.env.BENCH_PROFILE_DIR
+let profiler: Session | undefined
+let profiles = 0
+function toggleProfile(): void {
+  if (!profileDir) return
+  if (!profiler) {
+    profiler = new Session()
+    profiler.connect()
+    profiler.post('Profiler.enable')
+    profiler.post('Profiler.setSamplingInterval', {
+      interval: Number(process.env.BENCH_PROFILE_INTERVAL_US ?? 100),
+    })
+    profiler.post('Profiler.start')
+    return
+  }
+  const session = profiler
+  profiler = undefined
+  session.post('Profiler.stop', (err, { profile }) => {
+    if (!err)
+      writeFileSync(`${profileDir}/${kind}.${process.pid}.${++profiles}.cpuprofile`, JSON.stringify(profile))
+    session.disconnect()
+  })
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   const [cmd, arg] = line.trim().split(' ')
   if (cmd === 'cpu') {
     const u = process.cpuUsage()
     console.log(JSON.stringify({ cpuUs: u.user + u.system }))
+    toggleProfile()
   } else if (cmd === 'lag') {
     console.log(
       JSON.stringify({
