@@ -135,6 +135,15 @@ export class Connection implements Peer {
     this.#observe()
   }
 
+  /**
+   * Sends a frame while the socket is corked (the hello behind the 101 response, see gate.ts): it
+   * waits in the socket's buffer for the write that follows at once, which is no queue for the
+   * overdraft rule or the queue stats (a fresh socket's first write never is).
+   */
+  sendCorked(text: string): void {
+    this.ws.send(text)
+  }
+
   /** Registers a subscription of `executionId` under `principal`, ended when it expires. */
   hold(executionId: string, principal: Principal): Subscription {
     const sub: Subscription = { room: undefined, conn: this, executionId, principal, expiryKey: undefined }

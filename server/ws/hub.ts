@@ -153,7 +153,7 @@ export class WsHub {
       }, this.#deps.limits.authTimeoutMs)
       return
     }
-    this.#welcome(conn)
+    this.#welcome(conn, true)
   }
 
   #handle(conn: Connection, data: Buffer, isBinary: boolean): void {
@@ -209,7 +209,8 @@ export class WsHub {
     this.#deps.logger.info({ transport, reason, address }, 'auth failed')
   }
 
-  #welcome(conn: Connection): void {
+  /** Sends the hello; `withUpgrade` while the gate holds it corked with the 101 response. */
+  #welcome(conn: Connection, withUpgrade = false): void {
     const { logger } = this.#deps
     // Not even the fields object when debug is off: this runs once per accepted socket.
     if (logger.isLevelEnabled('debug'))
@@ -223,7 +224,9 @@ export class WsHub {
         'ws open',
       )
     // Per-socket JSON.stringify of the same object was 16 µs of a connect's profile (2%).
-    conn.text(this.#hello[0] + JSON.stringify(conn.id) + this.#hello[1])
+    const hello = this.#hello[0] + JSON.stringify(conn.id) + this.#hello[1]
+    if (withUpgrade) conn.sendCorked(hello)
+    else conn.text(hello)
   }
 
   #drop(conn: Connection): void {

@@ -1,4 +1,5 @@
 /** The WebSocket protocol v1 over real sockets on port 0: fan-out, replay, resume, stop, status. */
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/wait.ts'
 import { range, TestSocket } from '../helpers/ws-client.ts'
@@ -33,6 +34,39 @@ describe('websocket protocol', () => {
     expect(other.frames[0]!.connectionId).not.toBe(hello.connectionId)
     const pong = await s.request({ type: 'ping' })
     expect(pong.type).toBe('pong')
+  })
+
+  it('the 101 response and the hello leave the server in one write, with a token and without', async () => {
+    // Every write of a net.Socket, write() and writev() alike, goes through _writeGeneric; counted
+    // for the server's ends of connections only (their local port is the server's).
+    type Generic = (this: net.Socket, ...args: unknown[]) => unknown
+    const proto = net.Socket.prototype as unknown as { _writeGeneric: Generic }
+    const original = proto._writeGeneric
+    let port = 0
+    let writes = 0
+    proto._writeGeneric = function (...args) {
+      if (this.localPort === port) writes++
+      return original.apply(this, args)
+    }
+    try {
+      for (const auth of [
+        'off',
+        { apiKey: 'one-write-api-key-0123456789abcdef', secret: 's'.repeat(40) },
+      ] as const) {
+        const server = await serve({ auth })
+        port = server.port
+        const token = await server.mintToken('*', 'viewer')
+        writes = 0
+        const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
+        const s = new TestSocket(`${server.url.replace(/^http/, 'ws')}/ws${query}`)
+        sockets.push(s)
+        await s.next((f) => f.type === 'hello')
+        expect(s.frames.map((f) => f.type)).toEqual(['hello'])
+        expect(writes).toBe(1)
+      }
+    } finally {
+      proto._writeGeneric = original
+    }
   })
 
   it('upgrades are served at /ws (with or without a query) only; other paths answer 404', async () => {
