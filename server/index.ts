@@ -67,6 +67,12 @@ function logLink(logger: Logger, redisUrl: string, change: LinkChange): void {
   else logger.warn({ ...fields, error: change.error, retryMaxMs: RETRY_MAX_MS }, 'redis unreachable')
 }
 
+/**
+ * The fewest never-used connections kept before the first sweep of those that closed (see
+ * `unused` in startServer): a few hundred closed sockets at most wait there for it.
+ */
+const UNUSED_SWEEP_MIN = 256
+
 /** Starts a server; resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<FlowcastServer> {
   if (options.auth === undefined)
@@ -155,21 +161,25 @@ export async function startServer(options: ServerOptions): Promise<FlowcastServe
     fetch: app.fetch,
     overrideGlobalObjects: options.lightweightWebGlobals === true,
   }) as Server
-  server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
   // Connections that never carried a request (clients pre-connect) are not "idle" to Node, so
-  // closeIdleConnections leaves them; close() ends them itself.
+  // closeIdleConnections leaves them; close() ends them itself. Those that close unused are swept
+  // out whenever the set has doubled since the last sweep, rather than by a 'close' listener on
+  // every socket, which would stay on every WebSocket for its whole life (and was one of the
+  // three on each one's TCP socket a connect paid for).
   const unused = new Set<Socket>()
-  // One listener for every socket (the socket is `this`): a closure per socket, plus the wrapper
-  // `once` makes, would stay with every WebSocket for its whole life.
-  const forget = function (this: Socket) {
-    unused.delete(this)
-  }
+  let sweepAt = UNUSED_SWEEP_MIN
   server.on('connection', (socket: Socket) => {
     unused.add(socket)
-    socket.on('close', forget)
+    if (unused.size < sweepAt) return
+    for (const s of unused) if (s.destroyed) unused.delete(s)
+    sweepAt = Math.max(UNUSED_SWEEP_MIN, 2 * unused.size)
   })
   server.on('request', (req) => unused.delete(req.socket))
-  server.on('upgrade', (req) => unused.delete(req.socket))
+  // One 'upgrade' listener: with two, every upgrade's emit copies the listener array.
+  server.on('upgrade', (req, socket, head) => {
+    unused.delete(req.socket)
+    hub.handleUpgrade(req, socket, head)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {

@@ -26,8 +26,9 @@ export interface GateDeps {
   /** A refused credential, for the auth-failure metric and log. */
   onAuthFailed: (transport: 'upgrade', reason: string, address: string) => void
   /**
-   * The handshake passed: the socket is open and counted against `address` until it closes. Called
-   * while the socket is corked with the 101 response: what it sends goes out in the same write.
+   * The handshake passed: the socket is open and counted against `address`, and the callee gives
+   * that slot back (`addresses.release`) when the WebSocket closes. Called while the socket is
+   * corked with the 101 response: what it sends goes out in the same write.
    */
   onAccept: (ws: WebSocket, principal: Principal | undefined, address: string) => void
 }
@@ -66,7 +67,6 @@ export class UpgradeGate {
       abortHandshake(socket, this.#closing ? 503 : 404)
       return
     }
-    socket.on('error', destroySelf)
     const origin = req.headers.origin
     if (origin !== undefined && this.#origins && !this.#origins.has(origin)) {
       this.#refused('origin')
@@ -82,12 +82,11 @@ export class UpgradeGate {
       abortHandshake(socket, 429)
       return
     }
-    this.#hold(address, socket)
     let principal: Principal | undefined
     try {
       principal = this.#deps.access.fromUpgrade(req)
     } catch (err) {
-      this.#release(socket)
+      this.#deps.addresses.release(address)
       const unauthorized = isFlowcastError(err, 'unauthorized')
       if (unauthorized) this.#deps.onAuthFailed('upgrade', err.message, address)
       else this.#deps.onError(err, 'ws upgrade')
@@ -98,20 +97,38 @@ export class UpgradeGate {
     // two syscalls per socket, the largest self time of a connect's profile (writeUtf8String
     // 32-51 µs beside writev 22-33). Corked, the uncork sends both in one writev; everything in
     // between (ws's completeUpgrade, onAccept) is synchronous, and a refusal's end() uncorks.
+    let accepted = false
     socket.cork()
-    this.#deps.wss.handleUpgrade(req, socket, head, (ws) => this.#deps.onAccept(ws, principal, address))
+    // ws's handleUpgrade puts its own 'error' listener on the socket first thing, and the
+    // WebSocket's after it: an accepted socket needs none of ours.
+    this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true
+      // The slot goes with the socket: onAccept gives it back when the WebSocket closes.
+      this.#handOver(socket)
+      this.#deps.onAccept(ws, principal, address)
+    })
     socket.uncork()
+    // ws refused the handshake (its own 4xx) or the client had gone: counted until the socket closes.
+    if (!accepted) this.#hold(address, socket)
   }
 
   /**
-   * Counts `socket` against `address` until it closes (or is released first). The address is
+   * Counts `socket` against `address` until it closes (or is handed over first). The address is
    * tagged on the socket and one shared listener releases it: a closure per socket (and the
    * wrapper `once` adds) would keep handle()'s scope, the upgrade request with its headers and
-   * head buffer, alive for the socket's whole life.
+   * head buffer, alive for the socket's whole life. Only sockets that ws did not accept at once
+   * need it (every accepted WebSocket gives its slot back itself, see onAccept).
    */
   #hold(address: string, socket: Duplex): void {
     ;(socket as CountedSocket)[ADDRESS] = address
     socket.on('close', this.#onSocketClose)
+  }
+
+  /** A held socket (see #hold) was accepted after all: its slot is onAccept's to give back now. */
+  #handOver(socket: Duplex): void {
+    if ((socket as CountedSocket)[ADDRESS] === undefined) return
+    ;(socket as CountedSocket)[ADDRESS] = undefined
+    socket.off('close', this.#onSocketClose)
   }
 
   #release(socket: Duplex): void {
@@ -132,8 +149,13 @@ function isWsPath(url: string | undefined): boolean {
   return url?.startsWith('/ws') === true && (url.length === 3 || url.charCodeAt(3) === 63)
 }
 
-/** Refuses a handshake with `status` and its standard text, then closes the socket. */
+/**
+ * Refuses a handshake with `status` and its standard text, then closes the socket. Node took its
+ * own 'error' listener off the socket when it emitted 'upgrade': a client gone meanwhile (EPIPE,
+ * ECONNRESET) must end the socket, not the process.
+ */
 function abortHandshake(socket: Duplex, status: number): void {
+  socket.on('error', destroySelf)
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
   )

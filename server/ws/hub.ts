@@ -235,6 +235,8 @@ export class WsHub {
     conn.backlog = undefined
     this.#heartbeat.delete(conn)
     if (!this.#connections.delete(conn)) return
+    // The gate counted the socket against its address until now (see onAccept in gate.ts).
+    this.#deps.addresses.release(conn.address)
     conn.releaseAll()
   }
 

@@ -1,6 +1,7 @@
 /** Shutdown: close() and SIGTERM stop accepting, close sockets with 1001/1012 and finish promptly. */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readSse } from '../helpers/sse-client.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -33,6 +34,30 @@ describe('shutdown', () => {
     const late = new TestSocket(`${server.url.replace('http', 'ws')}/ws`)
     expect(await waitFor(late.closed, 2000, 'refused socket')).toBe(1006)
     gate.open()
+  })
+
+  it('close() ends connections that never carried a request at once, also after hundreds closed unused', async () => {
+    const server = await serve()
+    const connect = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const c = net.connect(server.port, '127.0.0.1', () => resolve(c))
+        c.once('error', reject)
+      })
+    const closed = (c: net.Socket) => new Promise<void>((resolve) => c.once('close', () => resolve()))
+    const first = await connect()
+    // More than the server keeps before it sweeps out those that closed unused.
+    for (let i = 0; i < 300; i++) {
+      const c = await connect()
+      c.destroy()
+      await closed(c)
+    }
+    const last = await connect()
+    const ends = Promise.all([closed(first), closed(last)])
+    const t0 = Date.now()
+    await waitFor(server.close(), 3000, 'close()')
+    // Not by the 1 s fallback to closeAllConnections: close() itself ended them.
+    expect(Date.now() - t0).toBeLessThan(800)
+    await waitFor(ends, 1000, 'both unused connections closed')
   })
 
   it('close({ code: 1012 }) says restarting', async () => {

@@ -4,6 +4,7 @@
  * 4029 on sustained abuse), connections per client address (429), live executions (429) and
  * retained events and bytes per execution (gap). Each offender is hurt alone.
  */
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type FlowcastServer } from '../../server/index.ts'
 import { metric } from '../helpers/metrics.ts'
@@ -128,6 +129,33 @@ describe('limits', () => {
     await again.s.next((f) => f.type === 'hello')
     const text = await (await fetch(`${server.url}/metrics`)).text()
     expect(text).toMatch(/^flowcast_connections_refused_total\{reason="per_address"\} 1$/m)
+  })
+
+  it('connections per address: a handshake ws itself refuses (bad version) holds its slot only until its socket closes', async () => {
+    const server = await serve({ limits: { maxConnectionsPerAddress: 1 } })
+    for (let i = 0; i < 3; i++) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(server.port, '127.0.0.1', () =>
+          c.write(
+            'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n',
+          ),
+        )
+        let text = ''
+        c.on('data', (d) => {
+          text += d.toString('latin1')
+        })
+        c.once('close', () => resolve(text))
+        c.once('error', reject)
+      })
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+    }
+    // Each refused socket gave its slot back when it closed: the one slot is free.
+    await eventually(async () => {
+      const s = new TestSocket(`${server.url.replace(/^http/, 'ws')}/ws`)
+      sockets.push(s)
+      return (await s.upgradeStatus()) === 101
+    }, 5000)
   })
 
   it('live executions: one over maxLiveExecutions answers 429 too_many_executions', async () => {

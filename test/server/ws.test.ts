@@ -15,6 +15,27 @@ async function open(url: string): Promise<TestSocket> {
   return s
 }
 
+/**
+ * Writes by the server's ends of connections to `port` (their local port is the server's), per
+ * socket, until disposed: every write() and writev() of a net.Socket goes through _writeGeneric.
+ */
+function serverWrites(port: number): { counts: Map<net.Socket, number> } & Disposable {
+  type Generic = (this: net.Socket, ...args: unknown[]) => unknown
+  const proto = net.Socket.prototype as unknown as { _writeGeneric: Generic }
+  const original = proto._writeGeneric
+  const counts = new Map<net.Socket, number>()
+  proto._writeGeneric = function (...args) {
+    if (this.localPort === port) counts.set(this, (counts.get(this) ?? 0) + 1)
+    return original.apply(this, args)
+  }
+  return {
+    counts,
+    [Symbol.dispose]() {
+      proto._writeGeneric = original
+    },
+  }
+}
+
 describe('websocket protocol', () => {
   it('greets with hello: protocol 1, a connection id, the heartbeat and the limits', async () => {
     const server = await serve({
@@ -37,36 +58,29 @@ describe('websocket protocol', () => {
   })
 
   it('the 101 response and the hello leave the server in one write, with a token and without', async () => {
-    // Every write of a net.Socket, write() and writev() alike, goes through _writeGeneric; counted
-    // for the server's ends of connections only (their local port is the server's).
-    type Generic = (this: net.Socket, ...args: unknown[]) => unknown
-    const proto = net.Socket.prototype as unknown as { _writeGeneric: Generic }
-    const original = proto._writeGeneric
-    let port = 0
-    let writes = 0
-    proto._writeGeneric = function (...args) {
-      if (this.localPort === port) writes++
-      return original.apply(this, args)
+    for (const auth of [
+      'off',
+      { apiKey: 'one-write-api-key-0123456789abcdef', secret: 's'.repeat(40) },
+    ] as const) {
+      const server = await serve({ auth })
+      const token = await server.mintToken('*', 'viewer')
+      const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
+      using writes = serverWrites(server.port)
+      const s = new TestSocket(`${server.url.replace(/^http/, 'ws')}/ws${query}`)
+      sockets.push(s)
+      await s.next((f) => f.type === 'hello')
+      expect(s.frames.map((f) => f.type)).toEqual(['hello'])
+      expect([...writes.counts.values()]).toEqual([1])
     }
-    try {
-      for (const auth of [
-        'off',
-        { apiKey: 'one-write-api-key-0123456789abcdef', secret: 's'.repeat(40) },
-      ] as const) {
-        const server = await serve({ auth })
-        port = server.port
-        const token = await server.mintToken('*', 'viewer')
-        writes = 0
-        const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
-        const s = new TestSocket(`${server.url.replace(/^http/, 'ws')}/ws${query}`)
-        sockets.push(s)
-        await s.next((f) => f.type === 'hello')
-        expect(s.frames.map((f) => f.type)).toEqual(['hello'])
-        expect(writes).toBe(1)
-      }
-    } finally {
-      proto._writeGeneric = original
-    }
+  })
+
+  it("an accepted socket's TCP socket keeps ws's own 'close' and 'error' listeners only", async () => {
+    const server = await serve()
+    using writes = serverWrites(server.port)
+    await open(server.url)
+    const [tcp] = [...writes.counts.keys()]
+    expect(tcp!.listenerCount('close')).toBe(1)
+    expect(tcp!.listenerCount('error')).toBe(1)
   })
 
   it('upgrades are served at /ws (with or without a query) only; other paths answer 404', async () => {
