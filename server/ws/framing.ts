@@ -82,6 +82,33 @@ function writeFramed(ws: WebSocket, framed: Buffer[]): boolean {
   return true
 }
 
+/** Payload bytes of a heartbeat ping (random; its pong must echo them). */
+export const PING_PAYLOAD_BYTES = 8
+/** Bytes of a whole heartbeat ping frame: the 2-byte header and the payload. */
+export const PING_FRAME_BYTES = 2 + PING_PAYLOAD_BYTES
+
+/**
+ * Writes the header of a final, unmasked ping frame (opcode 0x9) with a PING_PAYLOAD_BYTES payload
+ * at `at` in `buf`: the bytes ws's `ping(payload)` sends, for a frame built ahead of its send.
+ */
+export function writePingHeader(buf: Buffer, at: number): void {
+  buf[at] = 0x89 // FIN + ping opcode
+  buf[at + 1] = PING_PAYLOAD_BYTES
+}
+
+/**
+ * Sends a whole ping frame (writePingHeader's layout) on an open socket as one write, when ws's
+ * Sender can take it as it is; false when the caller must use `ws.ping(payload)` (a socket not
+ * open, or one whose Sender holds something back). ws's own ping builds a header Buffer and writes
+ * the two parts corked, which costs a writev of two buffers per ping.
+ */
+export function sendPingFrame(ws: WebSocket, frame: Buffer): boolean {
+  return ws.readyState === OPEN && writeFramed(ws, [frame])
+}
+
+/** ws's `WebSocket.OPEN`. */
+const OPEN = 1
+
 /** A room frame's WebSocket bytes: the whole frame, and its payload for the `ws.send` fallback. */
 export class WsBytes {
   /** The frame as the one-element list `sendFrame` takes. */

@@ -3,17 +3,28 @@
  * single tick walks all of them; a socket that did not answer is terminated at its next visit.
  * (Terminating real silent sockets end to end: ws.test.ts and hostile-client.test.ts.)
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Beating, Heartbeat } from '../../server/ws/heartbeat.ts'
+import * as crypto from 'node:crypto'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { type Beating, FRAMES_PER_DRAW, Heartbeat } from '../../server/ws/heartbeat.ts'
+
+// Counts the heartbeat's calls into the CSPRNG (each costs ~5-7 µs whatever its size).
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:crypto')>()
+  return { ...actual, randomBytes: vi.fn(actual.randomBytes), randomFillSync: vi.fn(actual.randomFillSync) }
+})
 
 /** A connection's liveness part, with a socket that records what the heartbeat did to it. */
 class Peer implements Beating {
   alive = true
   pings = 0
   terminated = false
+  pingPayload: Buffer | undefined
+  /** The payload of every ping sent to this socket. */
+  readonly payloads: Buffer[] = []
   readonly ws = {
-    ping: () => {
+    ping: (data?: Buffer) => {
       this.pings++
+      if (data) this.payloads.push(Buffer.from(data))
     },
     terminate: () => {
       this.terminated = true
@@ -69,6 +80,24 @@ describe('heartbeat', () => {
     expect(healthy.terminated).toBe(false)
     expect(healthy.pings).toBe(2)
     expect(hb.size).toBe(1)
+  })
+
+  it('draws random payloads once per FRAMES_PER_DRAW pings, not once per tick, each fresh', () => {
+    // Fewer sockets than slices (the 30 s default has 3,000): every slice holds one socket.
+    const hb = heartbeat(1_000)
+    const peers = Array.from({ length: 1_000 }, () => new Peer())
+    for (const p of peers) hb.add(p)
+    vi.mocked(crypto.randomBytes).mockClear()
+    vi.mocked(crypto.randomFillSync).mockClear()
+    for (let t = 0; t < 1_000; t++) hb.tick()
+    const draws =
+      vi.mocked(crypto.randomBytes).mock.calls.length + vi.mocked(crypto.randomFillSync).mock.calls.length
+    expect(draws).toBe(Math.ceil(1_000 / FRAMES_PER_DRAW))
+    const payloads = peers.map((p) => p.payloads[0]!)
+    expect(payloads.every((b) => b.length === 8)).toBe(true)
+    expect(new Set(payloads.map((b) => b.toString('hex'))).size).toBe(1_000)
+    // The payload a pong must echo is the one that went out.
+    expect(peers.every((p) => p.pingPayload!.equals(p.payloads[0]!))).toBe(true)
   })
 
   it('a removed socket is never pinged again; one slice when the interval is shorter than a tick', () => {

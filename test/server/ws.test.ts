@@ -292,6 +292,24 @@ describe('websocket protocol', () => {
     expect(healthy.closeCode).toBeUndefined()
   })
 
+  it('heartbeat pings are ping frames with an 8-byte payload, each fresh; answering them keeps the socket', async () => {
+    const server = await serve({ limits: { heartbeatMs: 20 } })
+    const s = await open(server.url)
+    const payloads: Buffer[] = []
+    const five = new Promise<void>((resolve) => {
+      s.ws.on('ping', (data: Buffer) => {
+        if (payloads.push(Buffer.from(data)) === 5) resolve()
+      })
+    })
+    await waitFor(five, 5_000, 'five heartbeat pings')
+    expect(payloads.every((p) => p.length === 8)).toBe(true)
+    expect(new Set(payloads.map((p) => p.toString('hex'))).size).toBe(payloads.length)
+    // ws answered each ping with its payload (autoPong): the server still has the socket.
+    const pong = await s.request({ type: 'ping' })
+    expect(pong.type).toBe('pong')
+    expect(s.closeCode).toBeUndefined()
+  })
+
   it('unsubscribe stops delivery and acks', async () => {
     const server = await serve()
     const { executionId } = await start(server, 'ticker', { count: 2000, every: 'tick' })
