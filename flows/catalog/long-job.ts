@@ -25,18 +25,29 @@ export const longJobInput = z.object({
 
 export const longJobItem = z.object({ n: z.number().int(), of: z.number().int(), pad: z.string() })
 
-/** Resolves after `ms`, or at once when `signal` aborts (cancel must not wait out a long interval). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
+/**
+ * The pauses of one run: `sleep(ms)` resolves after `ms`, or at once when `signal` aborts (cancel
+ * must not wait out a long interval). One abort listener for the whole run, not one added and
+ * removed per pause: with a pause per item, the listener's add and remove on the AbortSignal were
+ * the costliest part of an item on the running node (issue 18). `end()` removes it.
+ */
+function pauses(signal: AbortSignal): { sleep(ms: number): Promise<void>; end(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let wake: (() => void) | undefined
+  const abort = () => {
+    clearTimeout(timer)
+    wake?.()
+  }
+  signal.addEventListener('abort', abort, { once: true })
+  return {
+    sleep: (ms) =>
+      new Promise((resolve) => {
+        if (signal.aborted) return resolve()
+        wake = resolve
+        timer = setTimeout(resolve, ms)
+      }),
+    end: () => signal.removeEventListener('abort', abort),
+  }
 }
 
 /** Builds the `long-job` flow. */
@@ -57,17 +68,23 @@ export function longJobFlow() {
     // `{"n":..,"of":..,"pad":""}` is the envelope-free overhead; the pad brings each item to ~size.
     const overhead = JSON.stringify({ n: count, of: count, pad: '' }).length
     const pad = 'x'.repeat(Math.max(0, size - overhead))
+    const signal = data.signal
+    const pause = pauses(signal)
     let put = 0
     let accepted = 0
-    while (put < count && !data.signal.aborted) {
-      const end = Math.min(count, put + burst)
-      for (; put < end; ) {
-        put++
-        if (await data.putIntoStream({ n: put, of: count, pad })) accepted++
+    try {
+      while (put < count && !signal.aborted) {
+        const end = Math.min(count, put + burst)
+        for (; put < end; ) {
+          put++
+          if (await data.putIntoStream({ n: put, of: count, pad })) accepted++
+        }
+        if (put >= count) break
+        if (intervalMs > 0) await pause.sleep(intervalMs)
+        else await new Promise<void>((r) => setImmediate(r))
       }
-      if (put >= count) break
-      if (intervalMs > 0) await sleep(intervalMs, data.signal)
-      else await new Promise<void>((r) => setImmediate(r))
+    } finally {
+      pause.end()
     }
     return { put, accepted }
   })

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   approvalFlow,
   catalogFlows,
@@ -195,6 +195,23 @@ describe('long-job', () => {
     expect(await ex.getResult({ timeout: 2000 })).toStrictEqual({ put: 6, accepted: 4 })
     // Three bursts, two pauses between them.
     expect(Date.now() - started).toBeGreaterThanOrEqual(55)
+  })
+
+  it('listens for abort once per run, not once per pause, and lets go of the signal at the end', async () => {
+    const added = vi.spyOn(EventTarget.prototype, 'addEventListener')
+    const removed = vi.spyOn(EventTarget.prototype, 'removeEventListener')
+    try {
+      const ex = longJobFlow().createExecution(closeWhenIdle)
+      await ex.start({ count: 8, size: 32, intervalMs: 1 })
+      expect(await ex.getResult({ timeout: 2000 })).toStrictEqual({ put: 8, accepted: 8 })
+      const aborts = (spy: typeof added) => spy.mock.calls.filter(([type]) => type === 'abort').length
+      // Seven pauses between eight items (one listener added per pause before, issue 18).
+      expect(aborts(added)).toBe(1)
+      expect(aborts(removed)).toBe(1)
+    } finally {
+      added.mockRestore()
+      removed.mockRestore()
+    }
   })
 
   it('stops promptly when cancelled mid-interval', async () => {
