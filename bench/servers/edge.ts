@@ -7,9 +7,10 @@
  * Prints one JSON line `{ url, wsUrl, token?, apiKey? }` on stdout, then answers commands on
  * stdin, one per line, each with one JSON line: `cpu` (process CPU µs so far; with BENCH_PROFILE_DIR set,
  * the first `cpu` also starts a CPU profile of this thread and the next one writes it there, so that the
- * profile holds the measured window only, e.g. a connect round's 2,000 sockets), `lag` (the longest
- * event-loop delay and the longest timer callback in CPU ms since the previous `lag`, and the RSS), `completed <n>` (starts n
- * executions that complete at once and returns their ids, for read benchmarks).
+ * profile holds the measured window only, e.g. a connect round's 2,000 sockets), `lag` (since the
+ * previous `lag`: the longest event-loop delay, the longest timer callback in process CPU ms and in
+ * main-thread CPU ms, each also less the GC pauses inside it, the longest GC pause, and the RSS),
+ * `completed <n>` (starts n executions that complete at once and returns their ids, for read benchmarks).
  *
  * - `ws`: a bare ws server that sends a hello-sized frame on connection and pings every socket in
  *   one loop per interval (the usual hand-written heartbeat).
@@ -30,6 +31,7 @@ import { z } from 'zod'
 import { TriggerFlow } from '../../flows/index.ts'
 import { Hs256 } from '../../server/auth/hs256.ts'
 import { startServer } from '../../server/index.ts'
+import { mainThreadCpuNs } from '../main-thread-cpu.ts'
 
 process.env.LOG_LEVEL ??= 'warn'
 const kind = process.argv[2] ?? 'flowcast'
@@ -44,52 +46,75 @@ const lag = monitorEventLoopDelay({ resolution: 1 })
 lag.enable()
 
 // The longest single timer callback, in CPU time (not wall time: on a shared machine the process
-// is descheduled for whole milliseconds, which the event-loop delay above cannot tell from work).
+// is descheduled for whole milliseconds, which the event-loop delay above cannot tell from work),
+// both as process CPU (every thread: GC helpers and the libuv pool too) and as the main thread's own.
 // Every setInterval/setTimeout of the server (the heartbeat's among them) runs through this wrapper.
 let longestTimerUs = 0
-/** The longest callbacks (CPU µs, wall span, which timer), to take out the GC pauses inside them. */
-let longCallbacks: { cpuUs: number; start: number; end: number; name: string }[] = []
+let longestMainUs = 0
+/** A timed callback: CPU µs (process, main thread), its wall span, which timer. */
+interface Callback {
+  cpuUs: number
+  mainUs: number
+  start: number
+  end: number
+  name: string
+}
+/** The longest callbacks by process CPU and by main-thread CPU, to take out the GC pauses inside them. */
+let longByCpu: Callback[] = []
+let longByMain: Callback[] = []
 const LONG_KEPT = 32
 /** GC pauses (ms since timeOrigin, ms): a pause lands in whatever callback allocated, not its cause. */
 let gcPauses: { start: number; duration: number }[] = []
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, duration: e.duration })
 }).observe({ entryTypes: ['gc'] })
+const nameOf = (fn: (...args: never) => unknown) => fn.name || String(fn).replace(/\s+/g, ' ').slice(0, 60)
+/** Keeps `c` in `list` (longest first, LONG_KEPT at most) if it is among the longest by `key`. */
+function keepLongest(list: Callback[], c: Callback, key: 'cpuUs' | 'mainUs'): boolean {
+  if (list.length >= LONG_KEPT && c[key] <= list[list.length - 1]![key]) return false
+  list.push(c)
+  list.sort((a, b) => b[key] - a[key])
+  if (list.length > LONG_KEPT) list.pop()
+  return true
+}
 function timed<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  let name: string | undefined
   return (...args: A) => {
+    const mainBefore = mainThreadCpuNs()
     const before = process.cpuUsage()
     const start = performance.now()
     try {
       fn(...args)
     } finally {
+      const end = performance.now()
       const d = process.cpuUsage(before)
-      const cpuUs = d.user + d.system
-      longestTimerUs = Math.max(longestTimerUs, cpuUs)
-      if (longCallbacks.length < LONG_KEPT || cpuUs > longCallbacks[longCallbacks.length - 1]!.cpuUs) {
-        const name = fn.name || String(fn).replace(/\s+/g, ' ').slice(0, 60)
-        longCallbacks.push({ cpuUs, start, end: performance.now(), name })
-        longCallbacks.sort((a, b) => b.cpuUs - a.cpuUs)
-        if (longCallbacks.length > LONG_KEPT) longCallbacks.pop()
-      }
+      const mainUs = (mainThreadCpuNs() - mainBefore) / 1000
+      const c = { cpuUs: d.user + d.system, mainUs, start, end, name: '' }
+      longestTimerUs = Math.max(longestTimerUs, c.cpuUs)
+      longestMainUs = Math.max(longestMainUs, mainUs)
+      const kept = keepLongest(longByCpu, c, 'cpuUs')
+      if (keepLongest(longByMain, c, 'mainUs') || kept) c.name = name ??= nameOf(fn)
     }
   }
 }
 
-/** The longest timer callback once the GC pauses inside it are taken out, and which timer it was. */
-function longestWithoutGc(): { netMs: number; name: string; gcMaxMs: number } {
+/** The longest of `list` by `key` once the GC pauses inside each are taken out, and which timer it was. */
+function longestWithoutGc(list: Callback[], key: 'cpuUs' | 'mainUs'): { netMs: number; name: string } {
   let best = { netMs: 0, name: '' }
-  for (const c of longCallbacks) {
+  for (const c of list) {
     let gc = 0
     for (const p of gcPauses)
       gc += Math.max(0, Math.min(c.end, p.start + p.duration) - Math.max(c.start, p.start))
-    const netMs = Math.max(0, c.cpuUs / 1000 - gc)
+    const netMs = Math.max(0, c[key] / 1000 - gc)
     if (netMs > best.netMs) best = { netMs, name: c.name }
   }
-  return { ...best, gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0) }
+  return best
 }
+
 // Only where timers are measured (the heartbeat rounds set BENCH_HEARTBEAT_MS): flowcast's heartbeat
-// ticks every 20 ms and raw ws's interval is 30 s, so in a connect round the wrapper's cpuUsage()
-// calls charged flowcast alone 12 µs per socket (1.6% of its connect-storm profile).
+// ticks every 10-20 ms and raw ws's interval is 30 s, so in a connect round the wrapper's cpuUsage()
+// calls charged flowcast alone 12 µs per socket (1.6% of its connect-storm profile at 20 ms ticks),
+// and its two schedstat reads now also sleep the main thread for ~0.15 ms of wall time per callback.
 if (process.env.BENCH_HEARTBEAT_MS !== undefined) {
   const realInterval = globalThis.setInterval
   const realTimeout = globalThis.setTimeout
@@ -266,17 +291,26 @@ for await (const line of createInterface({ input: process.stdin })) {
     console.log(JSON.stringify({ cpuUs: u.user + u.system }))
     toggleProfile()
   } else if (cmd === 'lag') {
+    const net = longestWithoutGc(longByCpu, 'cpuUs')
+    const mainNet = longestWithoutGc(longByMain, 'mainUs')
     console.log(
       JSON.stringify({
         maxMs: lag.max / 1e6,
         timerMs: longestTimerUs / 1000,
-        ...longestWithoutGc(),
+        netMs: net.netMs,
+        name: net.name,
+        mainMs: longestMainUs / 1000,
+        mainNetMs: mainNet.netMs,
+        mainName: mainNet.name,
+        gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0),
         rss: process.memoryUsage().rss,
       }),
     )
     lag.reset()
     longestTimerUs = 0
-    longCallbacks = []
+    longestMainUs = 0
+    longByCpu = []
+    longByMain = []
     gcPauses = []
   } else if (cmd === 'completed') {
     console.log(JSON.stringify({ ids: await completed(Number(arg)) }))
