@@ -302,6 +302,7 @@ for await (const line of createInterface({ input: process.stdin })) {
         mainMs: longestMainUs / 1000,
         mainNetMs: mainNet.netMs,
         mainName: mainNet.name,
+        mainTopMs: longByMain.slice(0, 5).map((c) => c.mainUs / 1000),
         gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0),
         rss: process.memoryUsage().rss,
       }),
