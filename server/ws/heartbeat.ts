@@ -8,13 +8,15 @@
  * visited per tick (about every HEARTBEAT_TICK_MS), so no beat walks every socket in one
  * synchronous loop (that loop stalled the event loop for 130-320 ms at 10-19k sockets). Each socket
  * is still visited once per interval. A ping costs the server 20 µs of CPU on a quiet machine (a
- * frame and a write syscall) and up to ~85 µs on a busy one, so the tick is short enough that
- * 20,000 sockets at a 5 s interval make at most 40 pings per tick: at 20 ms ticks (80 pings) the
- * longest tick measured 5.2-8.0 ms at 19,488 sockets, at 100 ms (400 pings) 10 ms.
+ * frame and a write syscall, which on loopback also runs the receiving side's TCP work) and
+ * 60-120 µs on a busy one, more in a bad moment, so the tick is short enough that 20,000 sockets at
+ * a 5 s interval make at most 20 pings per tick. The longest tick at 19,488 sockets, in the main
+ * thread's own CPU: at 10 ms ticks (40 pings) 2.1-4.7 ms in nine rounds (three under the profiler)
+ * and 11.6 ms in one; at 20 ms (80 pings) 5.2-8.0 ms of process CPU; at 100 ms (400 pings) 10 ms.
  *
  * Ping frames are built ahead, FRAMES_PER_DRAW at a time, with their random payloads from one
  * `randomFillSync`: a call into the CSPRNG costs ~5-7 µs whatever its size, and with fewer sockets
- * than slices (a slice of one, 3,000 slices at the 30 s default) one call per tick was one per ping.
+ * than slices (a slice of one, 6,000 slices at the 30 s default) one call per tick was one per ping.
  * Each frame goes out as one write when ws's Sender is idle (framing.ts), else through `ws.ping`.
  */
 import { randomFillSync } from 'node:crypto'
@@ -56,7 +58,7 @@ class PingFrames {
 }
 
 /** Longest gap between two ticks (ms); the interval is cut into slices of about this length. */
-export const HEARTBEAT_TICK_MS = 10
+export const HEARTBEAT_TICK_MS = 5
 
 /** Pings every member once per `intervalMs`, one slice per tick. */
 export class Heartbeat<T extends Beating = Beating> {
