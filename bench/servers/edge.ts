@@ -112,8 +112,9 @@ function longestWithoutGc(list: Callback[], key: 'cpuUs' | 'mainUs'): { netMs: n
 }
 
 // Only where timers are measured (the heartbeat rounds set BENCH_HEARTBEAT_MS): flowcast's heartbeat
-// ticks every 5 ms (20 ms when this was measured) and raw ws's interval is 30 s, so in a connect round the wrapper's cpuUsage()
-// calls charged flowcast alone 12 µs per socket (1.6% of its connect-storm profile at 20 ms ticks).
+// ticks every 5 ms (20 ms when this was measured) and raw ws's interval is 30 s, so in a connect
+// round the wrapper's cpuUsage() calls charged flowcast alone 12 µs per socket (1.6% of its
+// connect-storm profile).
 if (process.env.BENCH_HEARTBEAT_MS !== undefined) {
   const realInterval = globalThis.setInterval
   const realTimeout = globalThis.setTimeout
