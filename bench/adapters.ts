@@ -9,6 +9,8 @@ import { clock } from './protocol.ts'
 
 export interface Subscription {
   close(): void
+  /** Resolves once the server's join-time work for a room of `members` has reached this subscriber. */
+  settled(members: number): Promise<void>
 }
 
 export interface OpenOptions {
@@ -33,12 +35,14 @@ export const adapters: Record<AdapterName, Adapter> = {
 /**
  * The opening -> live -> closed life of one bench subscription, shared by every transport: a
  * failure while opening rejects (after `abort`), one while live is a drop; `live()` resolves once.
+ * `settled` is the transport's; one whose server does nothing after a join settles at once.
  */
 function lifecycle(
   opts: OpenOptions,
   resolve: (sub: Subscription) => void,
   reject: (err: Error) => void,
   abort: () => void,
+  settled: Subscription['settled'] = () => Promise.resolve(),
 ) {
   let state: 'opening' | 'live' | 'closed' = 'opening'
   const timer = setTimeout(() => fail('subscribe timed out'), opts.timeoutMs)
@@ -62,6 +66,7 @@ function lifecycle(
         state = 'closed'
         abort()
       },
+      settled,
     })
   }
   return { fail, live, opening: () => state === 'opening' }
@@ -70,6 +75,7 @@ function lifecycle(
 /**
  * flowcast (and the raw ws server): JSON text frames. flowcast greets with `hello` before it takes
  * a subscribe; the data of an item is whatever the flow put, which for the bench flow carries `t`.
+ * flowcast's join-time work is presence: settled once a `presence` frame counts the room's members.
  */
 function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscription> {
   return new Promise((resolve, reject) => {
@@ -78,7 +84,22 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
       skipUTF8Validation: true,
       handshakeTimeout: opts.timeoutMs,
     })
-    const { fail, live, opening } = lifecycle(opts, resolve, reject, () => ws.terminate())
+    let present = 0
+    let onPresence: (() => void) | undefined
+    const settled = (members: number) =>
+      new Promise<void>((done) => {
+        onPresence = () => {
+          if (present >= members) done()
+        }
+        onPresence()
+      })
+    const { fail, live, opening } = lifecycle(
+      opts,
+      resolve,
+      reject,
+      () => ws.terminate(),
+      greeted ? settled : undefined,
+    )
     const subscribe = () => {
       if (opts.token) ws.send(JSON.stringify({ type: 'auth', id: 'bench-auth', token: opts.token }))
       ws.send(JSON.stringify({ type: 'subscribe', id: 1, executionId: opts.room }))
@@ -107,10 +128,14 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
         case 'subscribed':
           live()
           break
+        case 'presence':
+          present = f.subscribers
+          onPresence?.()
+          break
         case 'error':
           if (opening()) fail(`server error ${f.code}: ${f.message}`)
           break
-        // gap, stream_end, status, presence: a gap shows up as lost seqs in the tally.
+        // gap, stream_end, status: a gap shows up as lost seqs in the tally.
       }
     })
     ws.on('error', (err) => fail(err.message))

@@ -25,7 +25,8 @@ const recorder = new Recorder()
 let subs: Subscriber[] = []
 let conns: Subscription[] = []
 let progressTimer: NodeJS.Timeout | undefined
-let cpuAtConnect = 0
+let progressPhase = 0
+let cpuAtMark = 0
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -67,17 +68,42 @@ async function connect(req: ConnectRequest): Promise<ConnectResult> {
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(req.concurrency, total)) }, worker))
   failed += total - next
+  const joinedAt = clock()
+  const unsettled = await settle(req.settleTimeoutMs)
+  const settleMs = clock() - joinedAt
+  mark(req)
   if (req.progressMs && process.send) {
     let last = -1
     progressTimer = setInterval(() => {
       if (recorder.delivered === last) return
       last = recorder.delivered
-      process.send!({ op: 'progress', phase: req.phase, delivered: last } satisfies ProgressMessage)
+      process.send!({ op: 'progress', phase: progressPhase, delivered: last } satisfies ProgressMessage)
     }, req.progressMs)
   }
+  return { opened: subs.length, failed, ms: joinedAt - start, firstError, settleMs, unsettled }
+}
+
+/**
+ * Waits until every subscriber's target says the join-time work for its room (with the members
+ * that did open) is done, or timeoutMs; returns how many were still waiting.
+ */
+async function settle(timeoutMs: number): Promise<number> {
+  const members = new Map<number, number>()
+  for (const s of subs) members.set(s.room, (members.get(s.room) ?? 0) + 1)
+  let left = conns.length
+  const all = Promise.all(conns.map((c, i) => c.settled(members.get(subs[i]!.room)!).then(() => left--)))
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+  clearTimeout(timer)
+  return left
+}
+
+/** Deliveries, latencies and client CPU count from here on; each subscriber keeps its seqs. */
+function mark(req: { phase: number }): void {
+  recorder.reset()
+  progressPhase = req.phase
   const cpu = process.cpuUsage()
-  cpuAtConnect = cpu.user + cpu.system
-  return { opened: subs.length, failed, ms: clock() - start, firstError }
+  cpuAtMark = cpu.user + cpu.system
 }
 
 async function collect(req: CollectRequest): Promise<Tally> {
@@ -92,7 +118,7 @@ async function collect(req: CollectRequest): Promise<Tally> {
   // A short grace so a repeat or a stray extra frame right behind the last event is still counted.
   await sleep(20)
   const cpu = process.cpuUsage()
-  return recorder.tally(subs, req.expected, complete, cpu.user + cpu.system - cpuAtConnect)
+  return recorder.tally(subs, req.expected, complete, cpu.user + cpu.system - cpuAtMark)
 }
 
 function close(): void {
@@ -109,6 +135,9 @@ async function handle(req: ClientRequest): Promise<unknown> {
       return connect(req)
     case 'collect':
       return collect(req)
+    case 'mark':
+      mark(req)
+      return null
     case 'close':
       close()
       return null
@@ -141,6 +170,7 @@ async function cli(): Promise<void> {
     concurrency: 64,
     timeoutMs: 10_000,
     budgetMs: timeoutMs,
+    settleTimeoutMs: 10_000,
   })
   process.stderr.write(`connected ${JSON.stringify(connected)}; waiting for events\n`)
   const tally = await collect({ op: 'collect', expected: rooms.map(() => Number(values.events)), timeoutMs })

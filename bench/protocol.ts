@@ -46,10 +46,12 @@ export interface Plan {
   burstGapMs?: number
   /** Tags progress reports so a late report of an earlier phase is ignored. */
   phase: number
+  /** Last seq each room already has (from a warm-up), so this phase goes on from the next; none = 0. */
+  after?: number[]
 }
 
 export interface RunResult {
-  /** Events emitted per room, in plan.rooms order. */
+  /** Last seq emitted per room, in plan.rooms order (= events emitted, when nothing came before). */
   sent: number[]
   ms: number
   /**
@@ -93,6 +95,8 @@ export interface ConnectRequest {
   budgetMs: number
   /** When set, the client reports its delivery count this often (flood pacing). */
   progressMs?: number
+  /** Bound on the wait, after the last join, for the server's join-time work (flowcast: presence). */
+  settleTimeoutMs: number
 }
 
 export interface ConnectResult {
@@ -100,6 +104,17 @@ export interface ConnectResult {
   failed: number
   ms: number
   firstError?: string
+  /** From the last join to every subscriber's target saying its join-time work is done. */
+  settleMs: number
+  /** Subscribers still unsettled when settleTimeoutMs ran out. */
+  unsettled: number
+}
+
+/** Starts the measured window: the client forgets deliveries and latencies so far, not seqs. */
+export interface MarkRequest {
+  op: 'mark'
+  /** The measured phase's tag for progress reports. */
+  phase: number
 }
 
 export interface CollectRequest {
@@ -122,14 +137,14 @@ export interface Tally {
   firstAt: number
   lastAt: number
   complete: boolean
-  /** CPU the client process used from the end of connect to the end of collect: shows when the
+  /** CPU the client process used from the mark (the end of connect or warm-up) to the end of collect: shows when the
    * subscribers rather than the server were the bottleneck. */
   clientCpuUs: number
   /** Milliseconds from emit to arrival over all deliveries; null when nothing arrived. */
   latency: { count: number; p50: number | null; p99: number | null; p999: number | null; max: number | null }
 }
 
-export type ClientRequest = ConnectRequest | CollectRequest | { op: 'close' }
+export type ClientRequest = ConnectRequest | CollectRequest | MarkRequest | { op: 'close' }
 
 /** Envelope of every request and reply on an IPC channel. */
 export interface Envelope {

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { type Peer, spawnTs } from './ipc.ts'
 import type {
   ConnectResult,
+  Plan,
   ProgressMessage,
   ReadyMessage,
   RunResult,
@@ -45,6 +46,9 @@ const quick = flags.quick
 // Leaves room under the 2-minute promise of --quick for process start-up and printing.
 const BUDGET_MS = quick ? 95_000 : 45 * 60_000
 const startedAt = clock()
+
+// flowcast's last presence goes out ~500 ms after a room's last join, a large join storm's spread over turns.
+const SETTLE_TIMEOUT_MS = 15_000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -102,7 +106,7 @@ async function measure(
     const idle0 = sc.idleRss
       ? await server.request<ServerStats>({ op: 'stats', gc: true }, 30_000)
       : undefined
-    const phase = ++phaseCounter
+    let phase = ++phaseCounter
     const subscribers = sc.rooms * sc.perRoom
     const budgetMs = 15_000 + subscribers * 5
     m.connect = await client.request<ConnectResult>(
@@ -118,20 +122,29 @@ async function measure(
         timeoutMs: 15_000,
         budgetMs,
         progressMs: sc.plan.mode === 'flood' ? 2 : undefined,
+        settleTimeoutMs: SETTLE_TIMEOUT_MS,
       },
-      budgetMs + 30_000,
+      budgetMs + SETTLE_TIMEOUT_MS + 30_000,
     )
     if (m.connect.opened === 0) throw new Error(`no subscriber connected: ${m.connect.firstError}`)
+    if (m.connect.unsettled > 0)
+      throw new Error(`${m.connect.unsettled} subscriber(s) unsettled after ${SETTLE_TIMEOUT_MS} ms`)
     if (idle0) {
       // Let connection set-up garbage and socket buffers settle before reading memory.
       await sleep(500)
       const idle1 = await server.request<ServerStats>({ op: 'stats', gc: true }, 30_000)
       m.metrics.rssPerSub = (idle1.rss - idle0.rss) / m.connect.opened / 1024
     }
+    let warmed: number[] | undefined
+    if (sc.warmup) {
+      warmed = await warmUp(sc, { ...sc.warmup, rooms, phase }, server, client)
+      phase = ++phaseCounter
+      await client.request({ op: 'mark', phase }, 10_000)
+    }
     const before = await server.request<ServerStats>({ op: 'stats' }, 10_000)
     const sys0 = systemCounters()
     const run = await server.request<RunResult>(
-      { op: 'run', plan: { ...sc.plan, rooms, phase } },
+      { op: 'run', plan: { ...sc.plan, rooms, phase, after: warmed } },
       sc.plan.durationMs + 30_000,
     )
     m.stall = run.stall
@@ -166,6 +179,17 @@ async function measure(
     await server.stop()
   }
   return m
+}
+
+/** Emits the warm-up on the measured rooms and returns each room's last seq once every subscriber has it. */
+async function warmUp(sc: Scenario, plan: Plan, server: Peer, client: Peer): Promise<number[]> {
+  const run = await server.request<RunResult>({ op: 'run', plan }, plan.durationMs + 30_000)
+  const tally = await client.request<Tally>(
+    { op: 'collect', expected: run.sent, timeoutMs: sc.drainMs },
+    sc.drainMs + 30_000,
+  )
+  if (!tally.complete) throw new Error(`warm-up incomplete: ${tally.lost} lost, ${tally.dropped} dropped`)
+  return run.sent
 }
 
 function median(xs: number[]): number | undefined {
@@ -204,6 +228,7 @@ function short(m: Measurement): string {
   const parts = Object.entries(m.metrics).map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`)
   const spanUs = (t.lastAt - t.firstAt) * 1000
   parts.push(`delivered=${t.delivered}`, `subs=${t.subscribers}`)
+  if (m.connect) parts.push(`settle=${Math.round(m.connect.settleMs)}ms`)
   if (spanUs > 0) parts.push(`client-busy=${Math.round((100 * t.clientCpuUs) / spanUs)}%`)
   if (m.sys?.backlogDrops || m.sys?.retransSegs)
     parts.push(`drops=${m.sys.backlogDrops} retrans=${m.sys.retransSegs}`)

@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export async function runPlan(plan: Plan, emit: Emit, progress: Progress): Promise<RunResult> {
   const start = clock()
-  const sent = plan.rooms.map(() => 0)
+  const sent = plan.rooms.map((_, r) => plan.after?.[r] ?? 0)
   if (plan.rooms.length === 0 || plan.maxEvents <= 0) return { sent, ms: 0 }
   if (plan.mode === 'flood') {
     await flood(plan, emit, progress, sent, start)
@@ -51,6 +51,7 @@ async function flood(
   const perRoom = Math.max(1, plan.subscribersPerRoom ?? 1)
   const window = Math.max(perTurn * perRoom * plan.rooms.length, plan.window ?? 100_000)
   const deadline = start + plan.durationMs
+  const base = [...sent]
   let k = 0
   let owed = 0
   while (k < plan.maxEvents && clock() < deadline) {
@@ -58,8 +59,9 @@ async function flood(
     for (let i = 0; i < n; i++) {
       k++
       for (let r = 0; r < plan.rooms.length; r++) {
-        emit(plan.rooms[r]!, k, eventData())
-        sent[r] = k
+        const seq = base[r]! + k
+        emit(plan.rooms[r]!, seq, eventData())
+        sent[r] = seq
       }
     }
     owed += n * perRoom * plan.rooms.length
@@ -82,6 +84,7 @@ async function scheduled(
   start: number,
 ): Promise<{ wallMs: number; cpuMs: number }> {
   const R = plan.rooms.length
+  const base = [...sent]
   const total = plan.maxEvents * R
   const deadline = start + plan.durationMs
   const due = dueTime(plan, R)
@@ -101,7 +104,7 @@ async function scheduled(
     // Bounded per wake so a schedule that fell behind still lets I/O run between batches.
     while (g < total && start + due(g) <= now && emitted < 10_000) {
       const r = g % R
-      const seq = Math.floor(g / R) + 1
+      const seq = base[r]! + Math.floor(g / R) + 1
       emit(plan.rooms[r]!, seq, eventData())
       sent[r] = seq
       g++
