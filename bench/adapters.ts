@@ -85,13 +85,16 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
       handshakeTimeout: opts.timeoutMs,
     })
     let present = 0
-    let onPresence: (() => void) | undefined
+    const waiting = new Set<() => void>()
     const settled = (members: number) =>
       new Promise<void>((done) => {
-        onPresence = () => {
-          if (present >= members) done()
+        const check = () => {
+          if (present < members) return
+          waiting.delete(check)
+          done()
         }
-        onPresence()
+        waiting.add(check)
+        check()
       })
     const { fail, live, opening } = lifecycle(
       opts,
@@ -130,7 +133,7 @@ function openJsonSocket(opts: OpenOptions, greeted: boolean): Promise<Subscripti
           break
         case 'presence':
           present = f.subscribers
-          onPresence?.()
+          for (const check of waiting) check()
           break
         case 'error':
           if (opening()) fail(`server error ${f.code}: ${f.message}`)
