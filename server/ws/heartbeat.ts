@@ -64,7 +64,9 @@ export const HEARTBEAT_TICK_MS = 5
 export class Heartbeat<T extends Beating = Beating> {
   readonly #slices: Set<T>[]
   readonly #sliceOf = new Map<T, Set<T>>()
-  readonly #timer: ReturnType<typeof setInterval>
+  readonly #tickMs: number
+  // Set only while a member is watched: an idle server does not wake every tick for nothing.
+  #timer: ReturnType<typeof setInterval> | undefined
   readonly #frames = new PingFrames()
   #next = 0
   #dealt = 0
@@ -72,8 +74,7 @@ export class Heartbeat<T extends Beating = Beating> {
   constructor(intervalMs: number, tickMs = HEARTBEAT_TICK_MS) {
     const count = Math.max(1, Math.round(intervalMs / Math.max(1, tickMs)))
     this.#slices = Array.from({ length: count }, () => new Set<T>())
-    this.#timer = setInterval(() => this.tick(), intervalMs / count)
-    this.#timer.unref()
+    this.#tickMs = intervalMs / count
   }
 
   /** How many slices the interval is cut into (one is visited per tick). */
@@ -93,12 +94,17 @@ export class Heartbeat<T extends Beating = Beating> {
     const slice = this.#slices[this.#dealt++ % this.#slices.length]!
     slice.add(member)
     this.#sliceOf.set(member, slice)
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.tick(), this.#tickMs)
+      this.#timer.unref()
+    }
   }
 
   /** Stops watching `member`. */
   delete(member: T): void {
     this.#sliceOf.get(member)?.delete(member)
     this.#sliceOf.delete(member)
+    if (this.#sliceOf.size === 0) this.#halt()
   }
 
   /** Visits the next slice (the timer calls this; tests may too). */
@@ -121,9 +127,14 @@ export class Heartbeat<T extends Beating = Beating> {
 
   /** Stops pinging; members are forgotten. */
   stop(): void {
-    clearInterval(this.#timer)
+    this.#halt()
     for (const slice of this.#slices) slice.clear()
     this.#sliceOf.clear()
+  }
+
+  #halt(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
   }
 }
 

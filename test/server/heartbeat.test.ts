@@ -45,6 +45,29 @@ function heartbeat(slices: number): Heartbeat<Peer> {
 }
 
 describe('heartbeat', () => {
+  it('ticks only while it watches a socket: an idle server does not wake every 5 ms', () => {
+    vi.useFakeTimers()
+    try {
+      const hb = new Heartbeat<Peer>(30_000)
+      beats.push(hb)
+      const ticks = vi.spyOn(hb, 'tick')
+      vi.advanceTimersByTime(1_000)
+      expect(ticks).toHaveBeenCalledTimes(0)
+      const peer = new Peer()
+      hb.add(peer)
+      vi.advanceTimersByTime(1_000)
+      expect(ticks).toHaveBeenCalledTimes(1_000 / 5)
+      hb.delete(peer)
+      vi.advanceTimersByTime(1_000)
+      expect(ticks).toHaveBeenCalledTimes(1_000 / 5)
+      hb.add(peer) // watched again: ticking again
+      vi.advanceTimersByTime(1_000)
+      expect(ticks).toHaveBeenCalledTimes(2 * (1_000 / 5))
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('visits 20,000 sockets once per interval in 300 slices of at most 67, not in one loop', () => {
     const hb = heartbeat(300)
     const peers = Array.from({ length: 20_000 }, () => new Peer())
