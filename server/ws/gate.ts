@@ -101,10 +101,10 @@ export class UpgradeGate {
     socket.cork()
     // ws's handleUpgrade puts its own 'error' listener on the socket first thing, and the
     // WebSocket's after it: an accepted socket needs none of ours.
+    // ws calls back synchronously (no verifyClient) or not at all.
     this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
       accepted = true
       // The slot goes with the socket: onAccept gives it back when the WebSocket closes.
-      this.#handOver(socket)
       this.#deps.onAccept(ws, principal, address)
     })
     socket.uncork()
@@ -113,7 +113,7 @@ export class UpgradeGate {
   }
 
   /**
-   * Counts `socket` against `address` until it closes (or is handed over first). The address is
+   * Counts `socket` against `address` until it closes. The address is
    * tagged on the socket and one shared listener releases it: a closure per socket (and the
    * wrapper `once` adds) would keep handle()'s scope, the upgrade request with its headers and
    * head buffer, alive for the socket's whole life. Only sockets that ws did not accept at once
@@ -122,13 +122,6 @@ export class UpgradeGate {
   #hold(address: string, socket: Duplex): void {
     ;(socket as CountedSocket)[ADDRESS] = address
     socket.on('close', this.#onSocketClose)
-  }
-
-  /** A held socket (see #hold) was accepted after all: its slot is onAccept's to give back now. */
-  #handOver(socket: Duplex): void {
-    if ((socket as CountedSocket)[ADDRESS] === undefined) return
-    ;(socket as CountedSocket)[ADDRESS] = undefined
-    socket.off('close', this.#onSocketClose)
   }
 
   #release(socket: Duplex): void {
