@@ -49,8 +49,6 @@ lag.enable()
 // is descheduled for whole milliseconds, which the event-loop delay above cannot tell from work),
 // both as process CPU (every thread: GC helpers and the libuv pool too) and as the main thread's own.
 // Every setInterval/setTimeout of the server (the heartbeat's among them) runs through this wrapper.
-let longestTimerUs = 0
-let longestMainUs = 0
 /** A timed callback: CPU µs (process, main thread), its wall span, which timer. */
 interface Callback {
   cpuUs: number
@@ -59,7 +57,10 @@ interface Callback {
   end: number
   name: string
 }
-/** The longest callbacks by process CPU and by main-thread CPU, to take out the GC pauses inside them. */
+/**
+ * The longest callbacks by process CPU and by main-thread CPU (longest first, so the first of each
+ * is the longest timer callback), to take out the GC pauses inside them.
+ */
 let longByCpu: Callback[] = []
 let longByMain: Callback[] = []
 const LONG_KEPT = 32
@@ -90,8 +91,6 @@ function timed<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => v
       const d = process.cpuUsage(before)
       const mainUs = (mainThreadCpuNs() - mainBefore) / 1000
       const c = { cpuUs: d.user + d.system, mainUs, start, end, name: '' }
-      longestTimerUs = Math.max(longestTimerUs, c.cpuUs)
-      longestMainUs = Math.max(longestMainUs, mainUs)
       const kept = keepLongest(longByCpu, c, 'cpuUs')
       if (keepLongest(longByMain, c, 'mainUs') || kept) c.name = name ??= nameOf(fn)
     }
@@ -296,10 +295,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     console.log(
       JSON.stringify({
         maxMs: lag.max / 1e6,
-        timerMs: longestTimerUs / 1000,
+        timerMs: (longByCpu[0]?.cpuUs ?? 0) / 1000,
         netMs: net.netMs,
         name: net.name,
-        mainMs: longestMainUs / 1000,
+        mainMs: (longByMain[0]?.mainUs ?? 0) / 1000,
         mainNetMs: mainNet.netMs,
         mainName: mainNet.name,
         mainTopMs: longByMain.slice(0, 5).map((c) => c.mainUs / 1000),
@@ -308,8 +307,6 @@ for await (const line of createInterface({ input: process.stdin })) {
       }),
     )
     lag.reset()
-    longestTimerUs = 0
-    longestMainUs = 0
     longByCpu = []
     longByMain = []
     gcPauses = []
