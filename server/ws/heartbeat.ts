@@ -13,6 +13,8 @@
  * a 5 s interval make at most 20 pings per tick. The longest tick at 19,488 sockets, in the main
  * thread's own CPU: at 10 ms ticks (40 pings) 2.1-4.7 ms in nine rounds (three under the profiler)
  * and 11.6 ms in one; at 20 ms (80 pings) 5.2-8.0 ms of process CPU; at 100 ms (400 pings) 10 ms.
+ * At 5 ms ticks one tick in ~3,000 still took 5-16 ms on a loaded machine, so a tick also stops at a
+ * wall-time budget (HEARTBEAT_TICK_BUDGET_MS) and the next tick finishes its slice.
  *
  * Ping frames are built ahead, FRAMES_PER_DRAW at a time, with their random payloads from one
  * `randomFillSync`: a call into the CSPRNG costs ~5-7 µs whatever its size, and with fewer sockets
@@ -60,6 +62,15 @@ class PingFrames {
 /** Longest gap between two ticks (ms); the interval is cut into slices of about this length. */
 export const HEARTBEAT_TICK_MS = 5
 
+/**
+ * Wall time (ms) a tick may spend pinging before it yields the loop; the next tick carries on where
+ * it stopped. On a loaded machine a ping's write can cost 10-40x its quiet 20 µs (the loopback
+ * receiver's TCP work runs in the sender's syscall), and a fixed slice then stalled the loop for
+ * 5-16 ms in about one tick in 3,000 at 19,488 sockets. Wall time, not CPU: it is cheap to read
+ * and never less than the thread's CPU time, so a tick's stall is at most this plus one ping.
+ */
+export const HEARTBEAT_TICK_BUDGET_MS = 2
+
 /** Pings every member once per `intervalMs`, one slice per tick. */
 export class Heartbeat<T extends Beating = Beating> {
   readonly #slices: Set<T>[]
@@ -70,11 +81,23 @@ export class Heartbeat<T extends Beating = Beating> {
   readonly #frames = new PingFrames()
   #next = 0
   #dealt = 0
+  /** The slice a tick stopped inside (at its budget), which the next tick finishes first. */
+  #cursor: Iterator<T> | undefined
+  readonly #now: () => number
+  readonly #budgetMs: number
 
-  constructor(intervalMs: number, tickMs = HEARTBEAT_TICK_MS) {
+  /** `now` and `budgetMs` are the clock and the per-tick budget (tests replace them). */
+  constructor(
+    intervalMs: number,
+    tickMs = HEARTBEAT_TICK_MS,
+    now: () => number = () => performance.now(),
+    budgetMs = HEARTBEAT_TICK_BUDGET_MS,
+  ) {
     const count = Math.max(1, Math.round(intervalMs / Math.max(1, tickMs)))
     this.#slices = Array.from({ length: count }, () => new Set<T>())
     this.#tickMs = intervalMs / count
+    this.#now = now
+    this.#budgetMs = budgetMs
   }
 
   /** How many slices the interval is cut into (one is visited per tick). */
@@ -107,22 +130,39 @@ export class Heartbeat<T extends Beating = Beating> {
     if (this.#sliceOf.size === 0) this.#halt()
   }
 
-  /** Visits the next slice (the timer calls this; tests may too). */
+  /**
+   * Visits the next slice (the timer calls this; tests may too) until the budget is spent; a slice
+   * left half-visited is finished by the next tick before any other. There is no catching up: on a
+   * machine too slow to keep up the beat slips (sockets are pinged less often, their pings staying an
+   * interval apart or more, give or take the ticks a slice was cut into) rather than the loop stalling.
+   */
   tick(): void {
-    const slice = this.#slices[this.#next]!
-    this.#next = (this.#next + 1) % this.#slices.length
-    if (slice.size === 0) return
-    for (const member of slice) {
-      if (!member.alive) {
-        this.delete(member)
-        member.ws.terminate()
-        continue
-      }
-      member.alive = false
-      const frame = this.#frames.next()
-      member.pingPayload = frame.subarray(PING_FRAME_BYTES - PING_PAYLOAD_BYTES)
-      if (!sendPingFrame(member.ws as WebSocket, frame)) member.ws.ping(member.pingPayload)
+    if (this.#cursor === undefined) {
+      const slice = this.#slices[this.#next]!
+      this.#next = (this.#next + 1) % this.#slices.length
+      if (slice.size === 0) return
+      // A Set's iterator skips members deleted after it was made, so a slice can be left half-visited.
+      this.#cursor = slice.values()
     }
+    const slice = this.#cursor
+    const deadline = this.#now() + this.#budgetMs
+    for (let r = slice.next(); !r.done; r = slice.next()) {
+      this.#visit(r.value)
+      if (this.#now() > deadline) return
+    }
+    this.#cursor = undefined
+  }
+
+  #visit(member: T): void {
+    if (!member.alive) {
+      this.delete(member)
+      member.ws.terminate()
+      return
+    }
+    member.alive = false
+    const frame = this.#frames.next()
+    member.pingPayload = frame.subarray(PING_FRAME_BYTES - PING_PAYLOAD_BYTES)
+    if (!sendPingFrame(member.ws as WebSocket, frame)) member.ws.ping(member.pingPayload)
   }
 
   /** Stops pinging; members are forgotten. */
@@ -135,6 +175,7 @@ export class Heartbeat<T extends Beating = Beating> {
   #halt(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#cursor = undefined
   }
 }
 

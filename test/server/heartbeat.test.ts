@@ -37,9 +37,12 @@ afterEach(() => {
   for (const b of beats.splice(0)) b.stop()
 })
 
-/** A heartbeat whose timer never fires during a test: the test calls tick(). */
+/**
+ * A heartbeat whose timer never fires during a test (the test calls tick()) and whose clock stands
+ * still (no tick is ever over its budget, however slow the machine running the test).
+ */
 function heartbeat(slices: number): Heartbeat<Peer> {
-  const hb = new Heartbeat<Peer>(3_600_000 * slices, 3_600_000)
+  const hb = new Heartbeat<Peer>(3_600_000 * slices, 3_600_000, () => 0)
   beats.push(hb)
   return hb
 }
@@ -136,5 +139,28 @@ describe('heartbeat', () => {
     fast.add(p)
     fast.tick()
     expect(p.pings).toBe(1)
+  })
+
+  it('a tick stops at its wall-time budget and the next finishes the slice: none skipped or pinged twice', () => {
+    // Each clock read is 1 ms later: a 2.5 ms budget is spent after the third ping of a tick.
+    let t = 0
+    const hb = new Heartbeat<Peer>(3_600_000 * 4, 3_600_000, () => t++, 2.5)
+    beats.push(hb)
+    const peers = Array.from({ length: 40 }, () => new Peer())
+    for (const p of peers) hb.add(p)
+    const total = () => peers.reduce((n, p) => n + p.pings, 0)
+    const perTick: number[] = []
+    while (total() < 40 && perTick.length < 100) {
+      const before = total()
+      hb.tick()
+      perTick.push(total() - before)
+    }
+    // 4 slices of 10: ticks of 3, 3, 3, 1 pings, then the next slice (a slice is never left for another).
+    expect(perTick).toEqual([3, 3, 3, 1, 3, 3, 3, 1, 3, 3, 3, 1, 3, 3, 3, 1])
+    expect(peers.every((p) => p.pings === 1)).toBe(true)
+    // The second interval goes the same way: every socket once more, none terminated.
+    for (const p of peers) p.alive = true
+    for (let i = 0; i < 16; i++) hb.tick()
+    expect(peers.every((p) => p.pings === 2 && !p.terminated)).toBe(true)
   })
 })
