@@ -193,6 +193,8 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
       mainNetMs: number
       mainName: string
       mainTopMs: number[]
+      mainTopAgoS: number[]
+      mainTopWallMs: number[]
       gcMaxMs: number
       rss: number
     }>('lag')
@@ -211,7 +213,7 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
     record(`${timer}, process CPU (all threads) less GC pauses in it, ms`, kind, idle.netMs)
     record(`heartbeat, ${n} idle sockets: longest GC pause ms`, kind, idle.gcMaxMs)
     console.error(
-      `    (${kind}: the longest timer net of GC was ${idle.mainName || 'none'} by main-thread CPU, ${idle.name || 'none'} by process CPU; the five longest by main-thread CPU ${idle.mainTopMs.map((ms) => ms.toFixed(2)).join(', ')} ms)`,
+      `    (${kind}: the longest timer net of GC was ${idle.mainName || 'none'} by main-thread CPU, ${idle.name || 'none'} by process CPU; the five longest by main-thread CPU ${idle.mainTopMs.map((ms, i) => `${ms.toFixed(2)} ms (wall ${idle.mainTopWallMs[i]!.toFixed(2)}) ${idle.mainTopAgoS[i]!.toFixed(1)} s before the read`).join(', ')})`,
     )
     record(`heartbeat, ${n} idle sockets: longest event-loop delay (wall) ms`, kind, idle.maxMs)
     record(`capacity, ${n} idle sockets: RSS KB per socket`, kind, (idle.rss - before.rss) / 1024 / n)

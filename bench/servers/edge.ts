@@ -290,6 +290,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     console.log(JSON.stringify({ cpuUs: u.user + u.system }))
     toggleProfile()
   } else if (cmd === 'lag') {
+    const now = performance.now()
     const net = longestWithoutGc(longByCpu, 'cpuUs')
     const mainNet = longestWithoutGc(longByMain, 'mainUs')
     console.log(
@@ -302,6 +303,10 @@ for await (const line of createInterface({ input: process.stdin })) {
         mainNetMs: mainNet.netMs,
         mainName: mainNet.name,
         mainTopMs: longByMain.slice(0, 5).map((c) => c.mainUs / 1000),
+        // How long before this read each ran (s): an outlier at the window's start is the storm's tail.
+        mainTopAgoS: longByMain.slice(0, 5).map((c) => (now - c.start) / 1000),
+        // Their wall spans (ms): a CPU figure above its wall span is the clock's error, not work.
+        mainTopWallMs: longByMain.slice(0, 5).map((c) => c.end - c.start),
         gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0),
         rss: process.memoryUsage().rss,
       }),
