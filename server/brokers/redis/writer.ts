@@ -51,6 +51,15 @@ const FENCE_RETRIES = 3
 /** Redis's refusal of an explicit entry id at or below the stream's top: the entry is there already. */
 const ALREADY_WRITTEN = 'equal or smaller than the target stream top item'
 
+/** What the local broker says of an execution for a batch. */
+interface Snap {
+  info: ExecutionInfo | undefined
+  outcome: ExecutionOutcome | undefined
+}
+
+/** A batch's stand-in for a mirror whose info is not due: its last snapshot holds. */
+const UNCHANGED: Snap = Object.freeze({ info: undefined, outcome: undefined })
+
 /** One command of a batch, as sent: name, then arguments. */
 type Command = [string, ...(string | number)[]]
 
@@ -105,6 +114,12 @@ interface Mirror {
   listed: boolean
   /** A step boundary passed since the last checkpoint written: the next batch carries a new one. */
   checkpointDue: boolean
+  /**
+   * The next batch asks the local broker for the execution's snapshot and compares its hash
+   * fields. Clear while only events came since Redis confirmed them: what else the hash holds
+   * changes with a status or close (a marker) or at a step boundary (interrupts), which set it.
+   */
+  infoDue: boolean
   offCheckpoint: () => void
   /** The seq the local log went on after, when this node resumed it from a checkpoint (else 0). */
   base: number
@@ -234,6 +249,7 @@ export class MirrorWriter {
       hash: new Map(),
       listed: from !== undefined,
       checkpointDue: true,
+      infoDue: true,
       offCheckpoint: () => undefined,
       base: from ? top.seq : 0,
     }
@@ -245,6 +261,7 @@ export class MirrorWriter {
     if (this.#o.checkpoints)
       m.offCheckpoint = this.#o.checkpoints.listen(id, () => {
         m.checkpointDue = true
+        m.infoDue = true
         this.#touch(m)
       })
     this.#mirrors.set(id, m)
@@ -315,6 +332,7 @@ export class MirrorWriter {
     const id = { seq, sub: m.lastMarker.seq === seq ? m.lastMarker.sub + 1 : 1 }
     m.lastMarker = id
     m.markers.push({ id, ...what } as Marker)
+    m.infoDue = true
     this.#touch(m)
   }
 
@@ -354,18 +372,39 @@ export class MirrorWriter {
     if (batch.length === 0) return true
     // The snapshot parts only the local broker knows (interrupts, error, result) come async;
     // gather until they agree with the follower's status, then build the batch without awaiting.
-    let snaps: { info: ExecutionInfo | undefined; outcome: ExecutionOutcome | undefined }[] = []
+    // Only events came for a mirror whose info is not due: its last snapshot still holds (a
+    // promise and a snapshot per event were most of a batch's own work at 5,000 streams, issue 18).
+    // Decided before the await: a marker or a boundary that comes meanwhile sets infoDue again.
+    const due = batch.map((m) => m.infoDue || !m.lastInfo || isTerminal(m.follower.status))
+    batch.forEach((m, i) => {
+      if (due[i]) m.infoDue = false
+    })
+    let snaps: Snap[] = []
     for (let tries = 0; tries < 10; tries++) {
-      snaps = await Promise.all(batch.map((m) => this.#snapshot(m)))
-      if (batch.every((m, i) => snaps[i]!.info === undefined || snaps[i]!.info!.status === m.follower.status))
+      snaps = await Promise.all(batch.map((m, i) => (due[i] ? this.#snapshot(m) : UNCHANGED)))
+      if (
+        batch.every(
+          (m, i) =>
+            snaps[i] === UNCHANGED ||
+            snaps[i]!.info === undefined ||
+            snaps[i]!.info!.status === m.follower.status,
+        )
+      )
         break
     }
     const plans: Plan[] = []
     const commands: Command[] = [['multi']]
     batch.forEach((m, i) => {
+      const snap = snaps[i]!
+      // Due since the await: it waits for the next batch, which takes its snapshot (never a
+      // marker in the log with the hash behind it).
+      if (snap === UNCHANGED && m.infoDue) return
       m.dirty = false
       this.#dirty.delete(m)
-      const plan = this.#plan(m, snaps[i]!.info ?? m.lastInfo, snaps[i]!.outcome)
+      const plan =
+        snap === UNCHANGED
+          ? this.#plan(m, m.lastInfo, undefined, true)
+          : this.#plan(m, snap.info ?? m.lastInfo, snap.outcome, false)
       if (!plan) return
       plan.from = commands.length
       commands.push(...plan.commands)
@@ -438,9 +477,15 @@ export class MirrorWriter {
 
   /**
    * One execution's part of a batch: its new entries (events up to each marker, then the marker),
-   * the trim, the hash fields that changed, the `runs` set and, once final, the TTL.
+   * the trim, the hash fields that changed, the `runs` set and, once final, the TTL. `eventsOnly`:
+   * the mirror's info is not due (only events came), so of the hash only `firstSeq` can have moved.
    */
-  #plan(m: Mirror, info: ExecutionInfo | undefined, outcome: ExecutionOutcome | undefined): Plan | undefined {
+  #plan(
+    m: Mirror,
+    info: ExecutionInfo | undefined,
+    outcome: ExecutionOutcome | undefined,
+    eventsOnly: boolean,
+  ): Plan | undefined {
     if (!info) return undefined
     m.lastInfo = info
     const { keys, nodeId, finishedTtlMs } = this.#o
@@ -478,29 +523,12 @@ export class MirrorWriter {
     // Resumed here: what came before the local log is in Redis only, kept until the log trims.
     if (m.base > 0 && firstSeq <= m.base + 1) firstSeq = m.trimmedTo
     if (firstSeq > m.trimmedTo) commands.push(['xtrim', log, 'MINID', '=', `${firstSeq}-0`])
-    const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
-    if (snapshot.status === 'cancelled' && !snapshot.error) {
-      snapshot.error = cancelledError(m.id)
-    }
-    snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
-    if (snapshot.endedAt === undefined) delete snapshot.endedAt
-    const close = m.follower.streamClose
-    if (close) {
-      snapshot.streamClose = close
-      snapshot.streamOpen = false
-    }
-    const fields = Object.entries(metaFields(snapshot, nodeId, m.retention, outcome)).filter(
-      ([k, v]) => m.hash.get(k) !== v,
-    )
-    const checkpoint = m.checkpointDue && !isTerminal(snapshot.status) ? this.#checkpoint(m) : undefined
-    m.checkpointDue = false
-    if (checkpoint !== undefined) fields.push(['checkpoint', checkpoint])
-    // `lastSeq` alone moves with every event: it rides along with other changes only, readers
-    // take the log's top for it (meta.ts readInfo); an HSET for it was a command per event.
-    if (fields.length === 1 && fields[0]![0] === 'lastSeq') fields.length = 0
+    const fields = eventsOnly
+      ? this.#seqFields(m, head, firstSeq)
+      : this.#changedFields(m, info, outcome, head, firstSeq)
     if (fields.length > 0) commands.push(['hset', meta, ...fields.flat()])
     let listed = m.listed
-    if (isTerminal(snapshot.status)) {
+    if (isTerminal(m.follower.status)) {
       commands.push(
         ['hdel', meta, 'checkpoint'],
         ['pexpire', meta, finishedTtlMs],
@@ -527,6 +555,47 @@ export class MirrorWriter {
     }
   }
 
+  /** The hash fields whose value differs from what Redis holds, from the execution's snapshot now. */
+  #changedFields(
+    m: Mirror,
+    info: ExecutionInfo,
+    outcome: ExecutionOutcome | undefined,
+    head: number,
+    firstSeq: number,
+  ): [string, string][] {
+    const snapshot: ExecutionInfo = { ...info, lastSeq: head, firstSeq, status: m.follower.status }
+    if (snapshot.status === 'cancelled' && !snapshot.error) {
+      snapshot.error = cancelledError(m.id)
+    }
+    snapshot.endedAt ??= isTerminal(snapshot.status) ? Date.now() : undefined
+    if (snapshot.endedAt === undefined) delete snapshot.endedAt
+    const close = m.follower.streamClose
+    if (close) {
+      snapshot.streamClose = close
+      snapshot.streamOpen = false
+    }
+    const fields = Object.entries(metaFields(snapshot, this.#o.nodeId, m.retention, outcome)).filter(
+      ([k, v]) => m.hash.get(k) !== v,
+    )
+    const checkpoint = m.checkpointDue && !isTerminal(snapshot.status) ? this.#checkpoint(m) : undefined
+    m.checkpointDue = false
+    if (checkpoint !== undefined) fields.push(['checkpoint', checkpoint])
+    // `lastSeq` alone moves with every event: it rides along with other changes only, readers
+    // take the log's top for it (meta.ts readInfo); an HSET for it was a command per event.
+    if (fields.length === 1 && fields[0]![0] === 'lastSeq') fields.length = 0
+    return fields
+  }
+
+  /** Only events came: `firstSeq` once the log trimmed (with `lastSeq` riding along), else nothing. */
+  #seqFields(m: Mirror, head: number, firstSeq: number): [string, string][] {
+    const first = String(firstSeq)
+    if (m.hash.get('firstSeq') === first) return []
+    return [
+      ['lastSeq', String(head)],
+      ['firstSeq', first],
+    ]
+  }
+
   /**
    * The fence moved (or the lease lapsed): under the WATCH now in force, read which executions
    * this node no longer holds (`node` emptied by a sweep or a hand-over, or another node's). Those are reported fenced; every other one is written again in full
@@ -545,6 +614,7 @@ export class MirrorWriter {
       if (node != null && node !== this.#o.nodeId) fenced.push(m.id)
       else {
         m.listed = false
+        m.infoDue = true
         this.#touch(m)
       }
     })
@@ -598,11 +668,10 @@ export class MirrorWriter {
     m.dirty = true
     if (this.#mirrors.get(m.id) === m) this.#dirty.add(m)
     m.checkpointDue = true
+    m.infoDue = true
   }
 
-  async #snapshot(
-    m: Mirror,
-  ): Promise<{ info: ExecutionInfo | undefined; outcome: ExecutionOutcome | undefined }> {
+  async #snapshot(m: Mirror): Promise<Snap> {
     const info = await this.#o.local.info(m.id)
     const outcome = info && isTerminal(info.status) ? await this.#o.local.result(m.id, 0) : undefined
     return { info, outcome }
@@ -639,6 +708,7 @@ export class MirrorWriter {
       const top = row ? parseId(row[0]) : { seq: 0, sub: 0 }
       // What Redis holds of the hash and the set is unknown now: the next batch writes them whole.
       m.hash.clear()
+      m.infoDue = true
       m.listed = false
       m.certain = false
       this.#touch(m)
