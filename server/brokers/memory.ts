@@ -229,7 +229,9 @@ export class MemoryBroker implements Broker {
         if (followers.size === 0 && this.#followers.get(executionId) === followers)
           this.#followers.delete(executionId)
       },
-      () => this.#muted.has(executionId),
+      // Asked once per append: with nothing muted (always, but for a node handing executions over)
+      // it is one comparison rather than a hash lookup of the execution ID.
+      () => this.#muted.size > 0 && this.#muted.has(executionId),
     )
     followers.add(follower)
     return follower
