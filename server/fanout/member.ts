@@ -14,6 +14,12 @@ export interface Peer {
   readonly open: boolean
   /** Hands `frame` to the transport, which encodes it through `frame.encoded` (once per transport). */
   send(frame: OutFrame): void
+  /**
+   * Hands `frame` to the transport unless the connection is closing or holds more than
+   * `highWaterMark` bytes; false then, and the room pauses the member. A live flush calls this
+   * once per member: the checks and the send in one call (`offerFrame` is the plain version).
+   */
+  offer(frame: OutFrame, highWaterMark: number): boolean
   /** Closes the connection (slow consumer: 4008). */
   close(code: number, reason: string): void
   /** Called after the room sent `stream_end` to this peer (SSE ends its response). */
@@ -40,4 +46,11 @@ export interface SubscribeInfo {
   streamOpen: boolean
   lastSeq: number
   subscribers: number
+}
+
+/** Peer.offer in terms of the peer's other members, for a peer with nothing quicker. */
+export function offerFrame(peer: Peer, frame: OutFrame, highWaterMark: number): boolean {
+  if (peer.bufferedAmount > highWaterMark || !peer.open) return false
+  peer.send(frame)
+  return true
 }

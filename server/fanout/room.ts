@@ -298,6 +298,10 @@ export class Room implements PresenceSubject, FlushSubject {
     }
     const frames = this.#frames.batches(entries, this.#limits.maxFrameBytes)
     const hwm = this.#limits.highWaterMark
+    if (frames.length === 1) {
+      this.#flushOne(frames[0]!, first, hwm)
+      return
+    }
     let sentFrames = 0
     // Members that got every frame, counted once below; a member cut short adds its own part.
     let whole = 0
@@ -306,11 +310,7 @@ export class Room implements PresenceSubject, FlushSubject {
     for (const m of this.#live) {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused: it has everything before this batch and will read the rest from the log.
-        this.#live.delete(m)
-        m.cursor = first - 1
-        m.stuckSince = Date.now()
-        this.#catching.add(m)
-        this.#metrics?.slowPauses.inc()
+        this.#pause(m, first - 1)
         continue
       }
       let i = 0
@@ -325,11 +325,7 @@ export class Room implements PresenceSubject, FlushSubject {
         whole++
         continue
       }
-      this.#live.delete(m)
-      m.cursor = frames[i - 1]!.lastSeq ?? first - 1
-      m.stuckSince = Date.now()
-      this.#catching.add(m)
-      this.#metrics?.slowPauses.inc()
+      this.#pause(m, frames[i - 1]!.lastSeq ?? first - 1)
       for (let j = 0; j < i; j++) {
         partBytes += frames[j]!.byteLength
         partEvents += frames[j]!.count
@@ -343,6 +339,32 @@ export class Room implements PresenceSubject, FlushSubject {
       this.#metrics.eventsOut.inc(whole * entries.length + partEvents)
     }
     if (this.#catching.size > 0) this.#startDrainTimer()
+  }
+
+  /** The usual flush, one frame for every live member: per member, one offer. */
+  #flushOne(frame: OutFrame, first: number, hwm: number): void {
+    let sent = 0
+    for (const m of this.#live) {
+      if (m.peer.offer(frame, hwm)) sent++
+      // Paused: it has everything before this batch and will read the rest from the log.
+      else this.#pause(m, first - 1)
+    }
+    const metrics = this.#metrics
+    if (metrics && sent > 0) {
+      metrics.framesSent.inc(sent)
+      metrics.bytesSent.inc(sent * frame.byteLength)
+      metrics.eventsOut.inc(sent * frame.count)
+    }
+    if (this.#catching.size > 0) this.#startDrainTimer()
+  }
+
+  /** Moves a live member to the catching-up set, `cursor` being the last seq it has. */
+  #pause(m: Member, cursor: number): void {
+    this.#live.delete(m)
+    m.cursor = cursor
+    m.stuckSince = Date.now()
+    this.#catching.add(m)
+    this.#metrics?.slowPauses.inc()
   }
 
   /** The rare flush of a batch with holes: events, `gap`, events, in seq order, to every live member. */
@@ -375,11 +397,7 @@ export class Room implements PresenceSubject, FlushSubject {
     for (const m of this.#live) {
       if (m.peer.bufferedAmount > hwm || !m.peer.open) {
         // Paused before this batch: it reads the rest, holes included, from the log.
-        this.#live.delete(m)
-        m.cursor = previous
-        m.stuckSince = Date.now()
-        this.#catching.add(m)
-        this.#metrics?.slowPauses.inc()
+        this.#pause(m, previous)
         continue
       }
       for (const f of frames) this.#send(m, f)

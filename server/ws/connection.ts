@@ -46,6 +46,9 @@ export interface ConnContext {
   readonly expiry: ExpiryWheel<Subscription>
 }
 
+/** ws's `WebSocket.OPEN`. */
+const OPEN = 1
+
 /** How long an evicted socket gets to finish the close handshake before it is terminated. */
 const EVICT_GRACE_MS = 1000
 
@@ -108,6 +111,14 @@ export class Connection implements Peer {
     if (!this.open) return
     sendFrame(this.ws, frame)
     this.#observe()
+  }
+
+  offer(frame: OutFrame, highWaterMark: number): boolean {
+    const ws = this.ws
+    if (ws.readyState !== OPEN || ws.bufferedAmount > highWaterMark) return false
+    sendFrame(ws, frame)
+    this.#observe()
+    return true
   }
 
   /**
