@@ -20,8 +20,6 @@
  *   the floor of the control plane on this stack.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector'
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { serve } from '@hono/node-server'
@@ -32,6 +30,7 @@ import { TriggerFlow } from '../../flows/index.ts'
 import { Hs256 } from '../../server/auth/hs256.ts'
 import { startServer } from '../../server/index.ts'
 import { mainThreadCpuNs } from '../main-thread-cpu.ts'
+import { toggleProfile } from './window-profile.ts'
 
 process.env.LOG_LEVEL ??= 'warn'
 const kind = process.argv[2] ?? 'flowcast'
@@ -254,41 +253,12 @@ async function completed(n: number): Promise<string[]> {
   return ids
 }
 
-/**
- * BENCH_PROFILE_DIR: a CPU profile between two `cpu` commands (a 100 µs sampling interval, or
- * BENCH_PROFILE_INTERVAL_US), written as `<kind>.<pid>.<n>.cpuprofile`. Unlike --cpu-prof it leaves
- * out start-up, the warm-up batch and shutdown.
- */
-const profileDir = process.env.BENCH_PROFILE_DIR
-let profiler: Session | undefined
-let profiles = 0
-function toggleProfile(): void {
-  if (!profileDir) return
-  if (!profiler) {
-    profiler = new Session()
-    profiler.connect()
-    profiler.post('Profiler.enable')
-    profiler.post('Profiler.setSamplingInterval', {
-      interval: Number(process.env.BENCH_PROFILE_INTERVAL_US ?? 100),
-    })
-    profiler.post('Profiler.start')
-    return
-  }
-  const session = profiler
-  profiler = undefined
-  session.post('Profiler.stop', (err, { profile }) => {
-    if (!err)
-      writeFileSync(`${profileDir}/${kind}.${process.pid}.${++profiles}.cpuprofile`, JSON.stringify(profile))
-    session.disconnect()
-  })
-}
-
 for await (const line of createInterface({ input: process.stdin })) {
   const [cmd, arg] = line.trim().split(' ')
   if (cmd === 'cpu') {
     const u = process.cpuUsage()
     console.log(JSON.stringify({ cpuUs: u.user + u.system }))
-    toggleProfile()
+    toggleProfile(kind)
   } else if (cmd === 'lag') {
     const now = performance.now()
     const net = longestWithoutGc(longByCpu, 'cpuUs')

@@ -5,12 +5,11 @@
  * the process's CPU and memory, so every target is driven and measured the same way.
  */
 
-import { writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { serveParent } from '../ipc.ts'
 import type { EventData, HostRequest, ProgressMessage, ServerStats } from '../protocol.ts'
 import { runPlan } from './pacer.ts'
+import { toggleProfile } from './window-profile.ts'
 
 export interface BenchServer {
   /** Where subscribers connect; the target's client adapter knows the framing behind it. */
@@ -68,7 +67,8 @@ export function host(server: BenchServer): void {
       }
       case 'stats': {
         const out = await stats(req.gc === true)
-        // The two plain readings are the ones around the measured phase (idle readings ask for gc).
+        // BENCH_PROFILE_DIR: the two plain readings are the ones around the measured phase, drain
+        // included (idle readings ask for gc).
         if (req.gc !== true) toggleProfile()
         return out
       }
@@ -105,32 +105,4 @@ async function stats(gc: boolean): Promise<ServerStats> {
   const cpu = process.cpuUsage()
   const mem = process.memoryUsage()
   return { cpuUs: cpu.user + cpu.system, rss: mem.rss, heapUsed: mem.heapUsed }
-}
-
-/**
- * BENCH_PROFILE_DIR: a CPU profile of the measured phase only (between the two plain `stats`
- * readings, drain included), at a 100 µs interval or BENCH_PROFILE_INTERVAL_US, written as
- * `<pid>.<n>.cpuprofile`; --cpu-prof would hold start-up, connects and the warm-up too.
- */
-const profileDir = process.env.BENCH_PROFILE_DIR
-let profiler: Session | undefined
-let profiles = 0
-function toggleProfile(): void {
-  if (!profileDir) return
-  if (!profiler) {
-    profiler = new Session()
-    profiler.connect()
-    profiler.post('Profiler.enable')
-    profiler.post('Profiler.setSamplingInterval', {
-      interval: Number(process.env.BENCH_PROFILE_INTERVAL_US ?? 100),
-    })
-    profiler.post('Profiler.start')
-    return
-  }
-  const session = profiler
-  profiler = undefined
-  session.post('Profiler.stop', (err, { profile }) => {
-    if (!err) writeFileSync(`${profileDir}/${process.pid}.${++profiles}.cpuprofile`, JSON.stringify(profile))
-    session.disconnect()
-  })
 }
