@@ -44,13 +44,26 @@ const HIST = {
   useWebAssembly: false,
 }
 
+/**
+ * BENCH_LATE_MS: deliveries later than this many ms are counted by the seq they carried and the
+ * room they went to, and the client prints the counts with the phase's tally. A tail from a stall
+ * of the whole server shows as every room late on the same few seqs; one from a few slow sockets,
+ * as the same rooms late on every seq.
+ */
+const LATE_US = Number(process.env.BENCH_LATE_MS ?? 0) * 1000
+
 export class Recorder {
   delivered = 0
   firstAt = 0
   lastAt = 0
   private hist = hdr.build(HIST)
+  /** Late deliveries (BENCH_LATE_MS) by seq, and the rooms they went to. */
+  private lateBySeq = new Map<number, number>()
+  private lateRooms = new Set<number>()
 
   reset(): void {
+    this.lateBySeq.clear()
+    this.lateRooms.clear()
     this.delivered = 0
     this.firstAt = 0
     this.lastAt = 0
@@ -71,6 +84,10 @@ export class Recorder {
       const us = Math.round((now - t) * 1000)
       // Clocks of two processes can disagree by a µs or so; a negative value means "no wait".
       this.hist.recordValue(Math.max(us, 1))
+      if (LATE_US > 0 && us > LATE_US) {
+        this.lateBySeq.set(seq, (this.lateBySeq.get(seq) ?? 0) + 1)
+        this.lateRooms.add(sub.room)
+      }
     }
     let fresh = true
     if (seq === sub.next) {
@@ -91,6 +108,13 @@ export class Recorder {
   }
 
   tally(subs: Subscriber[], expected: number[], complete: boolean, clientCpuUs: number): Tally {
+    if (LATE_US > 0) {
+      const bySeq = [...this.lateBySeq].sort((a, b) => a[0] - b[0])
+      const total = bySeq.reduce((n, [, c]) => n + c, 0)
+      console.error(
+        `[client] deliveries over ${LATE_US / 1000} ms: ${total} in ${this.lateRooms.size} of ${new Set(subs.map((s) => s.room)).size} rooms; by seq (seq:count) ${bySeq.map(([q, c]) => `${q}:${c}`).join(' ') || 'none'}`,
+      )
+    }
     let lost = 0
     let repeated = 0
     let reordered = 0
