@@ -112,7 +112,7 @@ export const LIMIT_SETTINGS = {
   drainCheckMs: integer(20, 'How often paused sockets are checked for drain.', { unit: 'ms' }),
   heartbeatMs: integer(
     30_000,
-    'Server ping interval; a socket that has not answered the previous ping with a pong is terminated (frames it sends do not count as liveness). Spread: one slice of the sockets per ~100 ms tick, each socket once per interval.',
+    'Server ping interval; a socket that has not answered the previous ping with a pong is terminated (frames it sends do not count as liveness). Spread: one slice of the sockets per ~5 ms tick (a tick yields after 2 ms), each socket once per interval.',
     { unit: 'ms' },
   ),
   presenceIntervalMs: integer(500, 'Least time between two presence frames of one room.', { unit: 'ms' }),
