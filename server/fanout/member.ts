@@ -15,11 +15,10 @@ export interface Peer {
   /** Hands `frame` to the transport, which encodes it through `frame.encoded` (once per transport). */
   send(frame: OutFrame): void
   /**
-   * Hands `frame` to the transport unless the connection is closing or holds more than
-   * `highWaterMark` bytes; false then, and the room pauses the member. A live flush calls this
-   * once per member: the checks and the send in one call (`offerFrame` is the plain version).
+   * Optional: `offer` (below) in one call, for a transport that can check and send more cheaply
+   * than through `open`, `bufferedAmount` and `send` (a WebSocket reads its state once).
    */
-  offer(frame: OutFrame, highWaterMark: number): boolean
+  offer?(frame: OutFrame, highWaterMark: number): boolean
   /** Closes the connection (slow consumer: 4008). */
   close(code: number, reason: string): void
   /** Called after the room sent `stream_end` to this peer (SSE ends its response). */
@@ -48,8 +47,12 @@ export interface SubscribeInfo {
   subscribers: number
 }
 
-/** Peer.offer in terms of the peer's other members, for a peer with nothing quicker. */
-export function offerFrame(peer: Peer, frame: OutFrame, highWaterMark: number): boolean {
+/**
+ * Hands `frame` to `peer` unless it is closing or holds more than `highWaterMark` bytes; false
+ * then, and the room pauses the member. A live flush calls this once per member.
+ */
+export function offer(peer: Peer, frame: OutFrame, highWaterMark: number): boolean {
+  if (peer.offer) return peer.offer(frame, highWaterMark)
   if (peer.bufferedAmount > highWaterMark || !peer.open) return false
   peer.send(frame)
   return true

@@ -18,7 +18,7 @@ import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
 import { FlushQueue, type FlushSubject } from './flush-queue.ts'
 import { type OutFrame, RoomFrames } from './frame.ts'
-import type { Member, Peer, SubscribeInfo } from './member.ts'
+import { type Member, offer, type Peer, type SubscribeInfo } from './member.ts'
 import { type PresenceSubject, PresenceTicker } from './presence.ts'
 
 /** Frames' worth of events (maxFrameBytes each) a room holds before it flushes within the tick. */
@@ -345,7 +345,7 @@ export class Room implements PresenceSubject, FlushSubject {
   #flushOne(frame: OutFrame, first: number, hwm: number): void {
     let sent = 0
     for (const m of this.#live) {
-      if (m.peer.offer(frame, hwm)) sent++
+      if (offer(m.peer, frame, hwm)) sent++
       // Paused: it has everything before this batch and will read the rest from the log.
       else this.#pause(m, first - 1)
     }

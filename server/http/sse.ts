@@ -8,7 +8,7 @@ import { FlowcastError } from '@flowcast/protocol'
 import type { Context } from 'hono'
 import { ExpiryWheel } from '../auth/expiry.ts'
 import type { FrameEncoding, OutFrame } from '../fanout/frame.ts'
-import { offerFrame, type Peer } from '../fanout/member.ts'
+import type { Peer } from '../fanout/member.ts'
 import type { AppDeps, Env } from './context.ts'
 
 /** The SSE encoding of room frames. */
@@ -84,10 +84,6 @@ class SsePeer implements Peer {
 
   send(frame: OutFrame): void {
     this.#write(sseBytes(frame))
-  }
-
-  offer(frame: OutFrame, highWaterMark: number): boolean {
-    return offerFrame(this, frame, highWaterMark)
   }
 
   /** Writes the opening message. */

@@ -13,7 +13,7 @@ import type { Peer } from '../fanout/member.ts'
 import type { Room } from '../fanout/room.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
-import { sendFrame } from './framing.ts'
+import { OPEN, sendFrame } from './framing.ts'
 import { TokenBucket } from './token-bucket.ts'
 
 /** A client's request id, echoed in the reply. */
@@ -45,9 +45,6 @@ export interface ConnContext {
   /** Ends subscriptions whose principal runs out (the hub's, one for every socket). */
   readonly expiry: ExpiryWheel<Subscription>
 }
-
-/** ws's `WebSocket.OPEN`. */
-const OPEN = 1
 
 /** How long an evicted socket gets to finish the close handshake before it is terminated. */
 const EVICT_GRACE_MS = 1000

@@ -107,7 +107,7 @@ export function sendPingFrame(ws: WebSocket, frame: Buffer): boolean {
 }
 
 /** ws's `WebSocket.OPEN`. */
-const OPEN = 1
+export const OPEN = 1
 
 /** A room frame's WebSocket bytes: the whole frame, and its payload for the `ws.send` fallback. */
 export class WsBytes {

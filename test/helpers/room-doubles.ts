@@ -12,7 +12,7 @@ import type {
 } from '../../server/brokers/broker.ts'
 import { LogCache } from '../../server/brokers/redis/log-cache.ts'
 import type { OutFrame } from '../../server/fanout/frame.ts'
-import { offerFrame, type Peer } from '../../server/fanout/member.ts'
+import type { Peer } from '../../server/fanout/member.ts'
 
 /** A follower whose entries, status and close the test sets; holes stay holes. */
 export class FedFollower implements Follower {
@@ -62,9 +62,6 @@ export class RecordingPeer implements Peer {
   frames: OutFrame[] = []
   send(frame: OutFrame): void {
     if (frame.event !== 'presence') this.frames.push(frame)
-  }
-  offer(frame: OutFrame, highWaterMark: number): boolean {
-    return offerFrame(this, frame, highWaterMark)
   }
   close(): void {
     this.open = false

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { TriggerFlow } from '../../flows/index.ts'
 import { MemoryBroker } from '../../server/brokers/memory.ts'
 import type { OutFrame } from '../../server/fanout/frame.ts'
-import { offerFrame, type Peer } from '../../server/fanout/member.ts'
+import type { Peer } from '../../server/fanout/member.ts'
 import { Rooms } from '../../server/fanout/rooms.ts'
 import { DEFAULT_LIMITS } from '../../server/options.ts'
 import { until } from '../helpers/wait.ts'
@@ -44,9 +44,6 @@ class CountingPeer implements Peer {
     if (frame.event !== 'presence') return
     this.presence.push(JSON.parse(frame.json).subscribers)
     this.perTurn.set(this.turns.n, (this.perTurn.get(this.turns.n) ?? 0) + 1)
-  }
-  offer(frame: OutFrame, highWaterMark: number): boolean {
-    return offerFrame(this, frame, highWaterMark)
   }
   close(): void {
     this.open = false

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type RuntimeData, TriggerFlow } from '../../flows/index.ts'
 import { MemoryBroker } from '../../server/brokers/memory.ts'
 import type { OutFrame } from '../../server/fanout/frame.ts'
-import { offerFrame, type Peer } from '../../server/fanout/member.ts'
+import type { Peer } from '../../server/fanout/member.ts'
 import { Room } from '../../server/fanout/room.ts'
 import { DEFAULT_LIMITS, type ServerLimits } from '../../server/options.ts'
 import { wsBytes } from '../../server/ws/framing.ts'
@@ -22,9 +22,6 @@ class FakePeer implements Peer {
   send(frame: OutFrame): void {
     // Presence is throttled on a timer; the tests here are about the stream.
     if (frame.event !== 'presence') this.frames.push(frame)
-  }
-  offer(frame: OutFrame, highWaterMark: number): boolean {
-    return offerFrame(this, frame, highWaterMark)
   }
   close(code: number): void {
     this.closedWith = code
