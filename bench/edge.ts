@@ -192,9 +192,7 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
       mainMs: number
       mainNetMs: number
       mainName: string
-      mainTopMs: number[]
-      mainTopAgoS: number[]
-      mainTopWallMs: number[]
+      mainTop: { ms: number; wallMs: number; agoS: number }[]
       gcMaxMs: number
       rss: number
     }>('lag')
@@ -213,7 +211,7 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
     record(`${timer}, process CPU (all threads) less GC pauses in it, ms`, kind, idle.netMs)
     record(`heartbeat, ${n} idle sockets: longest GC pause ms`, kind, idle.gcMaxMs)
     console.error(
-      `    (${kind}: the longest timer net of GC was ${idle.mainName || 'none'} by main-thread CPU, ${idle.name || 'none'} by process CPU; the five longest by main-thread CPU ${idle.mainTopMs.map((ms, i) => `${ms.toFixed(2)} ms (wall ${idle.mainTopWallMs[i]!.toFixed(2)}) ${idle.mainTopAgoS[i]!.toFixed(1)} s before the read`).join(', ')})`,
+      `    (${kind}: the longest timer net of GC was ${idle.mainName || 'none'} by main-thread CPU, ${idle.name || 'none'} by process CPU; the five longest by main-thread CPU ${idle.mainTop.map((c) => `${c.ms.toFixed(2)} ms (wall ${c.wallMs.toFixed(2)}) ${c.agoS.toFixed(1)} s before the read`).join(', ')})`,
     )
     record(`heartbeat, ${n} idle sockets: longest event-loop delay (wall) ms`, kind, idle.maxMs)
     record(`capacity, ${n} idle sockets: RSS KB per socket`, kind, (idle.rss - before.rss) / 1024 / n)

@@ -272,11 +272,14 @@ for await (const line of createInterface({ input: process.stdin })) {
         mainMs: (longByMain[0]?.mainUs ?? 0) / 1000,
         mainNetMs: mainNet.netMs,
         mainName: mainNet.name,
-        mainTopMs: longByMain.slice(0, 5).map((c) => c.mainUs / 1000),
-        // How long before this read each ran (s): an outlier at the window's start is the storm's tail.
-        mainTopAgoS: longByMain.slice(0, 5).map((c) => (now - c.start) / 1000),
-        // Their wall spans (ms): a CPU figure above its wall span is the clock's error, not work.
-        mainTopWallMs: longByMain.slice(0, 5).map((c) => c.end - c.start),
+        // The five longest by main-thread CPU, with their wall spans (a CPU figure above its wall
+        // span is the clock's error, not work) and how long before this read each ran (an outlier at
+        // the window's start is the connect storm's tail).
+        mainTop: longByMain.slice(0, 5).map((c) => ({
+          ms: c.mainUs / 1000,
+          wallMs: c.end - c.start,
+          agoS: (now - c.start) / 1000,
+        })),
         gcMaxMs: gcPauses.reduce((m, p) => Math.max(m, p.duration), 0),
         rss: process.memoryUsage().rss,
       }),
