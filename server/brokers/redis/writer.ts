@@ -375,9 +375,10 @@ export class MirrorWriter {
     // Only events came for a mirror whose info is not due: its last snapshot still holds (a
     // promise and a snapshot per event were most of a batch's own work at 5,000 streams, issue 18).
     // Decided before the await: a marker or a boundary that comes meanwhile sets infoDue again.
-    const due = batch.map((m) => m.infoDue || !m.lastInfo || isTerminal(m.follower.status))
-    batch.forEach((m, i) => {
-      if (due[i]) m.infoDue = false
+    const due = batch.map((m) => {
+      const d = m.infoDue || !m.lastInfo || isTerminal(m.follower.status)
+      if (d) m.infoDue = false
+      return d
     })
     let snaps: Snap[] = []
     for (let tries = 0; tries < 10; tries++) {
