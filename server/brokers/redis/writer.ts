@@ -36,6 +36,7 @@ import { FlowcastError, isTerminal } from '@flowcast/protocol'
 import type { Redis } from 'ioredis'
 import type { Broker, ExecutionInfo, ExecutionOutcome, Follower, StreamClose } from '../broker.ts'
 import { cancelledError } from '../error-shape.ts'
+import { type BatchReply, type BatchSender, batchSender, type BatchCommand as Command } from './batch.ts'
 import { WriteFence } from './fence.ts'
 import { type EntryId, formatId, idAfter, parseId, type RedisKeys } from './keys.ts'
 import { metaFields } from './meta.ts'
@@ -59,9 +60,6 @@ interface Snap {
 
 /** A batch's stand-in for a mirror whose info is not due: its last snapshot holds. */
 const UNCHANGED: Snap = Object.freeze({ info: undefined, outcome: undefined })
-
-/** One command of a batch, as sent: name, then arguments. */
-type Command = [string, ...(string | number)[]]
 
 type Marker = { id: EntryId; status: ExecutionStatus } | { id: EntryId; close: StreamClose }
 
@@ -175,6 +173,8 @@ export class MirrorWriter {
    */
   readonly #dirty = new Set<Mirror>()
   readonly #fence: WriteFence
+  /** Sends a batch as one socket write (batch.ts); pipeline() where that cannot be done exactly. */
+  readonly #send: BatchSender
   #scheduled: ReturnType<typeof setImmediate> | undefined
   #flushing: Promise<void> | undefined
   #retry: ReturnType<typeof setTimeout> | undefined
@@ -186,6 +186,7 @@ export class MirrorWriter {
   constructor(options: MirrorWriterOptions) {
     this.#o = options
     this.#fence = new WriteFence(options.redis, options.keys.fence(options.nodeId))
+    this.#send = batchSender(options.redis)
     options.redis.on('close', () => {
       this.#needsResync = true
     })
@@ -426,10 +427,9 @@ export class MirrorWriter {
       this.#told.add(lost)
       throw lost
     }
-    let replies: [Error | null, unknown][] | null
+    let replies: BatchReply[]
     try {
-      replies = await this.#o.redis.pipeline(commands).exec()
-      if (!replies) throw new Error('pipeline aborted')
+      replies = await this.#send(commands)
     } catch (err) {
       // Nothing is confirmed: put the markers back in front and try again once Redis answers.
       for (const p of plans) this.#unconfirmed(p.m, p.markers)
