@@ -2,7 +2,7 @@
  * Edge benchmarks (issue 18): where the cost is per socket or per request, not per delivered event.
  *
  *   npx tsx bench/edge.ts [--rounds 3] [--only connect,heartbeat,control] [--sockets 2000]
- *                         [--kinds ws,flowcast,flowcast-auth,hono] [--control-ms 3000]
+ *                         [--kinds ws,flowcast,flowcast-auth,hono] [--control-ms 3000] [--source]
  *
  * Each measurement starts a fresh server process (bench/servers/edge.ts) pinned to CPU 0 with
  * taskset; this process (the clients) pins itself to CPU 1. Rounds are interleaved (every target
@@ -21,7 +21,10 @@
  *   hand-written heartbeat).
  * - control plane, auth on: starts/s and result reads/s against bare Hono with the same two
  *   token mints per start and the same token check per read; both servers run side by side and
- *   take turns in six short windows per round.
+ *   take turns in six short windows per round. Both run flowcast's code (the server, and the
+ *   signer the Hono baseline shares) from the production build, as `npm start` does: the bench
+ *   runs `node scripts/build.mjs protocol flows server` first (`--source` runs the TypeScript
+ *   sources through tsx instead, as before; the connect and heartbeat rounds always do).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createInterface, type Interface } from 'node:readline'
@@ -43,6 +46,8 @@ const HEARTBEAT_MS = 5000
 const CONTROL_MS = Number(arg('control-ms', '3000'))
 const CONTROL_CONNECTIONS = 16
 const CONTROL_WINDOWS = 6
+/** The control plane from the sources through tsx rather than from the production build. */
+const SOURCE = process.argv.includes('--source')
 
 const pinned = hasTaskset()
 if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
@@ -247,7 +252,8 @@ async function readRequest(ready: Ready): Promise<string> {
  */
 async function controlRound(round: number): Promise<void> {
   const kinds = rotate(['hono', 'flowcast-auth'], round)
-  const servers = await Promise.all(kinds.map((k) => new Server(k).start()))
+  const env: Record<string, string> = SOURCE ? {} : { BENCH_BUILT: '1' }
+  const servers = await Promise.all(kinds.map((k) => new Server(k, env).start()))
   try {
     const ports = servers.map((sv) => Number(new URL(sv.ready.url).port))
     const starts = servers.map((sv, i) => startRequest(ports[i]!, sv.ready.apiKey!))
@@ -284,6 +290,11 @@ const rotate = (xs: string[], r: number) =>
   xs.map((_, i) => xs[(i + r) % xs.length]!).filter((k) => !KINDS || KINDS.has(k))
 const capacityN = Math.max(100, hardFdLimit() - 512)
 
+if (ONLY.has('control') && !SOURCE) {
+  console.error('building protocol, flows and server (the control plane runs the production build)')
+  execFileSync(process.execPath, ['scripts/build.mjs', 'protocol', 'flows', 'server'], { stdio: 'ignore' })
+}
+
 for (let round = 0; round < ROUNDS; round++) {
   console.error(`round ${round + 1}/${ROUNDS}`)
   if (ONLY.has('connect'))
@@ -309,7 +320,7 @@ const GOALS: Record<string, { base: string; target: string; goal: string }[]> = 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
 const uptime = execFileSync('uptime').toString().trim()
 console.log(
-  `rounds: ${ROUNDS} (interleaved, medians) · node ${process.version} · ${pinned ? 'server on CPU 0, clients on CPU 1' : 'not pinned'} · ${uptime}`,
+  `rounds: ${ROUNDS} (interleaved, medians) · node ${process.version} · ${pinned ? 'server on CPU 0, clients on CPU 1' : 'not pinned'}${ONLY.has('control') ? ` · control plane from ${SOURCE ? 'the sources (tsx)' : 'the production build'}` : ''} · ${uptime}`,
 )
 console.log('')
 console.log('| metric | target | baseline | target value | baseline value | ratio | goal |')

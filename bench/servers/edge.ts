@@ -18,6 +18,12 @@
  *   by BENCH_HEARTBEAT_MS.
  * - `hono`: bare Hono on @hono/node-server with flowcast's two mints per start and a Map of results:
  *   the floor of the control plane on this stack.
+ *
+ * With BENCH_BUILT=1 flowcast (server and flows) and the signer both sides share come from the
+ * production build (`npm run build`'s dist/, tsc's output, what `npm start` and the published
+ * package run) instead of the sources through tsx, whose esbuild transform names every closure it
+ * makes (`__name`, 6% of a start's profile, none of it in what users run). This file itself and
+ * Hono stay as they are for both sides.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
@@ -26,11 +32,21 @@ import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
 import { z } from 'zod'
-import { TriggerFlow } from '../../flows/index.ts'
-import { Hs256 } from '../../server/auth/hs256.ts'
-import { startServer } from '../../server/index.ts'
 import { mainThreadCpuNs } from '../main-thread-cpu.ts'
 import { toggleProfile } from './window-profile.ts'
+
+// The specifiers are computed, so that a checkout without dist/ still typechecks and runs from source.
+const built = process.env.BENCH_BUILT === '1'
+const from = (source: string, dist: string) => (built ? dist : source)
+const { TriggerFlow } = (await import(
+  from('../../flows/index.ts', '../../flows/dist/index.js')
+)) as typeof import('../../flows/index.ts')
+const { Hs256 } = (await import(
+  from('../../server/auth/hs256.ts', '../../server/dist/auth/hs256.js')
+)) as typeof import('../../server/auth/hs256.ts')
+const { startServer } = (await import(
+  from('../../server/index.ts', '../../server/dist/index.js')
+)) as typeof import('../../server/index.ts')
 
 process.env.LOG_LEVEL ??= 'warn'
 const kind = process.argv[2] ?? 'flowcast'
