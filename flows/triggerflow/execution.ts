@@ -20,6 +20,7 @@ import { nanoid } from 'nanoid'
 import { checkContract } from './contract.ts'
 import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from './graph.ts'
 import { blockOutput, slotEntry } from './internal/blocks.ts'
+import { copyData } from './internal/copy-data.ts'
 import { Group } from './internal/group.ts'
 import type { ChunkHost } from './internal/host.ts'
 import { LazyAbort } from './internal/lazy-abort.ts'
@@ -343,7 +344,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   getState(path?: string): any {
     if (path === undefined) return this.#state.snapshot()
     const v = this.#state.get(path)
-    return v === undefined ? undefined : structuredClone(v)
+    return v === undefined ? undefined : copyData(v)
   }
 
   /** The error a failed execution failed with (the flow's own error), if any. */
@@ -1433,7 +1434,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   #snapshotForClose(): Record<string, unknown> {
     const snap = this.#state.snapshot()
-    if (this.#explicitResult) snap.$final_result = structuredClone(this.#explicitResult.value)
+    if (this.#explicitResult) snap.$final_result = copyData(this.#explicitResult.value)
     return snap
   }
 

@@ -4,6 +4,8 @@
  * `when({ state: path })` handlers, unless made with `{ emit: false }`.
  */
 
+import { copyData } from './internal/copy-data.ts'
+
 /** Options of a state write. */
 export interface StateWriteOptions {
   /** Fire `when({ state: path })` handlers for this change (default true). */
@@ -83,7 +85,7 @@ export class StateStore implements DataStore {
   snapshot(): Record<string, unknown> {
     // Most executions never touch their state, and an execution snapshots it as it completes:
     // the copy of an empty tree is a new empty object, without structuredClone's serializer.
-    for (const _ in this.#root) return structuredClone(this.#root)
+    for (const _ in this.#root) return copyData(this.#root)
     return {}
   }
 
