@@ -147,6 +147,15 @@ interface SubFlowFrame {
   projected: Map<string, string>
 }
 
+/**
+ * What an execution's rarely used maps and sets read as until their first write: most server
+ * executions never bind, join, collect, pause, checkpoint or start a child, and the seven made
+ * eagerly per execution were a third of what a finished one kept on the heap (issue 18). Never
+ * written: writes go through each field's `ForWrite()`.
+ */
+const NO_MAP: ReadonlyMap<any, any> = new Map()
+const NO_SET: ReadonlySet<any> = new Set()
+
 /** A running (or finished) instance of a TriggerFlow. */
 export class Execution<I = unknown, S = unknown, R = unknown> {
   readonly id: string
@@ -165,9 +174,17 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   /** The top-level execution's id (this one's, unless this is a child flow's). */
   readonly #rootId: string
   readonly #state: StateStore
-  readonly #flowData: DataStore
+  /** The flow's shared data as this execution sees it, made on a chunk's first `data.flowData`. */
+  #flowDataOwn: DataStore | undefined
   readonly #statusListeners = new Set<StatusListener>()
-  readonly #checkpointListeners = new Set<() => void>()
+  #checkpointListenersOwn: Set<() => void> | undefined
+  get #checkpointListeners(): ReadonlySet<() => void> {
+    return this.#checkpointListenersOwn ?? NO_SET
+  }
+  #checkpointListenersForWrite(): Set<() => void> {
+    this.#checkpointListenersOwn ??= new Set()
+    return this.#checkpointListenersOwn
+  }
   readonly #autoClose: boolean
   readonly #autoCloseTimeout: number | null
   #status: ExecutionStatus = 'created'
@@ -188,14 +205,56 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   #settle!: { resolve(v: R): void; reject(e: unknown): void }
   #counter = 0
   readonly #permits: Permits
-  readonly #interrupts = new Map<string, InterruptRecord>()
-  readonly #joins = new Map<string, Map<string, unknown>>()
-  readonly #collected = new Map<string, Record<string, unknown>>()
-  readonly #invocations = new Map<string, SavedInvocation>()
+  #interruptsOwn: Map<string, InterruptRecord> | undefined
+  get #interrupts(): ReadonlyMap<string, InterruptRecord> {
+    return this.#interruptsOwn ?? NO_MAP
+  }
+  #interruptsForWrite(): Map<string, InterruptRecord> {
+    this.#interruptsOwn ??= new Map()
+    return this.#interruptsOwn
+  }
+  #joinsOwn: Map<string, Map<string, unknown>> | undefined
+  get #joins(): ReadonlyMap<string, Map<string, unknown>> {
+    return this.#joinsOwn ?? NO_MAP
+  }
+  #joinsForWrite(): Map<string, Map<string, unknown>> {
+    this.#joinsOwn ??= new Map()
+    return this.#joinsOwn
+  }
+  #collectedOwn: Map<string, Record<string, unknown>> | undefined
+  get #collected(): ReadonlyMap<string, Record<string, unknown>> {
+    return this.#collectedOwn ?? NO_MAP
+  }
+  #collectedForWrite(): Map<string, Record<string, unknown>> {
+    this.#collectedOwn ??= new Map()
+    return this.#collectedOwn
+  }
+  #invocationsOwn: Map<string, SavedInvocation> | undefined
+  get #invocations(): ReadonlyMap<string, SavedInvocation> {
+    return this.#invocationsOwn ?? NO_MAP
+  }
+  #invocationsForWrite(): Map<string, SavedInvocation> {
+    this.#invocationsOwn ??= new Map()
+    return this.#invocationsOwn
+  }
   readonly #running = new Map<number, SavedRun>()
   #runIds = 0
-  readonly #subFlows = new Map<string, SubFlowFrame>()
-  readonly #bindings = new Map<string, { trigger: string; node: Extract<GraphNode, { kind: 'chunk' }> }>()
+  #subFlowsOwn: Map<string, SubFlowFrame> | undefined
+  get #subFlows(): ReadonlyMap<string, SubFlowFrame> {
+    return this.#subFlowsOwn ?? NO_MAP
+  }
+  #subFlowsForWrite(): Map<string, SubFlowFrame> {
+    this.#subFlowsOwn ??= new Map()
+    return this.#subFlowsOwn
+  }
+  #bindingsOwn: Map<string, { trigger: string; node: Extract<GraphNode, { kind: 'chunk' }> }> | undefined
+  get #bindings(): ReadonlyMap<string, { trigger: string; node: Extract<GraphNode, { kind: 'chunk' }> }> {
+    return this.#bindingsOwn ?? NO_MAP
+  }
+  #bindingsForWrite(): Map<string, { trigger: string; node: Extract<GraphNode, { kind: 'chunk' }> }> {
+    this.#bindingsOwn ??= new Map()
+    return this.#bindingsOwn
+  }
 
   /** Use `flow.createExecution(options)`; `parent` is the engine's own, for child flows. */
   constructor(flow: FlowDefinition, options: ExecutionOptions = {}, parent?: ParentLink) {
@@ -210,7 +269,6 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       options.autoCloseTimeout === undefined ? DEFAULT_AUTO_CLOSE_TIMEOUT_MS : options.autoCloseTimeout
     this.#permits = new Permits(options.concurrency)
     this.#state = new StateStore((path, value) => this.#onDataChange(`state:${path}`, value))
-    this.#flowData = this.#flowDataView()
     this.#log = new RuntimeStreamLog<S>(options.retention, options.retentionBudget)
     this.#maxItemBytes = options.maxItemBytes
     this.#result = new Promise<R>((resolve, reject) => {
@@ -460,8 +518,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
    * these (one save per tick), as the Redis broker's writer does with events.
    */
   onCheckpoint(listener: () => void): () => void {
-    this.#checkpointListeners.add(listener)
-    return () => this.#checkpointListeners.delete(listener)
+    this.#checkpointListenersForWrite().add(listener)
+    return () => this.#checkpointListenersOwn?.delete(listener)
   }
 
   /** Calls `listener` on every status change; returns its remover. */
@@ -507,7 +565,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     options: { bindingId?: string } = {},
   ): string {
     const bindingId = options.bindingId ?? `binding_${++this.#counter}`
-    this.#bindings.set(bindingId, {
+    this.#bindingsForWrite().set(bindingId, {
       trigger: `event:${event}`,
       node: {
         id: `on:${bindingId}`,
@@ -521,7 +579,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   /** Removes a binding made with `on`; returns whether it existed. */
   off(bindingId: string): boolean {
-    return this.#bindings.delete(bindingId)
+    return this.#bindingsOwn?.delete(bindingId) ?? false
   }
 
   /**
@@ -694,10 +752,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#counter = snap.counter
     if (snap.result) this.#explicitResult = { value: snap.result.value }
     for (const r of snap.interrupts)
-      this.#interrupts.set(r.info.id, r.at ? { info: r.info, at: r.at } : { info: r.info })
-    for (const inv of snap.invocations) this.#invocations.set(inv.id, structuredClone(inv))
-    for (const j of snap.joins) this.#joins.set(j.key, new Map(j.arrived))
-    for (const c of snap.collections) this.#collected.set(c.key, c.slots)
+      this.#interruptsForWrite().set(r.info.id, r.at ? { info: r.info, at: r.at } : { info: r.info })
+    for (const inv of snap.invocations) this.#invocationsForWrite().set(inv.id, structuredClone(inv))
+    for (const j of snap.joins) this.#joinsForWrite().set(j.key, new Map(j.arrived))
+    for (const c of snap.collections) this.#collectedForWrite().set(c.key, c.slots)
     this.#log.resumeAfter(snap.stream.lastSeq)
     this.#started = Promise.resolve()
     this.#active = true
@@ -724,7 +782,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       for (const r of this.#interrupts.values())
         if (r.info.subFlowFrameId === s.frameId && r.info.status === 'waiting')
           projected.set(r.info.id, r.info.localInterruptId!)
-      this.#subFlows.set(s.frameId, {
+      this.#subFlowsForWrite().set(s.frameId, {
         frameId: s.frameId,
         nodeId: s.nodeId,
         frame: s.frame,
@@ -818,10 +876,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       )
     const stateKey = `${node.id}|${scope ?? 'root'}`
     const seen = this.#joins.get(stateKey) ?? new Map<string, unknown>()
-    this.#joins.set(stateKey, seen)
+    this.#joinsForWrite().set(stateKey, seen)
     seen.set(key, value)
     if (seen.size < node.triggers.length) return
-    this.#joins.delete(stateKey)
+    this.#joinsOwn?.delete(stateKey)
     // All arrived: deliver them grouped by type, as TriggerFlow does, and start afresh.
     const grouped: Record<string, Record<string, unknown>> = {}
     for (const [k, v] of seen) {
@@ -956,13 +1014,16 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     await this.#permits.acquire()
     let held = true
     const abort = this.#abort
+    const execution = this
     const host: ChunkHost = {
       executionId: this.id,
       get signal() {
         return abort.signal
       },
       state: this.#state,
-      flowData: this.#flowData,
+      get flowData() {
+        return execution.#flowData()
+      },
       put: (item) => this.#put(item, attempt),
       stopStream: () => this.stopStream('flow'),
       emit: async (event, v) => {
@@ -1050,7 +1111,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       inFlight: 0,
       concurrency,
     }
-    this.#invocations.set(inv.id, inv)
+    this.#invocationsForWrite().set(inv.id, inv)
     this.#pump(inv, group)
   }
 
@@ -1080,7 +1141,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       this.#pump(inv, group)
       return
     }
-    this.#invocations.delete(inv.id)
+    this.#invocationsOwn?.delete(inv.id)
     const node = this.#graph.nodes.get(inv.nodeId)!
     this.#continue(node, blockOutput(inv), inv.frame, group, { event: node.id, type: 'chunk' })
   }
@@ -1124,12 +1185,12 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   ): void {
     const key = `${node.name}|${frame.scope}`
     const slots = this.#collected.get(key) ?? {}
-    this.#collected.set(key, slots)
+    this.#collectedForWrite().set(key, slots)
     slots[node.branchId] = value
     const branches = this.#graph.collections.get(node.name) ?? []
     if (!branches.every((b) => Object.hasOwn(slots, b))) return
     const filled = Object.fromEntries(branches.map((b) => [b, slots[b]]))
-    if (node.mode === 'filled_then_empty') this.#collected.delete(key)
+    if (node.mode === 'filled_then_empty') this.#collectedOwn?.delete(key)
     this.#fire(`collect:${node.name}`, filled, frame.scope, group, { event: node.name, type: 'collect' })
     this.#continue(node, filled, frame, group, trigger)
   }
@@ -1158,7 +1219,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       options: node.options,
       projected: new Map(),
     }
-    this.#subFlows.set(sub.frameId, sub)
+    this.#subFlowsForWrite().set(sub.frameId, sub)
     // The child gets its own copy: nothing it does to its input reaches the parent's value.
     await child.start(structuredClone(captured))
     await this.#awaitChild(sub)
@@ -1180,7 +1241,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
           subFlowFrameId: sub.frameId,
           status: 'waiting',
         }
-        this.#interrupts.set(rootId, { info: projected })
+        this.#interruptsForWrite().set(rootId, { info: projected })
         this.#log.append({
           type: 'interrupt',
           action: 'project',
@@ -1192,7 +1253,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       this.#refreshWaiting()
       return
     }
-    this.#subFlows.delete(sub.frameId)
+    this.#subFlowsOwn?.delete(sub.frameId)
     const status = child.getStatus()
     if (status === 'failed') throw child.getError()
     if (status !== 'completed')
@@ -1281,7 +1342,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       maxResumes: resumeTo === 'self' ? maxResumes : null,
       createdAt: Date.now(),
     }
-    this.#interrupts.set(id, {
+    this.#interruptsForWrite().set(id, {
       info,
       ...(options.answer === undefined ? {} : { answer: options.answer }),
       at: { nodeId: node.id, chunk: node.chunk.name, frame, input, trigger, resumeCount },
@@ -1467,9 +1528,9 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     if (this.#idleTimer) clearTimeout(this.#idleTimer)
     this.#idleTimer = undefined
     // Scratch of joins, collections and blocks belongs to live runs only.
-    this.#joins.clear()
-    this.#collected.clear()
-    this.#invocations.clear()
+    this.#joinsOwn = undefined
+    this.#collectedOwn = undefined
+    this.#invocationsOwn = undefined
     this.#setStatus(status)
     if (status !== 'completed') this.#abort.abort(error)
     this.#log.close(status)
@@ -1493,9 +1554,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   // ---- views -------------------------------------------------------------------------------
 
   /** The flow's shared data, seen from this execution: writes fire `when({ flowData })` here. */
-  #flowDataView(): DataStore {
+  #flowData(): DataStore {
+    if (this.#flowDataOwn) return this.#flowDataOwn
     const store = this.flow.flowData
-    return {
+    this.#flowDataOwn = {
       get: (path, fallback) => store.get(path, fallback),
       has: (path) => store.has(path),
       set: (path, value, options = {}) => {
@@ -1513,6 +1575,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       },
       snapshot: () => store.snapshot(),
     }
+    return this.#flowDataOwn
   }
 
   /** What a match predicate's runtime data reaches: reads work, writes and pauses are refused. */
@@ -1521,13 +1584,16 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       throw new FlowcastError('invalid_state', 'a match condition cannot put, emit, set a result or pause')
     }
     const abort = this.#abort
+    const execution = this
     return {
       executionId: this.id,
       get signal() {
         return abort.signal
       },
       state: this.#state,
-      flowData: this.#flowData,
+      get flowData() {
+        return execution.#flowData()
+      },
       put: refuse,
       stopStream: refuse,
       emit: refuse,
