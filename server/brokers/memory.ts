@@ -324,10 +324,16 @@ export class MemoryBroker implements Broker {
 
   #register(exec: Execution<any, any, any>): void {
     this.#executions.set(exec.id, exec)
-    exec.onStatusChange((status) => {
-      if (this.#muted.has(exec.id)) return
-      for (const l of this.#statusListeners) l(exec.id, status)
-    })
+    exec.onStatusChange(this.#relayStatus)
+  }
+
+  /**
+   * Every execution's one status listener, told which execution changed: one function for all
+   * rather than a closure (and its context) per execution, kept as long as the execution is.
+   */
+  readonly #relayStatus = (status: ExecutionStatus, exec: Execution<any, any, any>): void => {
+    if (this.#muted.size > 0 && this.#muted.has(exec.id)) return
+    for (const l of this.#statusListeners) l(exec.id, status)
   }
 
   readonly #closeWaiters = new Set<() => void>()
