@@ -19,7 +19,8 @@ interface Held {
   /** Known for executions started through `start`; a status seen first has neither. */
   flow?: string
   startedAt?: number
-  evictTimer?: ReturnType<typeof setTimeout>
+  /** When it finished (performance.now(), monotonic): its TTL runs from here. */
+  finishedAt?: number
 }
 
 type RegistryLimits = Pick<
@@ -39,6 +40,12 @@ export class ExecutionRegistry {
   readonly #held = new Map<string, Held>()
   /** The finished ones among them, finished longest ago first (a Map keeps insertion order). */
   readonly #finished = new Map<string, Held>()
+  /**
+   * One timer for every finished execution's TTL, due when the oldest one's is: all share one TTL,
+   * so they expire in the order they finished. A timer per execution cost a Timeout object kept
+   * for the whole TTL by each of up to maxFinishedExecutions of them (issue 18).
+   */
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined
   readonly #limits: RegistryLimits
   readonly #offStatus: () => void
   /** Starts in flight, counted against the cap before they show up as held. */
@@ -161,7 +168,7 @@ export class ExecutionRegistry {
       held.startedAt = startedAt
       const now = await this.#broker.info(id)
       // An end told before the flow was known is logged now, with it.
-      if (held.evictTimer && isTerminal(held.status)) this.#ended(id, held)
+      if (held.finishedAt !== undefined && isTerminal(held.status)) this.#ended(id, held)
       this.#onStatus(id, now?.status ?? info.status)
       return now ?? info
     } finally {
@@ -179,7 +186,6 @@ export class ExecutionRegistry {
   release(executionId: string): void {
     const held = this.#held.get(executionId)
     if (!held) return
-    if (held.evictTimer) clearTimeout(held.evictTimer)
     if (!isTerminal(held.status)) this.#live--
     this.#held.delete(executionId)
     this.#finished.delete(executionId)
@@ -191,7 +197,8 @@ export class ExecutionRegistry {
   close(): void {
     this.#offStatus()
     this.#spans.close()
-    for (const h of this.#held.values()) if (h.evictTimer) clearTimeout(h.evictTimer)
+    clearTimeout(this.#sweepTimer)
+    this.#sweepTimer = undefined
     this.#held.clear()
     this.#finished.clear()
     this.#live = 0
@@ -212,13 +219,12 @@ export class ExecutionRegistry {
     const held = this.#hold(id, status)
     this.#live += Number(!isTerminal(status)) - Number(!isTerminal(held.status))
     held.status = status
-    if (isTerminal(status) && !held.evictTimer) {
+    if (isTerminal(status) && held.finishedAt === undefined) {
       if (held.flow !== undefined) this.#ended(id, held)
       for (const check of [...this.#idleWaiters]) check()
-      held.evictTimer = setTimeout(() => this.#evict(id, held), this.#limits.finishedTtlMs)
-      // Eviction must never keep a process alive on its own.
-      held.evictTimer.unref()
+      held.finishedAt = performance.now()
       this.#finished.set(id, held)
+      if (!this.#sweepTimer) this.#armSweep(this.#limits.finishedTtlMs)
       // One more finished than allowed: the oldest goes now, as if its TTL had passed.
       if (this.#finished.size > this.#limits.maxFinishedExecutions) {
         const [oldestId, oldest] = this.#finished.entries().next().value!
@@ -227,9 +233,28 @@ export class ExecutionRegistry {
     }
   }
 
+  /** Evicts every finished execution whose TTL has passed, then waits for the next one's. */
+  #sweep(): void {
+    this.#sweepTimer = undefined
+    const now = performance.now()
+    for (const [id, held] of this.#finished) {
+      const dueIn = held.finishedAt! + this.#limits.finishedTtlMs - now
+      if (dueIn > 0) {
+        this.#armSweep(dueIn)
+        return
+      }
+      this.#evict(id, held)
+    }
+  }
+
+  #armSweep(ms: number): void {
+    this.#sweepTimer = setTimeout(() => this.#sweep(), ms)
+    // Eviction must never keep a process alive on its own.
+    this.#sweepTimer.unref()
+  }
+
   /** Forgets `id` and has the broker evict it (its rooms end, later reads get not_found). */
   #evict(id: string, held: Held): void {
-    if (held.evictTimer) clearTimeout(held.evictTimer)
     if (this.#held.get(id) !== held) return
     if (!isTerminal(held.status)) this.#live--
     this.#held.delete(id)
