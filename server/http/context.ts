@@ -19,8 +19,17 @@ import type { ExecutionRegistry } from '../registry.ts'
 /** Under @hono/node-server the Node request and response are the bindings; other runtimes have none. */
 export type Env = {
   Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
-  /** `trace`: the request's span context (none when untraced); `executionId`: set by the route that started one. */
-  Variables: { principal: Principal; body: string; trace?: OtelContext; executionId?: string }
+  /**
+   * `trace`: the request's span context (none when untraced); `executionId`: set by the route that
+   * started one; `corsJson`: the JSON headers with CORS in them, until `corsJson()` answers with them.
+   */
+  Variables: {
+    principal: Principal
+    body: string
+    trace?: OtelContext
+    executionId?: string
+    corsJson?: Readonly<Record<string, string>>
+  }
 }
 
 export interface AppDeps {

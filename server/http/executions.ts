@@ -7,6 +7,7 @@ import { ContinueBody, type ExecutionSnapshot, FlowcastError, isTerminal } from 
 import { Hono } from 'hono'
 import { intParam, readJson } from './body.ts'
 import { type AppDeps, type Env, mustCommand, mustRead } from './context.ts'
+import { corsJson } from './cors.ts'
 import type { SseStreams } from './sse.ts'
 
 /** The executions sub-app, mounted at /api/executions. */
@@ -30,7 +31,7 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     if (Number.isNaN(wait)) throw new FlowcastError('bad_request', 'wait must be a non-negative integer (ms)')
     const outcome = await broker.result(id, Math.min(wait ?? 0, limits.maxResultWaitMs))
     if (!outcome) throw new FlowcastError('not_found', `no execution "${id}"`)
-    return c.json(outcome, isTerminal(outcome.status) ? 200 : 202)
+    return corsJson(c, outcome, isTerminal(outcome.status) ? 200 : 202)
   })
 
   app.get('/:id/events', async (c) => {

@@ -4,6 +4,7 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { readJson } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
+import { corsJson } from './cors.ts'
 
 /** The flows sub-app, mounted at /api/flows. */
 export function flowRoutes(deps: AppDeps): Hono<Env> {
@@ -38,7 +39,8 @@ export function flowRoutes(deps: AppDeps): Hono<Env> {
       access.mint(info.executionId, 'viewer'),
       access.mint(info.executionId, 'admin'),
     ])
-    return c.json(
+    return corsJson(
+      c,
       {
         executionId: info.executionId,
         status: info.status,

@@ -54,6 +54,31 @@ describe('allowed origins', () => {
     expect(await upgrade(server, EVIL)).toBe(101)
   })
 
+  it("default '*': a start and a result read carry the header once, beside their JSON type", async () => {
+    const server = await serve()
+    const started = await fetch(`${server.url}/api/flows/ticker/executions`, {
+      method: 'POST',
+      headers: { origin: EVIL, 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { count: 1 } }),
+    })
+    expect(started.status).toBe(201)
+    // Headers.get joins repeated fields with ', ': a second copy would read '*, *'.
+    expect(started.headers.get('access-control-allow-origin')).toBe('*')
+    expect(started.headers.get('content-type')).toBe('application/json')
+    const { executionId } = (await started.json()) as { executionId: string }
+    const read = await fetch(`${server.url}/api/executions/${executionId}/result?wait=5000`, {
+      headers: { origin: EVIL },
+    })
+    expect(read.status).toBe(200)
+    expect(read.headers.get('access-control-allow-origin')).toBe('*')
+    expect(read.headers.get('content-type')).toBe('application/json')
+    expect(await read.json()).toMatchObject({ status: 'completed' })
+    const missing = await fetch(`${server.url}/api/executions/nope/result`, { headers: { origin: EVIL } })
+    await missing.body?.cancel()
+    expect(missing.status).toBe(404)
+    expect(missing.headers.get('access-control-allow-origin')).toBe('*')
+  })
+
   it('a pinned list: CORS answers only listed origins; preflights pass before auth', async () => {
     const server = await serve({
       allowedOrigins: [GOOD],
