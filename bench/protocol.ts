@@ -67,6 +67,8 @@ export interface RunResult {
 export interface ServerStats {
   /** user + system CPU of the whole server process, µs since it started. */
   cpuUs: number
+  /** The main thread's own share of cpuUs (NaN off Linux): the rest is GC helpers, the compiler, libuv's pool. */
+  mainCpuUs: number
   rss: number
   heapUsed: number
 }

@@ -66,6 +66,8 @@ interface Measurement {
   /** The server's longest pacer overrun (wall and CPU ms inside it) and longest GC pause. */
   stall?: RunResult['stall']
   gcMaxMs?: number
+  /** Share of the server's CPU in the phase spent off its main thread (GC helpers, compiler). */
+  offMain?: number
   error?: string
 }
 
@@ -163,6 +165,9 @@ async function measure(
     m.tally = tally
     if (tally.delivered > 0) {
       m.metrics.cpu = (after.cpuUs - before.cpuUs) / tally.delivered
+      const main = after.mainCpuUs - before.mainCpuUs
+      if (Number.isFinite(main) && after.cpuUs > before.cpuUs)
+        m.offMain = Math.max(0, 1 - main / (after.cpuUs - before.cpuUs))
       const spanS = (tally.lastAt - tally.firstAt) / 1000
       if (spanS > 0) m.metrics.rate = tally.delivered / spanS
     }
@@ -235,6 +240,7 @@ function short(m: Measurement): string {
   if (m.otherLoad !== undefined) parts.push(`other-load=${Math.round(100 * m.otherLoad)}%`)
   if (m.stall) parts.push(`stall=${m.stall.wallMs.toFixed(1)}ms(cpu ${m.stall.cpuMs.toFixed(1)})`)
   if (m.gcMaxMs !== undefined) parts.push(`gc-max=${m.gcMaxMs.toFixed(1)}ms`)
+  if (m.offMain !== undefined) parts.push(`off-main=${Math.round(100 * m.offMain)}%`)
   if (t.lost || t.repeated || t.reordered || t.extra || t.dropped || !t.complete)
     parts.push(`lost=${t.lost} rep=${t.repeated} reord=${t.reordered} extra=${t.extra} dropped=${t.dropped}`)
   return parts.join(' ')

@@ -7,6 +7,7 @@
 
 import { PerformanceObserver } from 'node:perf_hooks'
 import { serveParent } from '../ipc.ts'
+import { mainThreadCpuNs } from '../main-thread-cpu.ts'
 import type { EventData, HostRequest, ProgressMessage, ServerStats } from '../protocol.ts'
 import { runPlan } from './pacer.ts'
 import { toggleProfile } from './window-profile.ts'
@@ -102,7 +103,8 @@ async function stats(gc: boolean): Promise<ServerStats> {
     await new Promise((r) => setImmediate(r))
     collect()
   }
+  const mainCpuUs = mainThreadCpuNs() / 1000
   const cpu = process.cpuUsage()
   const mem = process.memoryUsage()
-  return { cpuUs: cpu.user + cpu.system, rss: mem.rss, heapUsed: mem.heapUsed }
+  return { cpuUs: cpu.user + cpu.system, mainCpuUs, rss: mem.rss, heapUsed: mem.heapUsed }
 }
