@@ -39,6 +39,10 @@ const FLOOD_PER_TURN = 20
 // stops is short, large enough that the client's 2 ms progress reports never starve the server.
 const FLOOD_WINDOW_EVENTS = 128
 const MANY = 1_000_000
+/** Events a low-rate scenario's warm-up emits (all rooms together), within the caps below. */
+const WARM_EVENTS = 5_000
+const WARM_MAX_MS = 10_000
+const WARM_MAX_QUICK_MS = 4_000
 
 /** `fdLimit` is the per-process hard limit; the big subscriber counts are cut to fit under it. */
 export function suite(quick: boolean, fdLimit: number): Suite {
@@ -48,6 +52,12 @@ export function suite(quick: boolean, fdLimit: number): Suite {
   // A fresh server per measurement starts cold; this much of the scenario's own traffic first
   // takes its hot paths through V8's optimising tiers before the CPU readings.
   const warmMs = quick ? 1000 : 2000
+  // V8 optimises a function after enough calls, and the per-event paths (the engine's append, the
+  // contract check, the pacer) run once per event: at burst-100's 600 events/s, 2 s left them still
+  // compiling in the measured window (16-24% of flowcast's CPU there was off its main thread, the
+  // concurrent compiler's). A low-rate scenario warms up for WARM_EVENTS of its events instead.
+  const warmFor = (eventsPerS: number) =>
+    Math.min(quick ? WARM_MAX_QUICK_MS : WARM_MAX_MS, Math.max(warmMs, (1000 * WARM_EVENTS) / eventsPerS))
   const idleN = capped(quick ? 2_000 : 10_000)
   const roomCount = Math.floor(capped(quick ? 2_000 : 10_000) / 10)
 
@@ -89,7 +99,7 @@ export function suite(quick: boolean, fdLimit: number): Suite {
     rooms: 1,
     perRoom: n,
     plan: pacedPlan(rate, pacedMs),
-    warmup: pacedPlan(rate, warmMs),
+    warmup: pacedPlan(rate, warmFor(rate)),
     drainMs: 10_000,
   })
 
@@ -114,7 +124,8 @@ export function suite(quick: boolean, fdLimit: number): Suite {
       rooms: 1,
       perRoom: 100,
       plan: burstPlan(pacedMs),
-      warmup: burstPlan(warmMs),
+      // 30 events every 50 ms.
+      warmup: burstPlan(warmFor(600)),
       drainMs: 10_000,
     },
     {
