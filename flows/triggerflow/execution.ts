@@ -202,7 +202,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   #failure: FlowcastError | undefined
   #resultSettled = false
   readonly #result: Promise<R>
-  #settle!: { resolve(v: R): void; reject(e: unknown): void }
+  /** The result's resolvers, until it settles (then let go, with the closures they hold). */
+  #settle: { resolve(v: R): void; reject(e: unknown): void } | undefined
   #counter = 0
   readonly #permits: Permits
   #interruptsOwn: Map<string, InterruptRecord> | undefined
@@ -237,7 +238,11 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     this.#invocationsOwn ??= new Map()
     return this.#invocationsOwn
   }
-  readonly #running = new Map<number, SavedRun>()
+  /** The runs in flight; let go once the execution ends with none (a finished one keeps no map). */
+  #runningOwn: Map<number, SavedRun> | undefined
+  get #running(): ReadonlyMap<number, SavedRun> {
+    return this.#runningOwn ?? NO_MAP
+  }
   #runIds = 0
   #subFlowsOwn: Map<string, SubFlowFrame> | undefined
   get #subFlows(): ReadonlyMap<string, SubFlowFrame> {
@@ -930,7 +935,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     if (this.#abort.aborted) return
     const runId = ++this.#runIds
     this.#boundary()
-    this.#running.set(runId, {
+    this.#runningOwn ??= new Map()
+    this.#runningOwn.set(runId, {
       nodeId: node.id,
       value,
       frame,
@@ -941,7 +947,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     try {
       await this.#step(node, value, frame, group, trigger, resume, attempt)
     } finally {
-      this.#running.delete(runId)
+      this.#runningOwn?.delete(runId)
       this.#boundary()
     }
   }
@@ -1432,7 +1438,8 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
   #settleResult(value: unknown): void {
     if (this.#resultSettled) return
     this.#resultSettled = true
-    this.#settle.resolve(value as R)
+    this.#settle?.resolve(value as R)
+    this.#settle = undefined
   }
 
   /** Fails the execution with the flow's error; the first failure wins. */
@@ -1537,8 +1544,10 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
     if (status === 'completed') this.#settleResult(result)
     else if (!this.#resultSettled) {
       this.#resultSettled = true
-      this.#settle.reject(error)
+      this.#settle?.reject(error)
+      this.#settle = undefined
     }
+    if (this.#runningOwn?.size === 0) this.#runningOwn = undefined
     const waiters = this.#drainWaiters
     this.#drainWaiters = []
     for (const w of waiters) w()

@@ -52,6 +52,9 @@ export interface LogRead<T = unknown> {
   entries: LogEntry<T>[]
 }
 
+/** An entry's seq, for the window: one function for every log rather than a closure per log. */
+const seqOf = (entry: LogEntry<any>): number => entry.seq
+
 /** The bounded log behind one execution's runtime stream. */
 export class RuntimeStreamLog<T = unknown> {
   private readonly window: RetainedWindow<LogEntry<T>>
@@ -61,7 +64,7 @@ export class RuntimeStreamLog<T = unknown> {
 
   /** `budget`: a bound shared with other logs (a server node's), which may take more than `retention`. */
   constructor(retention: Partial<Retention> = {}, budget?: RetentionBudget) {
-    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, (e) => e.seq, budget)
+    this.window = new RetainedWindow({ ...DEFAULT_RETENTION, ...retention }, seqOf, budget)
   }
 
   /** Seq of the newest item ever appended (0 when none). */
