@@ -14,8 +14,8 @@
  * a PipelineWriteableStream that concatenates them and writes once, as ioredis's own Pipeline
  * does. Only ioredis's typed public surface is used (`Command`, `toWritable`, `resolve`/`reject`,
  * `sendCommand`, `stream`); a connection this cannot encode for exactly (a `keyPrefix`, a
- * `commandTimeout`, a cluster) gets `pipeline()`, as does an ioredis without that surface
- * (`directBatches`).
+ * `commandTimeout`, an offline queue, a cluster) gets `pipeline()`, as does an ioredis without
+ * that surface (`directBatches`).
  */
 import { Command, type Redis } from 'ioredis'
 
@@ -29,8 +29,9 @@ export type BatchReply = [Error | null, unknown]
 export type BatchSender = (commands: BatchCommand[]) => Promise<BatchReply[]>
 
 /**
- * True when `redis` can take a batch encoded here: ioredis has the surface used, and nothing on
- * the connection rewrites a command's arguments (`keyPrefix`) or times it (`commandTimeout`).
+ * True when `redis` can take a batch encoded here: ioredis has the surface used, nothing on the
+ * connection rewrites a command's arguments (`keyPrefix`) or times it (`commandTimeout`), and it
+ * has no offline queue (the broker's connections have none).
  */
 export function directBatches(redis: Redis): boolean {
   const options = redis.options ?? {}
@@ -40,7 +41,10 @@ export function directBatches(redis: Redis): boolean {
     typeof redis.sendCommand === 'function' &&
     !(redis as { isCluster?: boolean }).isCluster &&
     !options.keyPrefix &&
-    options.commandTimeout === undefined
+    options.commandTimeout === undefined &&
+    // A command ioredis holds for later is written then to the stream it came with: a batch's
+    // sink, long written out, would swallow it and its reply would answer the next command.
+    options.enableOfflineQueue === false
   )
 }
 
