@@ -82,5 +82,9 @@ export async function untilResult(page: Page, timeout = 15_000): Promise<{ statu
 /** Saves a screenshot of `page` to `file` (creating its folder). */
 export async function screenshot(page: Page, file: string): Promise<void> {
   mkdirSync(dirname(file), { recursive: true })
+  // The watch page loads no web fonts, and Playwright's wait for document.fonts.ready before a shot
+  // is where a loaded machine's run hung for the whole 30 s timeout (call log: "waiting for fonts
+  // to load...", microsoft/playwright#28995); Playwright reads this switch at each screenshot.
+  process.env.PW_TEST_SCREENSHOT_NO_FONTS_READY = '1'
   await page.screenshot({ path: file, fullPage: false })
 }
