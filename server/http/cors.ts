@@ -10,8 +10,9 @@
  *
  * A header set on the Node response before its writeHead still costs that call its slow path
  * (each of the route's headers set again, then the merged set written): with every origin
- * allowed, the hot routes (a start, a result read) answer through `corsJson` instead, whose one
- * plain header object carries `Access-Control-Allow-Origin` beside the content type.
+ * allowed, the /api routes answer JSON through `corsJson` instead, whose one plain header object
+ * carries `Access-Control-Allow-Origin` beside the content type; what else they answer (errors,
+ * SSE) gets the header from the middleware.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
@@ -62,7 +63,7 @@ export function apiCors(allowedOrigins: '*' | string[]): MiddlewareHandler<Env> 
  * `c.json(body, status)` with the CORS header in the same header object when every origin is
  * allowed (see above); otherwise `c.json`, and the middleware adds the headers as for any route.
  */
-export function corsJson(c: Context<Env>, body: unknown, status: ContentfulStatusCode): Response {
+export function corsJson(c: Context<Env>, body: unknown, status: ContentfulStatusCode = 200): Response {
   const headers = c.get('corsJson')
   if (!headers) return c.json(body, status)
   c.set('corsJson', undefined)

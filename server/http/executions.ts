@@ -21,7 +21,7 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     const info = await broker.info(id)
     if (!info) throw new FlowcastError('not_found', `no execution "${id}"`)
     const { streamClose: _s, ...rest } = info
-    return c.json({ ...rest, subscribers: rooms.get(id)?.size ?? 0 } satisfies ExecutionSnapshot)
+    return corsJson(c, { ...rest, subscribers: rooms.get(id)?.size ?? 0 } satisfies ExecutionSnapshot)
   })
 
   app.get('/:id/result', async (c) => {
@@ -80,14 +80,14 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     const id = c.req.param('id')
     mustCommand(c, id)
     const outcome = await broker.command(id, { type: 'stop_stream', by: 'admin' })
-    return c.json({ executionId: id, ...outcome })
+    return corsJson(c, { executionId: id, ...outcome })
   })
 
   app.post('/:id/cancel', async (c) => {
     const id = c.req.param('id')
     mustCommand(c, id)
     const outcome = await broker.command(id, { type: 'cancel', by: 'admin' })
-    return c.json({ executionId: id, ...outcome })
+    return corsJson(c, { executionId: id, ...outcome })
   })
 
   // An execution is not a resource a client deletes (it ends, and its record expires after the
@@ -107,7 +107,7 @@ export function executionRoutes(deps: AppDeps, sse: SseStreams): Hono<Env> {
     if (!body.success) throw new FlowcastError('bad_request', 'the body must be an object { value }')
     const interruptId = c.req.param('iid')
     const outcome = await broker.command(id, { type: 'continue', interruptId, value: body.data.value })
-    return c.json({ executionId: id, interruptId, ...outcome })
+    return corsJson(c, { executionId: id, interruptId, ...outcome })
   })
 
   return app

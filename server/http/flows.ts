@@ -12,7 +12,7 @@ export function flowRoutes(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
 
   app.get('/', (c) =>
-    c.json({
+    corsJson(c, {
       flows: registry.flows().map((f) => ({
         name: f.name,
         description: f.description,

@@ -9,6 +9,7 @@
 import { FlowcastError } from '@flowcast/protocol'
 import { Hono } from 'hono'
 import { type AppDeps, type Env, mustRead } from './context.ts'
+import { corsJson } from './cors.ts'
 
 /** The ticket sub-app, mounted at /api/executions. */
 export function ticketRoutes(deps: AppDeps): Hono<Env> {
@@ -21,7 +22,8 @@ export function ticketRoutes(deps: AppDeps): Hono<Env> {
     if (!access.enabled) throw new FlowcastError('bad_request', 'auth is off: the stream needs no ticket')
     if (!(await broker.info(id))) throw new FlowcastError('not_found', `no execution "${id}"`)
     const { ticket, exp } = access.mintTicket(c.get('principal'), id, limits.streamTicketTtlMs)!
-    return c.json(
+    return corsJson(
+      c,
       {
         ticket,
         executionId: id,

@@ -3,6 +3,7 @@ import { FlowcastError, MintTokenBody } from '@flowcast/protocol'
 import { Hono } from 'hono'
 import { readJson } from './body.ts'
 import type { AppDeps, Env } from './context.ts'
+import { corsJson } from './cors.ts'
 
 /** The tokens sub-app, mounted at /api/tokens. */
 export function tokenRoutes(deps: AppDeps): Hono<Env> {
@@ -26,7 +27,8 @@ export function tokenRoutes(deps: AppDeps): Hono<Env> {
     const token = (await access.mint(executionId, role, ttlSeconds))!
     const exp = decodeExp(token)
     logger.info({ executionId, role }, 'token minted')
-    return c.json(
+    return corsJson(
+      c,
       { token, executionId, role, ...(exp ? { expiresAt: new Date(exp * 1000).toISOString() } : {}) },
       201,
     )

@@ -54,7 +54,7 @@ describe('allowed origins', () => {
     expect(await upgrade(server, EVIL)).toBe(101)
   })
 
-  it("default '*': a start and a result read carry the header once, beside their JSON type", async () => {
+  it("default '*': a start, a result read and the flow list carry the header once, beside their JSON type", async () => {
     const server = await serve()
     const started = await fetch(`${server.url}/api/flows/ticker/executions`, {
       method: 'POST',
@@ -73,6 +73,9 @@ describe('allowed origins', () => {
     expect(read.headers.get('access-control-allow-origin')).toBe('*')
     expect(read.headers.get('content-type')).toBe('application/json')
     expect(await read.json()).toMatchObject({ status: 'completed' })
+    const listed = await fetch(`${server.url}/api/flows`, { headers: { origin: EVIL } })
+    await listed.body?.cancel()
+    expect(listed.headers.get('access-control-allow-origin')).toBe('*')
     const missing = await fetch(`${server.url}/api/executions/nope/result`, { headers: { origin: EVIL } })
     await missing.body?.cancel()
     expect(missing.status).toBe(404)
