@@ -35,6 +35,10 @@ export function launchBrowser(): Promise<Browser> {
   })
 }
 
+/** The last console lines of each page, for a wait's timeout message. */
+const consoles = new WeakMap<Page, string[]>()
+const CONSOLE_LINES = 10
+
 /**
  * A page in its own context, as a separate viewer would have: its own sessionStorage and its own
  * connection pool (Chromium allows six HTTP connections per host and context, and every watch page
@@ -50,6 +54,11 @@ export async function openPage(
   contexts.push(context)
   const page = await context.newPage()
   page.on('pageerror', (err) => errors?.push(`${url}: ${err.message}`))
+  const lines: string[] = []
+  consoles.set(page, lines)
+  page.on('console', (msg) => {
+    if (lines.push(`${msg.type()}: ${msg.text()}`) > CONSOLE_LINES) lines.shift()
+  })
   await page.goto(url)
   return page
 }
@@ -59,22 +68,66 @@ export function rowSeqs(page: Page): Promise<number[]> {
   return page.$$eval('#events tr[data-seq]', (rows) => rows.map((r) => Number(r.getAttribute('data-seq'))))
 }
 
+/**
+ * The bound of each wait below: generous, because on a loaded 2-core machine six Chromium
+ * renderers share the cores with the server and the rest of the suite; every wait is on an event.
+ */
+export const PAGE_WAIT_MS = 30_000
+
+/** What the page shows of its watch, for a wait's timeout message: the state a failure needs. */
+async function pageState(page: Page): Promise<string> {
+  try {
+    const state = await page.evaluate(() => {
+      const text = (id: string) => document.getElementById(id)?.textContent?.trim() ?? null
+      return {
+        rows: document.querySelectorAll('#events tr[data-seq]').length,
+        connection: document.getElementById('connection')?.dataset.state ?? null,
+        status: document.getElementById('status')?.dataset.status ?? null,
+        watching: text('subscribers'),
+        notice: text('notice'),
+        streamEnd: document.getElementById('stream-end')?.dataset.reason ?? null,
+      }
+    })
+    return `${JSON.stringify(state)}, console ${JSON.stringify(consoles.get(page) ?? [])}`
+  } catch (err) {
+    return `(unreadable: ${(err as Error).message})`
+  }
+}
+
+/** Runs `wait`; a timeout is rethrown with what the page showed at that moment. */
+async function explained<T>(page: Page, what: string, wait: Promise<T>): Promise<T> {
+  try {
+    return await wait
+  } catch (err) {
+    throw new Error(
+      `${what}: ${(err as Error).message.split('\n')[0]}; page ${page.url()} shows ${await pageState(page)}`,
+    )
+  }
+}
+
 /** Resolves once the page shows at least `n` event rows. */
-export async function untilRows(page: Page, n: number, timeout = 15_000): Promise<void> {
-  await page.waitForFunction((min) => document.querySelectorAll('#events tr[data-seq]').length >= min, n, {
-    timeout,
-  })
+export async function untilRows(page: Page, n: number, timeout = PAGE_WAIT_MS): Promise<void> {
+  const shown = (min: number) => document.querySelectorAll('#events tr[data-seq]').length >= min
+  await explained(page, `waiting for ${n} rows`, page.waitForFunction(shown, n, { timeout }))
 }
 
 /** Resolves once the page shows the stream's end; returns its reason. */
-export async function untilStreamEnd(page: Page, timeout = 15_000): Promise<string> {
-  const end = await page.waitForSelector('#stream-end[data-reason]', { state: 'visible', timeout })
+export async function untilStreamEnd(page: Page, timeout = PAGE_WAIT_MS): Promise<string> {
+  const wait = page.waitForSelector('#stream-end[data-reason]', { state: 'visible', timeout })
+  const end = await explained(page, 'waiting for the stream end', wait)
   return (await end.getAttribute('data-reason')) ?? ''
 }
 
 /** Resolves with the shown result once the result panel appears. */
-export async function untilResult(page: Page, timeout = 15_000): Promise<{ status: string; text: string }> {
-  await page.waitForSelector('#result-panel', { state: 'visible', timeout })
+export async function untilResult(
+  page: Page,
+  timeout = PAGE_WAIT_MS,
+): Promise<{ status: string; text: string }> {
+  await explained(
+    page,
+    'waiting for the result',
+    page.waitForSelector('#result-panel', { state: 'visible', timeout }),
+  )
   const pre = page.locator('#result')
   return { status: (await pre.getAttribute('data-status')) ?? '', text: (await pre.textContent()) ?? '' }
 }
