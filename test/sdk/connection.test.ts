@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { FlowcastError } from '../../client-sdk/index.ts'
 import type { FlowcastServer } from '../../server/index.ts'
 import { useCleanup } from '../helpers/cleanup.ts'
+import { watchLoopLag } from '../helpers/loop-lag.ts'
 import { createProxy } from '../helpers/tcp-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { nodeClient, startTestServer } from './fixtures.ts'
@@ -112,6 +113,7 @@ describe('client SDK connection loop', () => {
     const connectTimeoutMs = 300
     const maxMs = 50
     const createdAt = Date.now()
+    const lag = watchLoopLag()
     const client = own(
       nodeClient(`http://127.0.0.1:${p.port}`, {
         reconnect: { baseMs: 10, maxMs, minUptimeMs: 1000, connectTimeoutMs },
@@ -129,7 +131,8 @@ describe('client SDK connection loop', () => {
     // the client's start by a loaded machine's scheduling delay, so they bound nothing below.)
     expect(gaveUpAt - createdAt).toBeGreaterThanOrEqual(connectTimeoutMs)
     const gap = p.acceptedAt[1]! - p.acceptedAt[0]!
-    expect(gap).toBeLessThan(connectTimeoutMs + maxMs + 300)
+    // Two timers (the give-up and the backoff) and two accepts, each late by up to the loop's lag.
+    expect(gap).toBeLessThan(connectTimeoutMs + maxMs + 100 + 2 * lag.stop())
     expect(states[0]).toBe('reconnecting')
     // The link comes back: the attempt under way completes.
     p.resume()
