@@ -48,8 +48,14 @@ function heartbeat(slices: number): Heartbeat<Peer> {
 }
 
 describe('heartbeat', () => {
-  it('ticks only while it watches a socket: an idle server does not wake every 5 ms', () => {
-    vi.useFakeTimers()
+  // The default clock is performance.now(): faked with the timers, so the wakes' arithmetic sees them.
+  const fakeClock = () =>
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'],
+    })
+
+  it('wakes only for slices that hold a socket: one socket wakes an idle server once per interval, not every 5 ms', () => {
+    fakeClock()
     try {
       const hb = new Heartbeat<Peer>(30_000)
       beats.push(hb)
@@ -59,13 +65,51 @@ describe('heartbeat', () => {
       const peer = new Peer()
       hb.add(peer)
       vi.advanceTimersByTime(1_000)
-      expect(ticks).toHaveBeenCalledTimes(1_000 / 5)
+      // Visited at its first turn, 5 ms after it came; the other 5,999 slices are slept through.
+      expect(ticks).toHaveBeenCalledTimes(1)
+      expect(peer.pings).toBe(1)
+      peer.alive = true
+      vi.advanceTimersByTime(29_000)
+      expect(peer.pings).toBe(1)
+      vi.advanceTimersByTime(10)
+      // Its next turn, one interval after the first.
+      expect(ticks).toHaveBeenCalledTimes(2)
+      expect(peer.pings).toBe(2)
       hb.delete(peer)
+      vi.advanceTimersByTime(60_000)
+      expect(ticks).toHaveBeenCalledTimes(2)
+      hb.add(peer) // watched again: woken for again
       vi.advanceTimersByTime(1_000)
-      expect(ticks).toHaveBeenCalledTimes(1_000 / 5)
-      hb.add(peer) // watched again: ticking again
-      vi.advanceTimersByTime(1_000)
-      expect(ticks).toHaveBeenCalledTimes(2 * (1_000 / 5))
+      expect(ticks).toHaveBeenCalledTimes(3)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('a socket dealt into a slept-through slice is pinged at its turn, within one interval; the others keep theirs', () => {
+    fakeClock()
+    try {
+      const hb = new Heartbeat<Peer>(30_000)
+      beats.push(hb)
+      const ticks = vi.spyOn(hb, 'tick')
+      const [a, b, c] = [new Peer(), new Peer(), new Peer()]
+      hb.add(a) // slice 0, its turn at 5 ms
+      vi.advanceTimersByTime(5)
+      expect(a.pings).toBe(1)
+      // The wake now pending sleeps until a's next turn; b's slice (1) has its turn at 10 ms.
+      hb.add(b)
+      vi.advanceTimersByTime(5)
+      expect(b.pings).toBe(1)
+      // c's slice (2) had its turn at 15 ms, long past at 1 s: its next is at 30.015 s.
+      vi.advanceTimersByTime(1_000 - 10)
+      hb.add(c)
+      for (const p of [a, b]) p.alive = true
+      vi.advanceTimersByTime(30_000 - 1_000 + 10)
+      expect([a.pings, b.pings, c.pings]).toEqual([2, 2, 0])
+      vi.advanceTimersByTime(5)
+      expect([a.pings, b.pings, c.pings]).toEqual([2, 2, 1])
+      expect(ticks).toHaveBeenCalledTimes(5)
+      expect([a, b, c].some((p) => p.terminated)).toBe(false)
     } finally {
       vi.useRealTimers()
     }
