@@ -1,7 +1,7 @@
 /**
  * Edge benchmarks (issue 18): where the cost is per socket or per request, not per delivered event.
  *
- *   npx tsx bench/edge.ts [--rounds 3] [--only connect,heartbeat,control] [--sockets 2000]
+ *   npx tsx bench/edge.ts [--rounds 3] [--only connect,heartbeat,idle,control] [--sockets 2000]
  *                         [--kinds ws,flowcast,flowcast-auth,hono] [--control-ms 3000] [--source]
  *
  * Each measurement starts a fresh server process (bench/servers/edge.ts) pinned to CPU 0 with
@@ -19,6 +19,9 @@
  *   sockets terminated for a late pong after the connect storm, the sockets still open after it
  *   (capacity), and RSS per socket (raw ws pings every socket in one loop per interval, the usual
  *   hand-written heartbeat).
+ * - idle: a few sockets connected and nothing sent, the default 30 s heartbeat: server CPU per second
+ *   and the main thread's wake-ups per second (its voluntary context switches) over IDLE_MS, the
+ *   servers without V8's memory reducer (see idleRound).
  * - control plane, auth on: starts/s and result reads/s against bare Hono with the same two
  *   token mints per start and the same token check per read; both servers run side by side and
  *   take turns in six short windows per round. Both run flowcast's code (the server, and the
@@ -27,6 +30,7 @@
  *   sources through tsx instead, as before; the connect and heartbeat rounds always do).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import WebSocket from 'ws'
 import { load } from './http-load.ts'
@@ -37,12 +41,15 @@ const arg = (name: string, dflt: string) => {
   return i > 0 ? process.argv[i + 1]! : dflt
 }
 const ROUNDS = Number(arg('rounds', '3'))
-const ONLY = new Set(arg('only', 'connect,heartbeat,control').split(','))
+const ONLY = new Set(arg('only', 'connect,heartbeat,idle,control').split(','))
 const CONNECT_SOCKETS = Number(arg('sockets', '2000'))
 /** Comma-separated server kinds to keep (e.g. `flowcast-auth` while profiling); all by default. */
 const KINDS = arg('kinds', '') ? new Set(arg('kinds', '').split(',')) : undefined
 const CONNECT_CONCURRENCY = 64
 const HEARTBEAT_MS = 5000
+const IDLE_SOCKETS = 100
+const IDLE_MS = 10_000
+const IDLE_SETTLE_MS = 1_000
 const CONTROL_MS = Number(arg('control-ms', '3000'))
 const CONTROL_CONNECTIONS = 16
 const CONTROL_WINDOWS = 6
@@ -66,8 +73,13 @@ class Server {
   readonly #waiting: ((line: string) => void)[] = []
   ready!: Ready
 
-  constructor(kind: string, env: Record<string, string> = {}) {
-    const node = [process.execPath, ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])]
+  /** `flags`: node flags for this server, after BENCH_SERVER_FLAGS. */
+  constructor(kind: string, env: Record<string, string> = {}, flags: string[] = []) {
+    const node = [
+      process.execPath,
+      ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...flags,
+    ]
     const args = [...node, '--import', 'tsx', 'bench/servers/edge.ts', kind]
     this.child = spawn(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
       env: { ...process.env, ...env },
@@ -226,6 +238,34 @@ async function heartbeatRound(kind: string, n: number): Promise<void> {
   }
 }
 
+/** The main thread's voluntary context switches so far: each is a sleep, so a wake-up after it. */
+function mainThreadWakes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN)
+}
+
+async function idleRound(kind: string): Promise<void> {
+  // Without V8's memory reducer: the few full GCs it runs some seconds after a process starts fell
+  // into 3 of 4 windows of a fresh raw ws server (5-10 ms/s, 0.07-0.13 without), a start-up
+  // transient of either server, not what its code does while idle.
+  const server = await new Server(kind, { BENCH_IDLE: '1' }, ['--no-memory-reducer']).start()
+  try {
+    const sockets = await openSockets(server.ready.wsUrl, IDLE_SOCKETS, CONNECT_CONCURRENCY)
+    // The connects' own work settles before the window.
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS))
+    const pid = server.child.pid!
+    const [cpu0, wakes0] = [await server.cpuUs(), mainThreadWakes(pid)]
+    await new Promise((r) => setTimeout(r, IDLE_MS))
+    const [cpu1, wakes1] = [await server.cpuUs(), mainThreadWakes(pid)]
+    const label = `idle, ${IDLE_SOCKETS} sockets, 30 s heartbeat`
+    record(`${label}: server CPU ms per second`, kind, (cpu1 - cpu0) / IDLE_MS)
+    record(`${label}: main-thread wake-ups per second`, kind, ((wakes1 - wakes0) * 1000) / IDLE_MS)
+    await closeAll(sockets)
+  } finally {
+    await server.stop()
+  }
+}
+
 function startRequest(port: number, apiKey: string): (i: number) => string {
   return (i) => {
     const body = `{"input":{"n":${i % 1000}}}`
@@ -301,6 +341,7 @@ for (let round = 0; round < ROUNDS; round++) {
     for (const k of rotate(['ws', 'flowcast', 'flowcast-auth'], round)) await connectRound(k)
   if (ONLY.has('heartbeat'))
     for (const k of rotate(['ws', 'flowcast'], round)) await heartbeatRound(k, capacityN)
+  if (ONLY.has('idle')) for (const k of rotate(['ws', 'flowcast'], round)) await idleRound(k)
   if (ONLY.has('control')) await controlRound(round)
 }
 
