@@ -8,11 +8,12 @@
  * visited per tick (about every HEARTBEAT_TICK_MS), so no beat walks every socket in one
  * synchronous loop (that loop stalled the event loop for 130-320 ms at 10-19k sockets). Each socket
  * is still visited once per interval. The timer sleeps through slices that hold nobody: with fewer
- * sockets than slices (6,000 at the 30 s default) a tick every 5 ms was mostly empty, and one
- * socket kept an idle server waking 192 times a second for 18.5 ms of CPU per second (3.5 with none). A ping costs the server 20 µs of CPU on a quiet machine (a
- * frame and a write syscall, which on loopback also runs the receiving side's TCP work) and
- * 60-120 µs on a busy one, more in a bad moment, so the tick is short enough that 20,000 sockets at
- * a 5 s interval make at most 20 pings per tick. The longest tick at 19,488 sockets, in the main
+ * sockets than slices (6,000 at the 30 s default) most 5 ms ticks found theirs empty, and a single
+ * socket kept an idle server waking 192-195 times a second for 17-20 ms of CPU per second.
+ * A ping costs the server 20 µs of CPU on a quiet machine (a frame and a write syscall, which on
+ * loopback also runs the receiving side's TCP work) and 60-120 µs on a busy one, more in a bad
+ * moment, so the tick is short enough that 20,000 sockets at a 5 s interval make at most 20 pings
+ * per tick. The longest tick at 19,488 sockets, in the main
  * thread's own CPU: at 10 ms ticks (40 pings) 2.1-4.7 ms in nine rounds (three under the profiler)
  * and 11.6 ms in one; at 20 ms (80 pings) 5.2-8.0 ms of process CPU; at 100 ms (400 pings) 10 ms.
  * At 5 ms ticks one tick in ~3,000 still took 5-16 ms on a loaded machine, so a tick also stops at a
