@@ -105,10 +105,31 @@ async function explained<T>(page: Page, what: string, wait: Promise<T>): Promise
   }
 }
 
+/**
+ * How often an in-page wait re-evaluates its predicate. Playwright's default polls on
+ * requestAnimationFrame, which a renderer starved of CPU (six pages and the suite on two cores)
+ * stops running while the page itself is fine and its socket delivers: CI's run at 16:33 waited 15 s
+ * for 10 rows that way. A timer keeps polling whatever the frames do.
+ */
+export const POLL_MS = 50
+
+/** Resolves once `predicate(arg)` is true in the page (polled every POLL_MS); a timeout says what the page showed. */
+export async function untilInPage<A>(
+  page: Page,
+  what: string,
+  predicate: (arg: A) => unknown,
+  arg: A,
+  timeout = PAGE_WAIT_MS,
+): Promise<void> {
+  // Playwright types the page's argument as its unboxed form, which a generic A cannot be shown to be.
+  const inPage = predicate as (arg: unknown) => unknown
+  await explained(page, what, page.waitForFunction(inPage, arg, { timeout, polling: POLL_MS }))
+}
+
 /** Resolves once the page shows at least `n` event rows. */
-export async function untilRows(page: Page, n: number, timeout = PAGE_WAIT_MS): Promise<void> {
+export function untilRows(page: Page, n: number, timeout = PAGE_WAIT_MS): Promise<void> {
   const shown = (min: number) => document.querySelectorAll('#events tr[data-seq]').length >= min
-  await explained(page, `waiting for ${n} rows`, page.waitForFunction(shown, n, { timeout }))
+  return untilInPage(page, `waiting for ${n} rows`, shown, n, timeout)
 }
 
 /** Resolves once the page shows the stream's end; returns its reason. */

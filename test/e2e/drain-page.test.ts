@@ -16,6 +16,7 @@ import {
   openPage,
   rowSeqs,
   skipBrowser,
+  untilInPage,
   untilResult,
   untilRows,
   untilStreamEnd,
@@ -78,11 +79,8 @@ describe.skipIf(skipBrowser)('watch page across a drain (Chromium)', { timeout: 
     const seqs = await rowSeqs(ended)
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, k) => k + 1))
     expect(await ended.locator('#result-panel').isHidden()).toBe(true)
-    await ended.waitForFunction(
-      () => document.querySelector('#connection')?.getAttribute('data-state') !== 'open',
-      undefined,
-      { timeout: 15_000 },
-    )
+    const notOpen = () => document.querySelector('#connection')?.getAttribute('data-state') !== 'open'
+    await untilInPage(ended, 'the connection to leave open', notOpen, 0, 15_000)
     expect(await ended.locator('#status').getAttribute('data-status')).toBe('failed')
     expect(await ended.locator('#error-panel').isVisible()).toBe(true)
 

@@ -10,8 +10,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { catalogFlows } from '../../flows/catalog/index.ts'
 import { type FlowcastServer, startServer } from '../../server/index.ts'
 import { eventually } from '../helpers/poll.ts'
-import { launchBrowser, skipBrowser } from './browser.ts'
+import { launchBrowser, skipBrowser, untilInPage } from './browser.ts'
 import { type AppServer, buildReactApp, serveApp } from './react-app.ts'
+
+/** True when every panel's presence shows `n` watchers (evaluated in the page). */
+const watching = (n: string) =>
+  [...document.querySelectorAll('section.panel .presence')].every((p) => p.textContent === n)
 
 const API_KEY = 'react-app-api-key-0123456789abcdef'
 const SECRET = 'react-app-secret-0123456789abcdef0123456789abcdef'
@@ -47,25 +51,29 @@ function panels(page: Page): Promise<PanelView[]> {
 
 /** Resolves once every panel has at least `n` events. */
 async function untilEvents(page: Page, n: number, timeout = 30_000): Promise<void> {
-  await page.waitForFunction(
+  await untilInPage(
+    page,
+    `${n} events in every panel`,
     ({ min, count }) => {
       const all = document.querySelectorAll('section.panel')
       return all.length === count && [...all].every((s) => s.querySelectorAll('li[data-seq]').length >= min)
     },
     { min: n, count: PANELS },
-    { timeout },
+    timeout,
   )
 }
 
 /** Resolves once every panel shows the stream's end. */
 async function untilEnded(page: Page, timeout = 60_000): Promise<void> {
-  await page.waitForFunction(
+  await untilInPage(
+    page,
+    'the end in every panel',
     (count) => {
       const all = document.querySelectorAll('section.panel')
       return all.length === count && [...all].every((s) => s.querySelector('.end[data-reason]'))
     },
     PANELS,
-    { timeout },
+    timeout,
   )
 }
 
@@ -199,29 +207,17 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     try {
       const first = await openApp(id)
       await untilEvents(first.page, 3)
-      await first.page.waitForFunction(
-        () => [...document.querySelectorAll('section.panel .presence')].every((p) => p.textContent === '1'),
-        undefined,
-        { timeout: 30_000 },
-      )
+      await untilInPage(first.page, 'presence 1 in every panel', watching, '1')
       const second = await openApp(id)
       await untilEvents(second.page, 3)
       // Two clients (one each page), so two wire subscriptions, each carrying three watchers.
       for (const { page } of [first, second]) {
-        await page.waitForFunction(
-          () => [...document.querySelectorAll('section.panel .presence')].every((p) => p.textContent === '2'),
-          undefined,
-          { timeout: 30_000 },
-        )
+        await untilInPage(page, 'presence 2 in every panel', watching, '2')
         for (const v of await panels(page)) expect(v.watchers).toBe(String(PANELS))
       }
       expect((await snapshot(id)).subscribers).toBe(2)
       await second.page.close()
-      await first.page.waitForFunction(
-        () => [...document.querySelectorAll('section.panel .presence')].every((p) => p.textContent === '1'),
-        undefined,
-        { timeout: 30_000 },
-      )
+      await untilInPage(first.page, 'presence 1 in every panel', watching, '1')
     } finally {
       await cancel(id)
     }
@@ -297,7 +293,7 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
       await untilEvents(page, 3)
       expect((await snapshot(id)).subscribers).toBe(1)
       await page.click('#toggle')
-      await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 0)
+      await untilInPage(page, 'no panel', () => document.querySelectorAll('section.panel').length === 0, 0)
       const released = Date.now()
       await eventually(async () => (await snapshot(id)).subscribers === 0, 10_000, 'subscribers 0', 25)
       console.log(`react-app: subscribers 0 within ${Date.now() - released} ms of the unmount`)

@@ -18,6 +18,7 @@ import {
   rowSeqs,
   screenshot,
   skipBrowser,
+  untilInPage,
   untilResult,
   untilRows,
   untilStreamEnd,
@@ -198,7 +199,12 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     pages.push(await open(watch))
     // Presence: every page counts the five of them while the stream runs.
     for (const page of pages)
-      await page.waitForFunction(() => document.querySelector('#subscribers')?.textContent === '5')
+      await untilInPage(
+        page,
+        'five watching',
+        () => document.querySelector('#subscribers')?.textContent === '5',
+        0,
+      )
     openGate()
     expect(await pages[0]!.locator('#connection').getAttribute('data-state')).toBe('open')
 
@@ -223,7 +229,12 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     const watch = `${server.url}/?execution=${executionId}`
     const pages = await Promise.all(range(1, 5).map(() => open(watch)))
     for (const page of pages) await untilRows(page, 10)
-    await pages[0]!.waitForFunction(() => document.querySelector('#subscribers')?.textContent === '5')
+    await untilInPage(
+      pages[0]!,
+      'five watching',
+      () => document.querySelector('#subscribers')?.textContent === '5',
+      0,
+    )
 
     // A live page for the run's record (and, on request, for the README).
     await screenshot(pages[0]!, resolve(root, 'test-results/e2e/watch-page.png'))
@@ -369,7 +380,8 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     const token = `eyJhbGciOiJIUzI1NiJ9.${claims}.unsigned`
     const { executionId } = await startExecution(server.url, 'approval', { request: 'Pay the invoice' })
     const page = await open(`${server.url}/?execution=${executionId}&token=${token}`)
-    await page.waitForFunction(() => document.querySelector('#events')?.textContent?.includes('waiting'))
+    const waiting = () => document.querySelector('#events')?.textContent?.includes('waiting')
+    await untilInPage(page, 'the interrupt row', waiting, 0)
     expect(await page.locator('#role').textContent()).toBe('viewer')
     expect(await page.locator('#stop').isHidden()).toBe(true)
     expect(await page.locator('#interrupts').isHidden()).toBe(true)
