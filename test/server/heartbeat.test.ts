@@ -48,15 +48,20 @@ function heartbeat(slices: number): Heartbeat<Peer> {
 }
 
 describe('heartbeat', () => {
-  // The default clock is performance.now(): faked with the timers, so the wakes' arithmetic sees them.
-  const fakeClock = () =>
+  /** Runs `test` on fake timers; the default clock, performance.now(), is faked with them. */
+  const withFakeClock = (test: () => void) => {
     vi.useFakeTimers({
       toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'],
     })
+    try {
+      test()
+    } finally {
+      vi.useRealTimers()
+    }
+  }
 
   it('wakes only for slices that hold a socket: one socket wakes an idle server once per interval, not every 5 ms', () => {
-    fakeClock()
-    try {
+    withFakeClock(() => {
       const hb = new Heartbeat<Peer>(30_000)
       beats.push(hb)
       const ticks = vi.spyOn(hb, 'tick')
@@ -81,14 +86,11 @@ describe('heartbeat', () => {
       hb.add(peer) // watched again: woken for again
       vi.advanceTimersByTime(1_000)
       expect(ticks).toHaveBeenCalledTimes(3)
-    } finally {
-      vi.useRealTimers()
-    }
+    })
   })
 
   it('a socket dealt into a slept-through slice is pinged at its turn, within one interval; the others keep theirs', () => {
-    fakeClock()
-    try {
+    withFakeClock(() => {
       const hb = new Heartbeat<Peer>(30_000)
       beats.push(hb)
       const ticks = vi.spyOn(hb, 'tick')
@@ -110,9 +112,7 @@ describe('heartbeat', () => {
       expect([a.pings, b.pings, c.pings]).toEqual([2, 2, 1])
       expect(ticks).toHaveBeenCalledTimes(5)
       expect([a, b, c].some((p) => p.terminated)).toBe(false)
-    } finally {
-      vi.useRealTimers()
-    }
+    })
   })
 
   it('visits 20,000 sockets once per interval in 300 slices of at most 67, not in one loop', () => {
