@@ -106,10 +106,11 @@ async function explained<T>(page: Page, what: string, wait: Promise<T>): Promise
 }
 
 /**
- * How often an in-page wait re-evaluates its predicate. Playwright's default polls on
- * requestAnimationFrame, which a renderer starved of CPU (six pages and the suite on two cores)
- * stops running while the page itself is fine and its socket delivers: CI's run at 16:33 waited 15 s
- * for 10 rows that way. A timer keeps polling whatever the frames do.
+ * How often an in-page wait re-evaluates its predicate. Playwright's waitForFunction polls on
+ * requestAnimationFrame by default, which a renderer starved of CPU (six pages and the suite on two
+ * cores) can stop running while the page itself is fine and its socket delivers: the likely cause
+ * (not reproduced) of CI's 15 s wait for 10 rows at 16:33 on 12-07. A timer keeps polling whatever
+ * the frames do. (waitForSelector polls from Playwright's side, on its own timers.)
  */
 export const POLL_MS = 50
 
