@@ -11,6 +11,7 @@ import { catalogFlows } from '../../flows/catalog/index.ts'
 import { type FlowcastServer, startServer } from '../../server/index.ts'
 import { eventually } from '../helpers/poll.ts'
 import { launchBrowser, skipBrowser, untilInPage } from './browser.ts'
+import { heldJob } from './held-job.ts'
 import { type AppServer, buildReactApp, serveApp } from './react-app.ts'
 
 /** True when every panel's presence shows `n` watchers (evaluated in the page). */
@@ -20,6 +21,8 @@ const watching = (n: string) =>
 const API_KEY = 'react-app-api-key-0123456789abcdef'
 const SECRET = 'react-app-secret-0123456789abcdef0123456789abcdef'
 const PANELS = 3
+/** The `held-job` flow (test/e2e/held-job.ts) and its gate. */
+const held = heldJob()
 
 /** [from, ..., to] */
 function range(from: number, to: number): number[] {
@@ -96,7 +99,7 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     server = await startServer({
       port: 0,
       auth: { apiKey: API_KEY, secret: SECRET },
-      flows: catalogFlows(),
+      flows: [...catalogFlows(), held.flow],
       // The app is another origin, as a Vite app usually is: CORS and the socket's Origin check.
       allowedOrigins: [app.url],
       // Presence every 50 ms, so the counts settle within the short streams here.
@@ -118,15 +121,17 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
     removeBuild()
   })
 
-  async function start(count: number, intervalMs: number): Promise<string> {
-    const res = await fetch(`${server.url}/api/flows/long-job/executions`, {
+  async function startFlow(flow: string, input: unknown): Promise<string> {
+    const res = await fetch(`${server.url}/api/flows/${flow}/executions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { count, size: 16, intervalMs } }),
+      body: JSON.stringify({ input }),
     })
     expect(res.status).toBe(201)
     return ((await res.json()) as { executionId: string }).executionId
   }
+
+  const start = (count: number, intervalMs: number) => startFlow('long-job', { count, size: 16, intervalMs })
 
   async function snapshot(id: string): Promise<{ subscribers: number; status: string }> {
     const res = await fetch(`${server.url}/api/executions/${id}`, {
@@ -248,11 +253,14 @@ describe.skipIf(skipBrowser)('React example app (Chromium, packed client)', { ti
 
   for (const transport of ['websocket', 'sse'] as const) {
     it(`3 s tokens expire mid-stream over ${transport}: getToken refreshes them, every panel shows exactly 1..N`, async () => {
-      // About 8 s of stream: each token runs out at least twice on the way; 3 s leave a loaded
-      // machine time to use a fresh token before it runs out too.
+      // About 8 s of stream after the gate: each token runs out at least twice on the way; 3 s
+      // leave a loaded machine time to use a fresh token before it runs out too. The flow holds
+      // after 5 items until the app shows them, so those 8 s all come with the page open.
       const count = 400
-      const id = await start(count, 20)
+      const id = await startFlow('held-job', { count, holdAfter: 5, intervalMs: 20 })
       const { page, blocked } = await openApp(id, { ttl: 3, blockWs: transport === 'sse' })
+      await untilEvents(page, 5)
+      held.openGate()
       await untilEnded(page, 90_000)
       for (const v of await panels(page)) {
         expect(v.seqs).toEqual(range(1, count))

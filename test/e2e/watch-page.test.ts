@@ -23,6 +23,7 @@ import {
   untilRows,
   untilStreamEnd,
 } from './browser.ts'
+import { heldJob } from './held-job.ts'
 
 // Not import.meta.dirname: that needs Node 20.11, and package.json promises any Node 20.
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -69,6 +70,8 @@ function onlyHereFlow(): TriggerFlow<any> {
 
 /** Opens the gate of the `gated-job` flow below; replaced by each run of it. */
 let openGate: () => void = () => {}
+/** The `held-job` flow (test/e2e/held-job.ts) and its gate. */
+const held = heldJob()
 
 /**
  * A producer that waits for the test instead of racing it: one item every 20 ms until the test
@@ -102,44 +105,12 @@ function gatedJobFlow(): TriggerFlow<any> {
   return flow
 }
 
-/**
- * `count` items `intervalMs` apart, holding after the first `holdAfter` until the test opens the
- * gate, then the rest and `{ put, accepted }` as long-job answers: the stream is still running
- * whenever the test looks, however slowly pages open.
- */
-function heldJobFlow(): TriggerFlow<any> {
-  const flow = new TriggerFlow({ name: 'held-job' })
-  flow
-    .to(
-      flow.chunk('produce', async (data) => {
-        const { count, holdAfter, intervalMs } = data.input as {
-          count: number
-          holdAfter: number
-          intervalMs: number
-        }
-        const gate = new Promise<void>((resolve) => {
-          openGate = resolve
-          data.signal.addEventListener('abort', () => resolve(), { once: true })
-        })
-        let accepted = 0
-        for (let n = 1; n <= count && !data.signal.aborted; n++) {
-          if (n === holdAfter + 1) await gate
-          if (await data.putIntoStream({ n, of: count, pad: 'x'.repeat(48) })) accepted++
-          if (intervalMs > 0) await new Promise<void>((r) => setTimeout(r, intervalMs))
-        }
-        return { put: count, accepted }
-      }),
-    )
-    .end()
-  return flow
-}
-
 function serverOptions(auth: ServerOptions['auth']): ServerOptions {
   // Presence every 50 ms so that the subscriber count settles within the short streams here.
   return {
     port: 0,
     auth,
-    flows: [...catalogFlows(), failingFlow(), onlyHereFlow(), gatedJobFlow(), heldJobFlow()],
+    flows: [...catalogFlows(), failingFlow(), onlyHereFlow(), gatedJobFlow(), held.flow],
     limits: { presenceIntervalMs: 50 },
   }
 }
@@ -205,7 +176,7 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
         () => document.querySelector('#subscribers')?.textContent === '5',
         0,
       )
-    openGate()
+    held.openGate()
     expect(await pages[0]!.locator('#connection').getAttribute('data-state')).toBe('open')
 
     for (const page of pages) expect(await untilStreamEnd(page)).toBe('completed')
@@ -268,9 +239,11 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     const proxy: TcpProxy = await createProxy(server.port)
     try {
       const N = 240
-      const { executionId } = await startExecution(server.url, 'long-job', {
+      // Holds after 20 items until the link is cut, so the 100 events the cut page misses come
+      // while it is cut, however long the two pages took to open.
+      const { executionId } = await startExecution(server.url, 'held-job', {
         count: N,
-        size: 48,
+        holdAfter: 20,
         intervalMs: 25,
       })
       const cut = await open(`http://127.0.0.1:${proxy.port}/?execution=${executionId}`)
@@ -282,6 +255,7 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
       expect(proxy.cutAll()).toBeGreaterThan(0)
       await cut.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 5000 })
       const before = (await rowSeqs(cut)).length
+      held.openGate()
       // Stay cut while the stream moves on by 100 events (about 2.5 s), seen by the direct page.
       await untilRows(direct, before + 100)
       expect((await rowSeqs(cut)).length).toBe(before)
