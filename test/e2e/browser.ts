@@ -101,6 +101,7 @@ async function explained<T>(page: Page, what: string, wait: Promise<T>): Promise
   } catch (err) {
     throw new Error(
       `${what}: ${(err as Error).message.split('\n')[0]}; page ${page.url()} shows ${await pageState(page)}`,
+      { cause: err },
     )
   }
 }
