@@ -34,6 +34,7 @@ import { readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import WebSocket from 'ws'
 import { load } from './http-load.ts'
+import { profileNodeFlags } from './servers/window-profile.ts'
 import { hardFdLimit, hasTaskset } from './system.ts'
 
 const arg = (name: string, dflt: string) => {
@@ -77,6 +78,7 @@ class Server {
   constructor(kind: string, env: Record<string, string> = {}, flags: string[] = []) {
     const node = [
       process.execPath,
+      ...profileNodeFlags(),
       ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
       ...flags,
     ]

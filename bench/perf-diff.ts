@@ -1,0 +1,88 @@
+/**
+ * Compares `perf record` files of bench servers (BENCH_PERF_DIR) symbol by symbol: self samples of
+ * each, as µs per event when the window's event count is given, the first file against the second,
+ * sorted by how much more the first spends. Where a sampling JS profile cannot look (V8's builtins
+ * and C++, GC, the kernel's socket path), this shows which side pays for what.
+ *
+ *   npx tsx bench/perf-diff.ts <a.perf.data> <b.perf.data> [--events 20000] [--top 40]
+ */
+import { execFileSync } from 'node:child_process'
+import { parseArgs } from 'node:util'
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { events: { type: 'string' }, top: { type: 'string', default: '40' } },
+})
+const [a, b] = positionals
+if (!a || !b) throw new Error('usage: perf-diff.ts <a.perf.data> <b.perf.data> [--events N] [--top N]')
+const events = values.events === undefined ? undefined : Number(values.events)
+const top = Number(values.top)
+
+interface Samples {
+  bySymbol: Map<string, number>
+  byObject: Map<string, number>
+  total: number
+  /** Microseconds one sample stands for (perf's period, from the file's frequency). */
+  periodUs: number
+}
+
+/** Self samples by symbol and by object (kernel, node, JIT, libc) of one perf.data file. */
+function read(file: string): Samples {
+  const report = (sort: string) =>
+    execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', '-n', '--sort', sort], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+  const parse = (text: string) => {
+    const out = new Map<string, number>()
+    for (const line of text.split('\n')) {
+      const m = /^\s+[\d.]+%\s+(\d+)\s+(.*)$/.exec(line)
+      if (!m) continue
+      // JIT names carry the checkout's path (file:///.../wt/<name>/); one name across checkouts.
+      const key = m[2]!
+        .replace(/^\[[.k]\]\s+/, '')
+        .replace(/file:\/\/\/\S*?\/(server|flows|bench|node_modules)\//, '$1/')
+      out.set(key, (out.get(key) ?? 0) + Number(m[1]))
+    }
+    return out
+  }
+  const bySymbol = parse(report('sym'))
+  const byObject = new Map<string, number>()
+  for (const [k, v] of parse(report('dso'))) {
+    const key = k.startsWith('[JIT]') ? '[JIT] (JavaScript)' : k
+    byObject.set(key, (byObject.get(key) ?? 0) + v)
+  }
+  let total = 0
+  for (const v of bySymbol.values()) total += v
+  const header = execFileSync('perf', ['report', '-i', file, '--header-only'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  const freq = Number(/sample_freq[^\d]*(\d+)/.exec(header)?.[1] ?? 4000)
+  return { bySymbol, byObject, total, periodUs: 1e6 / freq }
+}
+
+const A = read(a)
+const B = read(b)
+const unit = events === undefined ? 'samples' : 'µs/event'
+const fig = (s: Samples, n: number) =>
+  events === undefined ? String(n) : ((n * s.periodUs) / events).toFixed(3)
+
+function table(title: string, ma: Map<string, number>, mb: Map<string, number>, rows: number): void {
+  const keys = [...new Set([...ma.keys(), ...mb.keys()])]
+  keys.sort((x, y) => (mb.get(x) ?? 0) - (ma.get(x) ?? 0) - ((mb.get(y) ?? 0) - (ma.get(y) ?? 0)))
+  console.log(`\n${title} (${unit}: a, b, a - b)`)
+  for (const k of keys.slice(0, rows)) {
+    const x = ma.get(k) ?? 0
+    const y = mb.get(k) ?? 0
+    console.log(
+      `${fig(A, x).padStart(9)} ${fig(B, y).padStart(9)} ${fig(A, x - y).padStart(9)}  ${k.slice(0, 110)}`,
+    )
+  }
+}
+
+console.log(`a: ${a} (${A.total} samples)\nb: ${b} (${B.total} samples)`)
+console.log(`total ${unit}: a ${fig(A, A.total)}, b ${fig(B, B.total)}`)
+table('by object', A.byObject, B.byObject, 8)
+table('by symbol, most more in a', A.bySymbol, B.bySymbol, top)
