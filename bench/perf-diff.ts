@@ -39,10 +39,12 @@ function read(file: string): Samples {
     for (const line of text.split('\n')) {
       const m = /^\s+[\d.]+%\s+(\d+)\s+(.*)$/.exec(line)
       if (!m) continue
-      // JIT names carry the checkout's path (file:///.../wt/<name>/); one name across checkouts.
+      // JIT names carry the checkout's path and the function's position, which differ between the
+      // checkouts compared: the file and the function's name stay.
       const key = m[2]!
         .replace(/^\[[.k]\]\s+/, '')
         .replace(/file:\/\/\/\S*?\/(server|flows|bench|node_modules)\//, '$1/')
+        .replace(/^(JS:\S+ \S+?)(:\d+)+$/, '$1')
       out.set(key, (out.get(key) ?? 0) + Number(m[1]))
     }
     return out
