@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FlowcastError, TriggerFlow } from '../../flows/index.ts'
+import { FlowcastError, type LogEntry, RuntimeStreamLog, TriggerFlow } from '../../flows/index.ts'
 import { until, waitFor } from '../helpers/wait.ts'
 import { closeWhenIdle, drain, gate } from './util.ts'
 
@@ -314,6 +314,33 @@ describe('15. envelopes, resume and bounded retention for servers', () => {
     const page = ex.runtimeStream.read(2, 2)
     expect(page.gap).toBeUndefined()
     expect(page.entries.map((e) => e.envelope.seq)).toStrictEqual([3, 4])
+  })
+
+  it('tells each append to exactly the listeners registered at the time, however many come and go', () => {
+    const log = new RuntimeStreamLog<string>()
+    const got: Record<string, string[]> = { a: [], b: [], c: [] }
+    const listener = (name: string) => ({
+      onAppend: (e: LogEntry<string>) => got[name]!.push(e.envelope.data),
+    })
+    log.append('none')
+    const offA = log.listen(listener('a'))
+    log.append('a')
+    const offB = log.listen(listener('b'))
+    const offC = log.listen(listener('c'))
+    log.append('abc')
+    // The first one goes: the two left still hear every append, once each.
+    offA()
+    log.append('bc')
+    offC()
+    log.append('b')
+    offB()
+    log.append('none again')
+    const offC2 = log.listen(listener('c'))
+    log.append('c')
+    offC2()
+    offC2()
+    log.append('none at last')
+    expect(got).toStrictEqual({ a: ['a', 'abc'], b: ['abc', 'bc', 'b'], c: ['abc', 'bc', 'c'] })
   })
 
   it('rejects reading a stream whose start input fails its contract, and stays startable', async () => {
