@@ -74,6 +74,7 @@ export { type ExecutionSnapshot, SNAPSHOT_VERSION } from './triggerflow/snapshot
 export { type DataStore, StateStore, type StateWriteOptions } from './triggerflow/state.ts'
 export {
   type LogEntry,
+  type LogListener,
   RuntimeStreamLog,
   type StreamClose,
   type StreamEnvelope,

@@ -13,7 +13,7 @@
 import type { ExecutionStatus } from '@flowcast/protocol'
 import { CloseCode, FlowcastError } from '@flowcast/protocol'
 import type { Logger } from 'pino'
-import type { BrokerEntry, Follower, StreamClose } from '../brokers/broker.ts'
+import type { BrokerEntry, Follower, FollowerListener, StreamClose } from '../brokers/broker.ts'
 import type { ServerMetrics } from '../metrics.ts'
 import type { ServerLimits } from '../options.ts'
 import { FlushQueue, type FlushSubject } from './flush-queue.ts'
@@ -37,7 +37,7 @@ export type RoomLimits = Pick<
 >
 
 /** One execution's room on this node. */
-export class Room implements PresenceSubject, FlushSubject {
+export class Room implements PresenceSubject, FlushSubject, FollowerListener {
   readonly executionId: string
   readonly #follower: Follower
   readonly #limits: RoomLimits
@@ -96,13 +96,9 @@ export class Room implements PresenceSubject, FlushSubject {
     this.#head = follower.lastSeq
     this.#close = follower.streamClose
     this.#status = follower.status
-    this.#unlisten = follower.listen({
-      onAppend: (entry) => this.#onAppend(entry),
-      onClose: (info) => this.#onClose(info),
-      onStatus: (status) => this.#onStatus(status),
-      onGone: () => this.#onGone(),
-      onDiverged: (from, to) => this.#onDiverged(from, to),
-    })
+    // The room is its follower's listener itself: per append the follower reads this object, not a
+    // listener object, a closure and its context (cold when a thousand rooms each get an event in turn).
+    this.#unlisten = follower.listen(this)
   }
 
   get disposed(): boolean {
@@ -187,9 +183,10 @@ export class Room implements PresenceSubject, FlushSubject {
     this.#pending = []
   }
 
-  // ---- follower events ------------------------------------------------------------------------
+  // ---- follower events (FollowerListener: called by this room's follower only) -----------------
 
-  #onAppend(entry: BrokerEntry): void {
+  /** An event was appended: it joins this turn's flush. */
+  onAppend(entry: BrokerEntry): void {
     this.#pending.push(entry)
     this.#pendingBytes += entry.json.length
     // A burst of hundreds of MiB in one tick must not wait for the tick's end in memory: flush it in
@@ -208,7 +205,8 @@ export class Room implements PresenceSubject, FlushSubject {
     if (this.#queued && !this.#disposed) this.#flush()
   }
 
-  #onClose(info: StreamClose): void {
+  /** The stream closed: what was appended goes out, then `stream_end`. */
+  onClose(info: StreamClose): void {
     // Everything appended before the close goes out before stream_end.
     this.#flush()
     this.#close = info
@@ -229,7 +227,7 @@ export class Room implements PresenceSubject, FlushSubject {
    * The execution was evicted: members still behind get `stream_end { reason: 'evicted' }`, every
    * member is released (its peer forgets the subscription), and the room goes with its last one.
    */
-  #onGone(): void {
+  onGone(): void {
     this.#flush()
     const end = this.#frames.streamEnd({ reason: 'evicted', lastSeq: this.#head })
     for (const m of [...this.#members.values()]) {
@@ -247,7 +245,7 @@ export class Room implements PresenceSubject, FlushSubject {
    * node lost the execution and the next holder put others there): each is told which, in an
    * `error` frame that ends nothing, before what follows. A member behind `from` reads the log's.
    */
-  #onDiverged(from: number, to: number): void {
+  onDiverged(from: number, to: number): void {
     this.#flush()
     for (const m of this.#members.values()) {
       const got = Math.min(to, this.#live.has(m) ? this.#head : m.cursor)
@@ -263,7 +261,8 @@ export class Room implements PresenceSubject, FlushSubject {
     }
   }
 
-  #onStatus(status: ExecutionStatus): void {
+  /** The execution's status changed: members at the head are told now. */
+  onStatus(status: ExecutionStatus): void {
     // Status after the events that preceded it, so a UI never sees "completed" before the last event:
     // members at the head get it now; those catching up get the latest one when they reach the head.
     this.#flush()
