@@ -22,7 +22,7 @@ import type { CompiledGraph, FlowDefinition, GraphNode, SubFlowOptions } from '.
 import { blockOutput, slotEntry } from './internal/blocks.ts'
 import { copyData } from './internal/copy-data.ts'
 import { Group } from './internal/group.ts'
-import type { ChunkHost } from './internal/host.ts'
+import type { ChunkHost, StreamPort } from './internal/host.ts'
 import { LazyAbort } from './internal/lazy-abort.ts'
 import { deepEqual, holds } from './internal/match.ts'
 import { Permits } from './internal/permits.ts'
@@ -1030,7 +1030,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       get flowData() {
         return execution.#flowData()
       },
-      put: (item) => this.#put(item, attempt),
+      stream: new Execution.#StreamPort(this, attempt),
       stopStream: () => this.stopStream('flow'),
       emit: async (event, v) => {
         const inner = new Group()
@@ -1405,6 +1405,25 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
 
   // ---- stream, result, failure, close --------------------------------------------------------
 
+  /**
+   * A chunk run's StreamPort: an object with its method on the prototype, so a put reads it and
+   * this execution, where a closure read the host, the closure and its context (each a cache line,
+   * cold when a thousand executions each put an item in turn).
+   */
+  static readonly #StreamPort = class implements StreamPort {
+    readonly #execution: Execution<any, any, any>
+    readonly #attempt: number
+
+    constructor(execution: Execution<any, any, any>, attempt: number) {
+      this.#execution = execution
+      this.#attempt = attempt
+    }
+
+    put(item: unknown): boolean {
+      return this.#execution.#put(item, this.#attempt)
+    }
+  }
+
   /** Puts a flow item into the stream after checking the stream contract. */
   #put(item: unknown, attempt?: number): boolean {
     const data = checkContract<S>(
@@ -1603,7 +1622,7 @@ export class Execution<I = unknown, S = unknown, R = unknown> {
       get flowData() {
         return execution.#flowData()
       },
-      put: refuse,
+      stream: { put: refuse },
       stopStream: refuse,
       emit: refuse,
       emitNowait: refuse,

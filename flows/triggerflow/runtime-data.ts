@@ -4,7 +4,7 @@
  * result) plus events and interrupts.
  */
 import type { z } from 'zod'
-import type { ChunkHost } from './internal/host.ts'
+import type { ChunkHost, StreamPort } from './internal/host.ts'
 import type { PauseOptions, PauseSignal, ResumeInfo } from './interrupt.ts'
 import type { DataStore, StateStore } from './state.ts'
 
@@ -33,6 +33,7 @@ export class RuntimeData<_I = unknown, S = unknown, R = unknown, V = unknown> {
   /** 1 for a step's first run; more when it runs again after a load (a step is run at least once). */
   readonly attempt: number
   readonly #host: ChunkHost
+  readonly #stream: StreamPort
 
   /** @internal */
   constructor(
@@ -44,6 +45,7 @@ export class RuntimeData<_I = unknown, S = unknown, R = unknown, V = unknown> {
     attempt = 1,
   ) {
     this.#host = host
+    this.#stream = host.stream
     this.attempt = attempt
     this.value = value
     this.chunkName = chunkName
@@ -80,7 +82,7 @@ export class RuntimeData<_I = unknown, S = unknown, R = unknown, V = unknown> {
   /** Puts an item into the runtime stream; resolves false when the stream is closed and the item was dropped. */
   putIntoStream(item: S): Promise<boolean> {
     try {
-      return this.#host.put(item) ? PUT : DROPPED
+      return this.#stream.put(item) ? PUT : DROPPED
     } catch (err) {
       return Promise.reject(err)
     }

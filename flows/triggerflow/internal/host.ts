@@ -14,8 +14,8 @@ export interface ChunkHost {
   readonly signal: AbortSignal
   readonly state: StateStore
   readonly flowData: DataStore
-  /** Puts a flow item into the stream after checking the stream contract; false when the stream is closed. */
-  put(item: unknown): boolean
+  /** The run's way into the runtime stream (RuntimeData keeps it, not the host: one read less per put). */
+  readonly stream: StreamPort
   stopStream(): boolean
   /** Fires `when(event)` handlers in this run's scope; resolves when they settle, rejects with their error. */
   emit(event: string, value: unknown): Promise<void>
@@ -24,4 +24,10 @@ export interface ChunkHost {
   setResult(value: unknown): void
   /** Records an interrupt and returns the signal that parks this chunk's branch. */
   pause(options: PauseOptions): PauseSignal
+}
+
+/** Where a chunk run's items go. */
+export interface StreamPort {
+  /** Puts a flow item into the stream after checking the stream contract; false when the stream is closed. */
+  put(item: unknown): boolean
 }
