@@ -1,7 +1,8 @@
 /**
- * Compares `perf record` files of bench servers (BENCH_PERF_DIR) symbol by symbol: self samples of
- * each, as µs per event when the window's event count is given, the first file against the second,
- * sorted by how much more the first spends. Where a sampling JS profile cannot look (V8's builtins
+ * Compares `perf record` files of bench servers (BENCH_PERF_DIR) by object, by kind (whose JS; which
+ * part of V8, node or the kernel) and symbol by symbol: self samples of each, as µs per event when
+ * the window's event count is given, the first file against the second, sorted by how much more
+ * the first spends. Where a sampling JS profile cannot look (V8's builtins
  * and C++, GC, the kernel's socket path), this shows which side pays for what.
  *
  *   npx tsx bench/perf-diff.ts <a.perf.data> <b.perf.data> [--events 20000] [--top 40]
@@ -21,12 +22,48 @@ const top = Number(values.top)
 interface Samples {
   bySymbol: Map<string, number>
   byObject: Map<string, number>
+  byKind: Map<string, number>
   total: number
   /** Microseconds one sample stands for (perf's period, from the file's frequency). */
   periodUs: number
 }
 
-/** Self samples by symbol and by object (kernel, node, JIT, libc) of one perf.data file. */
+/**
+ * A symbol's name across checkouts: JIT names carry the checkout's path and the function's
+ * position, which differ between the checkouts compared; the file and the function's name stay.
+ */
+function symbolName(sym: string): string {
+  return sym
+    .replace(/file:\/\/\/\S*?\/(server|flows|bench|node_modules)\//, '$1/')
+    .replace(/^(JS:\S+ \S+?)(:\d+)+$/, '$1')
+}
+
+/** What a symbol is: whose JS, or which part of V8, node or the kernel (`[k]`: a kernel symbol). */
+function kindOf(marker: string, sym: string): string {
+  if (marker === 'k') return 'kernel'
+  if (sym.startsWith('JS:')) {
+    if (/ (server|flows)\//.test(sym)) return 'JS: flowcast (server/, flows/)'
+    if (/ bench\//.test(sym)) return 'JS: the bench (pacer, host)'
+    if (/node_modules\/zod\//.test(sym)) return 'JS: zod'
+    if (/node_modules\//.test(sym)) return 'JS: other packages (ws, ...)'
+    return "JS: node's own (streams, net, timers)"
+  }
+  if (
+    /Scaveng|Heap::|MarkCompact|Sweep|Evacuat|Marking|GCTracer|RememberedSet|SlotSet|MemoryChunk|PagedSpace|NewSpace|SemiSpace/.test(
+      sym,
+    )
+  )
+    return 'V8: GC'
+  if (sym.includes('RecordWrite')) return 'V8: write barrier'
+  if (/^Builtins_\w*IC/.test(sym)) return 'V8: inline-cache builtins (property access)'
+  if (/compiler::|Turbofan|Maglev|Compile|Parser|Scanner|Bytecode/.test(sym)) return 'V8: compiler'
+  if (/Json|Dtoa|DoubleToCString/.test(sym)) return 'V8: JSON'
+  if (sym.startsWith('Builtins_')) return 'V8: other builtins'
+  if (/^(node::|uv_|uv__)/.test(sym)) return 'node and libuv C++'
+  return 'V8 other, libc'
+}
+
+/** Self samples by symbol, by object (kernel, node, JIT, libc) and by kind of one perf.data file. */
 function read(file: string): Samples {
   const report = (sort: string) =>
     execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', '-n', '--sort', sort], {
@@ -39,17 +76,19 @@ function read(file: string): Samples {
     for (const line of text.split('\n')) {
       const m = /^\s+[\d.]+%\s+(\d+)\s+(.*)$/.exec(line)
       if (!m) continue
-      // JIT names carry the checkout's path and the function's position, which differ between the
-      // checkouts compared: the file and the function's name stay.
-      const key = m[2]!
-        .replace(/^\[[.k]\]\s+/, '')
-        .replace(/file:\/\/\/\S*?\/(server|flows|bench|node_modules)\//, '$1/')
-        .replace(/^(JS:\S+ \S+?)(:\d+)+$/, '$1')
+      const key = symbolName(m[2]!.replace(/^\[[.k]\]\s+/, ''))
       out.set(key, (out.get(key) ?? 0) + Number(m[1]))
     }
     return out
   }
   const bySymbol = parse(report('sym'))
+  const byKind = new Map<string, number>()
+  for (const line of report('sym').split('\n')) {
+    const m = /^\s+[\d.]+%\s+(\d+)\s+\[([.k])\]\s+(.*)$/.exec(line)
+    if (!m) continue
+    const kind = kindOf(m[2]!, symbolName(m[3]!))
+    byKind.set(kind, (byKind.get(kind) ?? 0) + Number(m[1]))
+  }
   const byObject = new Map<string, number>()
   for (const [k, v] of parse(report('dso'))) {
     const key = k.startsWith('[JIT]') ? '[JIT] (JavaScript)' : k
@@ -62,7 +101,7 @@ function read(file: string): Samples {
     stdio: ['ignore', 'pipe', 'ignore'],
   })
   const freq = Number(/sample_freq[^\d]*(\d+)/.exec(header)?.[1] ?? 4000)
-  return { bySymbol, byObject, total, periodUs: 1e6 / freq }
+  return { bySymbol, byObject, byKind, total, periodUs: 1e6 / freq }
 }
 
 const A = read(a)
@@ -87,4 +126,5 @@ function table(title: string, ma: Map<string, number>, mb: Map<string, number>, 
 console.log(`a: ${a} (${A.total} samples)\nb: ${b} (${B.total} samples)`)
 console.log(`total ${unit}: a ${fig(A, A.total)}, b ${fig(B, B.total)}`)
 table('by object', A.byObject, B.byObject, 8)
+table('by kind', A.byKind, B.byKind, 20)
 table('by symbol, most more in a', A.bySymbol, B.bySymbol, top)
