@@ -54,10 +54,12 @@ class LogRelay implements LogListener<unknown> {
     return this.#muted.size > 0 && this.#muted.has(this.#executionId)
   }
 
+  /** Passes an append on, unless the execution is muted. */
   onAppend(entry: LogEntry<unknown>): void {
     if (!this.muted) this.#listener.onAppend?.(entry)
   }
 
+  /** Passes the stream's close on, unless the execution is muted. */
   onClose(close: StreamClose): void {
     if (!this.muted) this.#listener.onClose?.(close)
   }
