@@ -69,10 +69,14 @@ describe('room open / release race', () => {
     sockets.push(a, b)
     a.send({ type: 'subscribe', id: 1, executionId })
     await eventually(async () => broker.follows === 1, 2000, 'the room to start opening')
-    b.send({ type: 'subscribe', id: 1, executionId })
+    const subscribeId = b.id()
+    b.send({ type: 'subscribe', id: subscribeId, executionId })
+    // A socket's frames are run in order, and a subscribe enters the opening room before its first
+    // await: b's pong says it has, whatever order the two sockets' frames reached the server in.
+    expect(await b.request({ type: 'ping' })).toMatchObject({ type: 'pong' })
     expect(await a.request({ type: 'unsubscribe', executionId })).toMatchObject({ type: 'ack' })
     broker.gate.open()
-    expect(await b.next((f) => f.id === 1)).toMatchObject({ type: 'subscribed', executionId })
+    expect(await b.next((f) => f.id === subscribeId)).toMatchObject({ type: 'subscribed', executionId })
     gate.open()
     await b.streamEnd(executionId)
     expect(b.seqs(executionId)).toEqual(range(1, 7))
