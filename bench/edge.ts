@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import WebSocket from 'ws'
 import { load } from './http-load.ts'
-import { profileNodeFlags } from './servers/window-profile.ts'
+import { serverNodeFlags } from './servers/window-profile.ts'
 import { hardFdLimit, hasTaskset } from './system.ts'
 
 const arg = (name: string, dflt: string) => {
@@ -76,12 +76,7 @@ class Server {
 
   /** `flags`: node flags for this server, after BENCH_SERVER_FLAGS. */
   constructor(kind: string, env: Record<string, string> = {}, flags: string[] = []) {
-    const node = [
-      process.execPath,
-      ...profileNodeFlags(),
-      ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
-      ...flags,
-    ]
+    const node = [process.execPath, ...serverNodeFlags(), ...flags]
     const args = [...node, '--import', 'tsx', 'bench/servers/edge.ts', kind]
     this.child = spawn(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
       env: { ...process.env, ...env },

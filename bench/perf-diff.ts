@@ -71,28 +71,21 @@ function read(file: string): Samples {
       maxBuffer: 256 * 1024 * 1024,
       stdio: ['ignore', 'pipe', 'ignore'],
     })
-  const parse = (text: string) => {
-    const out = new Map<string, number>()
-    for (const line of text.split('\n')) {
-      const m = /^\s+[\d.]+%\s+(\d+)\s+(.*)$/.exec(line)
-      if (!m) continue
-      const key = symbolName(m[2]!.replace(/^\[[.k]\]\s+/, ''))
-      out.set(key, (out.get(key) ?? 0) + Number(m[1]))
-    }
-    return out
-  }
-  const bySymbol = parse(report('sym'))
+  const bySymbol = new Map<string, number>()
   const byKind = new Map<string, number>()
+  const add = (m: Map<string, number>, key: string, n: number) => m.set(key, (m.get(key) ?? 0) + n)
+  // One pass over the symbol report: `[k]` marks the kernel's symbols, `[.]` everything else.
   for (const line of report('sym').split('\n')) {
     const m = /^\s+[\d.]+%\s+(\d+)\s+\[([.k])\]\s+(.*)$/.exec(line)
     if (!m) continue
-    const kind = kindOf(m[2]!, symbolName(m[3]!))
-    byKind.set(kind, (byKind.get(kind) ?? 0) + Number(m[1]))
+    const name = symbolName(m[3]!)
+    add(bySymbol, name, Number(m[1]))
+    add(byKind, kindOf(m[2]!, name), Number(m[1]))
   }
   const byObject = new Map<string, number>()
-  for (const [k, v] of parse(report('dso'))) {
-    const key = k.startsWith('[JIT]') ? '[JIT] (JavaScript)' : k
-    byObject.set(key, (byObject.get(key) ?? 0) + v)
+  for (const line of report('dso').split('\n')) {
+    const m = /^\s+[\d.]+%\s+(\d+)\s+(.*)$/.exec(line)
+    if (m) add(byObject, m[2]!.startsWith('[JIT]') ? '[JIT] (JavaScript)' : m[2]!.trim(), Number(m[1]))
   }
   let total = 0
   for (const v of bySymbol.values()) total += v
@@ -107,24 +100,24 @@ function read(file: string): Samples {
 const A = read(a)
 const B = read(b)
 const unit = events === undefined ? 'samples' : 'µs/event'
-const fig = (s: Samples, n: number) =>
-  events === undefined ? String(n) : ((n * s.periodUs) / events).toFixed(3)
+/** `n` samples of `s` in the table's unit. */
+const value = (s: Samples, n: number) => (events === undefined ? n : (n * s.periodUs) / events)
+const fig = (v: number) => (events === undefined ? String(v) : v.toFixed(3))
 
 function table(title: string, ma: Map<string, number>, mb: Map<string, number>, rows: number): void {
-  const keys = [...new Set([...ma.keys(), ...mb.keys()])]
-  keys.sort((x, y) => (mb.get(x) ?? 0) - (ma.get(x) ?? 0) - ((mb.get(y) ?? 0) - (ma.get(y) ?? 0)))
+  // Each file's samples in its own period: the two may have been recorded at different frequencies.
+  const diff = (k: string) => value(A, ma.get(k) ?? 0) - value(B, mb.get(k) ?? 0)
+  const keys = [...new Set([...ma.keys(), ...mb.keys()])].sort((x, y) => diff(y) - diff(x))
   console.log(`\n${title} (${unit}: a, b, a - b)`)
   for (const k of keys.slice(0, rows)) {
-    const x = ma.get(k) ?? 0
-    const y = mb.get(k) ?? 0
-    console.log(
-      `${fig(A, x).padStart(9)} ${fig(B, y).padStart(9)} ${fig(A, x - y).padStart(9)}  ${k.slice(0, 110)}`,
-    )
+    const x = fig(value(A, ma.get(k) ?? 0)).padStart(9)
+    const y = fig(value(B, mb.get(k) ?? 0)).padStart(9)
+    console.log(`${x} ${y} ${fig(diff(k)).padStart(9)}  ${k.slice(0, 110)}`)
   }
 }
 
 console.log(`a: ${a} (${A.total} samples)\nb: ${b} (${B.total} samples)`)
-console.log(`total ${unit}: a ${fig(A, A.total)}, b ${fig(B, B.total)}`)
+console.log(`total ${unit}: a ${fig(value(A, A.total))}, b ${fig(value(B, B.total))}`)
 table('by object', A.byObject, B.byObject, 8)
 table('by kind', A.byKind, B.byKind, 20)
 table('by symbol, most more in a', A.bySymbol, B.bySymbol, top)

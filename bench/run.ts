@@ -21,7 +21,7 @@ import type {
 } from './protocol.ts'
 import { clock } from './protocol.ts'
 import { type Metric, type Row, type Scenario, suite } from './scenarios.ts'
-import { profileNodeFlags } from './servers/window-profile.ts'
+import { serverNodeFlags } from './servers/window-profile.ts'
 import {
   hardFdLimit,
   hasTaskset,
@@ -97,12 +97,7 @@ async function measure(
   const m: Measurement = { target: target.name, scenario: sc.key, round, metrics: {} }
   const server = spawnTs(`${target.name} server`, target.server, {
     cpus: cpus.server,
-    // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers (NODE_OPTIONS refuses it).
-    nodeFlags: [
-      '--expose-gc',
-      ...profileNodeFlags(),
-      ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
-    ],
+    nodeFlags: ['--expose-gc', ...serverNodeFlags()],
   })
   const unrelay = client.onMessage((msg: ProgressMessage) => {
     if (msg?.op === 'progress') server.send(msg)

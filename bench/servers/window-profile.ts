@@ -17,10 +17,21 @@ const perfDir = process.env.BENCH_PERF_DIR
 let profiler: Session | undefined
 let profiles = 0
 
-/** Node flags a bench server needs for the window profiles asked for (JIT symbols for perf). */
-export function profileNodeFlags(): string[] {
+/** The space-separated words of environment variable `name` (none when it is unset). */
+function envWords(name: string): string[] {
+  return process.env[name]?.split(' ').filter(Boolean) ?? []
+}
+
+/**
+ * Node flags every bench server gets: what the window profiles asked for need (JIT symbols for
+ * perf), then BENCH_SERVER_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+ */
+export function serverNodeFlags(): string[] {
   // --perf-basic-prof also turns V8's log on: into the perf directory, not the bench's working one.
-  return perfDir ? ['--perf-basic-prof', `--logfile=${perfDir}/v8-%p.log`, '--no-logfile-per-isolate'] : []
+  const perfFlags = perfDir
+    ? ['--perf-basic-prof', `--logfile=${perfDir}/v8-%p.log`, '--no-logfile-per-isolate']
+    : []
+  return [...perfFlags, ...envWords('BENCH_SERVER_FLAGS')]
 }
 
 /**
@@ -67,6 +78,12 @@ let perf: PerfControl | undefined
  */
 function togglePerf(prefix?: string): void {
   if (!perf) {
+    // Said once and plainly, rather than as ten seconds per window waiting for an ack.
+    try {
+      execFileSync('perf', ['--version'], { stdio: 'ignore' })
+    } catch {
+      throw new Error('BENCH_PERF_DIR needs Linux perf on the PATH (Debian: linux-perf)')
+    }
     const base = `${perfDir}/${prefix === undefined ? '' : `${prefix}.`}${process.pid}`
     execFileSync('mkfifo', [`${base}.ctl`, `${base}.ack`])
     // O_RDWR: opening a FIFO this way does not wait for the other end (Linux).
@@ -76,7 +93,7 @@ function togglePerf(prefix?: string): void {
     const args = ['record', '-q', '-e', 'cpu-clock', '-F', freq, '-D', '-1', '-p', String(process.pid)]
     args.push('--control', `fifo:${base}.ctl,${base}.ack`, '-o', `${base}.perf.data`)
     // BENCH_PERF_ARGS="-g": call graphs (JIT code and V8's builtins keep frame pointers).
-    args.push(...(process.env.BENCH_PERF_ARGS?.split(' ').filter(Boolean) ?? []))
+    args.push(...envWords('BENCH_PERF_ARGS'))
     const child = spawn('perf', args, { stdio: 'inherit' })
     child.on('exit', () => {
       closeSync(ctl)
