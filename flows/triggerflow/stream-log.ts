@@ -141,7 +141,7 @@ export class RuntimeStreamLog<T = unknown> {
     this.window.push(entry)
     const only = this.only
     if (only !== undefined) only.onAppend?.(entry)
-    else if (this.listeners.size > 0) for (const l of this.listeners) l.onAppend?.(entry)
+    else for (const l of this.listeners) l.onAppend?.(entry)
     if (this.waiters !== undefined) this.wake()
     return entry
   }
