@@ -73,6 +73,9 @@ let openGate: () => void = () => {}
 /** The `held-job` flow (test/e2e/held-job.ts) and its gate. */
 const held = heldJob()
 
+/** True when the page's subscriber count reads `n` (evaluated in the page). */
+const countsSubscribers = (n: string) => document.querySelector('#subscribers')?.textContent === n
+
 /**
  * A producer that waits for the test instead of racing it: one item every 20 ms until the test
  * opens the gate, then three more (refused once the stream is stopped), then its result.
@@ -169,13 +172,7 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     await untilRows(pages[0]!, 20)
     pages.push(await open(watch))
     // Presence: every page counts the five of them while the stream runs.
-    for (const page of pages)
-      await untilInPage(
-        page,
-        'five watching',
-        () => document.querySelector('#subscribers')?.textContent === '5',
-        0,
-      )
+    for (const page of pages) await untilInPage(page, 'five watching', countsSubscribers, '5')
     held.openGate()
     expect(await pages[0]!.locator('#connection').getAttribute('data-state')).toBe('open')
 
@@ -200,12 +197,7 @@ describe.skipIf(skipBrowser)('watch page (Chromium)', { timeout: 120_000 }, () =
     const watch = `${server.url}/?execution=${executionId}`
     const pages = await Promise.all(range(1, 5).map(() => open(watch)))
     for (const page of pages) await untilRows(page, 10)
-    await untilInPage(
-      pages[0]!,
-      'five watching',
-      () => document.querySelector('#subscribers')?.textContent === '5',
-      0,
-    )
+    await untilInPage(pages[0]!, 'five watching', countsSubscribers, '5')
 
     // A live page for the run's record (and, on request, for the README).
     await screenshot(pages[0]!, resolve(root, 'test-results/e2e/watch-page.png'))
